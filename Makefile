@@ -1,0 +1,44 @@
+# tweetlake: a streaming medallion pipeline inside PostgreSQL (PGXS build)
+EXTENSION    = tweetlake
+MODULE_big   = tweetlake
+EXTVERSION   = 0.1.0
+OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+DATA         = $(wildcard sql/$(EXTENSION)--*.sql)
+PGFILEDESC   = "tweetlake - Kafka to bronze/silver/gold inside PostgreSQL"
+
+# pg_regress suites live in sql/ + expected/; the install script sits beside them
+REGRESS      = $(sort $(basename $(notdir $(filter-out sql/$(EXTENSION)--%,$(wildcard sql/*.sql)))))
+
+PG_CONFIG   ?= pg_config
+PKG_CONFIG  ?= pkg-config
+PG_CPPFLAGS  = $(shell $(PKG_CONFIG) --cflags json-c rdkafka) -Isrc
+SHLIB_LINK   = $(shell $(PKG_CONFIG) --libs json-c rdkafka)
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# ---------------------------------------------------------------------------
+# The two README commands and their helpers
+# ---------------------------------------------------------------------------
+.PHONY: deps run stop test bench
+
+deps:
+	bash scripts/install-deps.sh
+
+run: deps
+	$(MAKE) all
+	$(MAKE) install
+	bash scripts/run.sh start
+
+stop:
+	bash scripts/run.sh stop
+
+test: deps
+	$(MAKE) all
+	$(MAKE) install
+	bash scripts/test.sh
+
+bench: deps
+	$(MAKE) all
+	$(MAKE) install
+	bash bench/run.sh

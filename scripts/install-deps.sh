@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs everything tweetlake needs to build, run and test on Debian 12 (bookworm), as root.
+# Used by `make run`, `make test`, .ci/run and docker/Dockerfile alike, so they cannot drift apart.
+set -euo pipefail
+
+PG_MAJOR=${PG_MAJOR:-15}
+packages=(
+  "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" postgresql-client-"$PG_MAJOR"
+  build-essential pkg-config libjson-c-dev librdkafka-dev kcat
+  libipc-run-perl perl
+)
+# extra groups, e.g. TWEETLAKE_DEPS_EXTRA="openjdk-17-jdk-headless maven"
+read -r -a extra <<< "${TWEETLAKE_DEPS_EXTRA:-}"
+
+missing=()
+for p in "${packages[@]}" "${extra[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages: ${missing[*]} (run as root, or install them)" >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Debian creates a default cluster on install; tweetlake runs its own throw-away clusters,
+# so the packaged one is left alone (and not started where there is no init system).
+echo "install-deps: ok ($(pg_config --version), librdkafka $(pkg-config --modversion rdkafka), json-c $(pkg-config --modversion json-c))"

@@ -1,0 +1,739 @@
+/*
+ * tweetlake 0.1.0 install script: the one source of truth for the schema.
+ *
+ *   bronze.tweets        every message as received (raw text) + Kafka coordinates
+ *   bronze.dead_letters  messages that could not become silver, with the reason
+ *   silver.tweets        one typed, cleaned row per distinct tweet_id
+ *   gold.*               aggregates kept up to date by one set-based statement per batch
+ *   tweetlake.*          the API (functions, status) and the internal state of gold
+ */
+\echo Use "CREATE EXTENSION tweetlake" to load this file. \quit
+
+CREATE SCHEMA tweetlake;
+CREATE SCHEMA bronze;
+CREATE SCHEMA silver;
+CREATE SCHEMA gold;
+
+COMMENT ON SCHEMA tweetlake IS 'tweetlake API and internal pipeline state';
+COMMENT ON SCHEMA bronze IS 'tweetlake: raw messages as received';
+COMMENT ON SCHEMA silver IS 'tweetlake: cleaned, typed, de-duplicated tweets';
+COMMENT ON SCHEMA gold IS 'tweetlake: aggregates for dashboards, maintained incrementally';
+
+/* ------------------------------------------------------------------------
+ * Small C helpers (src/timestamp.c, src/parse.c)
+ * ------------------------------------------------------------------------ */
+
+-- Start of the UTC hour / the UTC date of a timestamp: the grain of every gold table.
+CREATE FUNCTION tweetlake.utc_hour(timestamptz) RETURNS timestamptz
+    AS 'MODULE_PATHNAME', 'tweetlake_utc_hour' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION tweetlake.utc_day(timestamptz) RETURNS date
+    AS 'MODULE_PATHNAME', 'tweetlake_utc_day' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- The top-level "tweet_id" string of a message, or NULL when there is none.
+CREATE FUNCTION tweetlake.tweet_id_of(raw text) RETURNS text
+    AS 'MODULE_PATHNAME', 'tweetlake_tweet_id_of' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- A message parsed and validated into the silver row it becomes, or an error saying why not.
+CREATE TYPE tweetlake.parsed_tweet AS (
+    tweet_id            text,
+    text                text,
+    created_at          timestamptz,
+    tweet_type          text,
+    language            text,
+    region              text,
+    hashtags            text[],
+    mentions            text[],
+    retweet_count       integer,
+    like_count          integer,
+    reply_count         integer,
+    quote_count         integer,
+    is_retweet          boolean,
+    is_reply            boolean,
+    is_quote            boolean,
+    has_media           boolean,
+    has_url             boolean,
+    sentiment_score     double precision,
+    engagement_score    double precision,
+    reach_estimate      bigint,
+    user_id             text,
+    username            text,
+    display_name        text,
+    followers_count     integer,
+    following_count     integer,
+    verified            boolean,
+    user_created_at     timestamptz,
+    user_location       text,
+    user_description    text,
+    original_tweet_id   text,
+    original_user_id    text,
+    reply_to_tweet_id   text,
+    reply_to_user_id    text,
+    quoted_tweet_id     text,
+    quoted_user_id      text,
+    quoted_text         text,
+    text_length         integer,
+    sentiment_category  text,
+    total_engagement    bigint,
+    error               text
+);
+
+CREATE FUNCTION tweetlake.parse_tweet(raw text) RETURNS tweetlake.parsed_tweet
+    AS 'MODULE_PATHNAME', 'tweetlake_parse_tweet' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION tweetlake.parse_tweet(text) IS
+    'parse and validate one tweet message; error is NULL for a message that becomes silver';
+
+-- Exact average from an exact sum and count (numeric sums make it order-independent).
+CREATE FUNCTION tweetlake.exact_avg(total numeric, n bigint) RETURNS double precision
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN n > 0 THEN (total / n)::double precision END;
+
+/* ------------------------------------------------------------------------
+ * Bronze
+ * ------------------------------------------------------------------------ */
+
+CREATE TABLE bronze.tweets (
+    raw             text NOT NULL,
+    tweet_id        text GENERATED ALWAYS AS (tweetlake.tweet_id_of(raw)) STORED,
+    kafka_topic     text,
+    kafka_partition integer,
+    kafka_offset    bigint,
+    kafka_timestamp timestamptz,
+    ingested_at     timestamptz NOT NULL DEFAULT now(),
+    partition_date  date GENERATED ALWAYS AS ((ingested_at AT TIME ZONE 'UTC')::date) STORED
+);
+COMMENT ON TABLE bronze.tweets IS
+    'every message as received; INSERT (raw) or COPY raw lines here to backfill - triggers do the rest';
+COMMENT ON COLUMN bronze.tweets.raw IS 'the message text exactly as received';
+COMMENT ON COLUMN bronze.tweets.kafka_topic IS 'NULL when loaded from SQL';
+
+CREATE TABLE bronze.dead_letters (
+    raw             bytea NOT NULL,
+    reason          text NOT NULL,
+    tweet_id        text,
+    kafka_topic     text,
+    kafka_partition integer,
+    kafka_offset    bigint,
+    failed_at       timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE bronze.dead_letters IS
+    'messages that could not become silver; raw holds their exact bytes (convert_from(raw, ''UTF8'') to read)';
+
+/* ------------------------------------------------------------------------
+ * Silver
+ * ------------------------------------------------------------------------ */
+
+CREATE TABLE silver.tweets (
+    tweet_id            text PRIMARY KEY,
+    text                text NOT NULL,
+    created_at          timestamptz NOT NULL,
+    tweet_type          text,
+    language            text,
+    region              text,
+    hashtags            text[] NOT NULL,
+    mentions            text[] NOT NULL,
+    retweet_count       integer,
+    like_count          integer,
+    reply_count         integer,
+    quote_count         integer,
+    is_retweet          boolean,
+    is_reply            boolean,
+    is_quote            boolean,
+    has_media           boolean,
+    has_url             boolean,
+    sentiment_score     double precision,
+    engagement_score    double precision,
+    reach_estimate      bigint,
+    user_id             text,
+    username            text,
+    display_name        text,
+    followers_count     integer,
+    following_count     integer,
+    verified            boolean,
+    user_created_at     timestamptz,
+    user_location       text,
+    user_description    text,
+    original_tweet_id   text,
+    original_user_id    text,
+    reply_to_tweet_id   text,
+    reply_to_user_id    text,
+    quoted_tweet_id     text,
+    quoted_user_id      text,
+    quoted_text         text,
+    text_length         integer NOT NULL,
+    sentiment_category  text,
+    total_engagement    bigint NOT NULL,
+    processed_at        timestamptz NOT NULL DEFAULT now(),
+    processing_date     date NOT NULL DEFAULT (now() AT TIME ZONE 'UTC')::date
+);
+-- BRIN: time-range scans over silver for next to no ingest cost.
+CREATE INDEX tweets_created_at_brin ON silver.tweets USING brin (created_at);
+COMMENT ON TABLE silver.tweets IS
+    'one row per distinct tweet_id; hashtags/mentions lower case without #/@, no duplicates';
+
+CREATE VIEW silver.tweets_view AS
+SELECT t.*,
+       CASE WHEN t.followers_count >= 100000 THEN 'High Influence'
+            WHEN t.followers_count >= 10000 THEN 'Medium Influence'
+            ELSE 'Low Influence' END AS influence_level,
+       CASE WHEN t.total_engagement > 1000 THEN 'Viral'
+            WHEN t.total_engagement > 100 THEN 'Popular'
+            ELSE 'Regular' END AS engagement_level
+FROM silver.tweets t;
+
+/* ------------------------------------------------------------------------
+ * Gold.  hour = start of the UTC hour of created_at, day = its UTC date.
+ * Averages are kept exact: each table keeps the sums and counts behind them.
+ * Missing region/language group under 'unknown'.
+ * ------------------------------------------------------------------------ */
+
+CREATE TABLE gold.popular_hashtags_by_hour (
+    hour             timestamptz NOT NULL,
+    hashtag          text NOT NULL,
+    tweet_count      bigint NOT NULL,
+    unique_users     bigint NOT NULL,
+    unique_mentions  bigint NOT NULL,
+    avg_sentiment    double precision,
+    total_engagement bigint NOT NULL,
+    avg_engagement   double precision NOT NULL,
+    sentiment_sum    numeric NOT NULL,
+    sentiment_n      bigint NOT NULL,
+    PRIMARY KEY (hour, hashtag)
+);
+
+CREATE TABLE gold.active_users_by_day (
+    day              date NOT NULL,
+    user_id          text NOT NULL,
+    username         text,
+    tweets_count     bigint NOT NULL,
+    followers_count  integer,
+    total_engagement bigint NOT NULL,
+    avg_sentiment    double precision,
+    sentiment_sum    numeric NOT NULL,
+    sentiment_n      bigint NOT NULL,
+    PRIMARY KEY (day, user_id)
+);
+COMMENT ON COLUMN gold.active_users_by_day.followers_count IS 'largest followers_count seen that day';
+
+CREATE TABLE gold.tweet_volume_by_region (
+    hour             timestamptz NOT NULL,
+    region           text NOT NULL,
+    language         text NOT NULL,
+    tweet_count      bigint NOT NULL,
+    unique_users     bigint NOT NULL,
+    avg_sentiment    double precision,
+    positive_count   bigint NOT NULL,
+    negative_count   bigint NOT NULL,
+    neutral_count    bigint NOT NULL,
+    total_engagement bigint NOT NULL,
+    sentiment_sum    numeric NOT NULL,
+    sentiment_n      bigint NOT NULL,
+    PRIMARY KEY (hour, region, language)
+);
+
+CREATE TABLE gold.tweet_metrics_by_language (
+    hour             timestamptz NOT NULL,
+    language         text NOT NULL,
+    tweet_count      bigint NOT NULL,
+    avg_tweet_length double precision NOT NULL,
+    avg_sentiment    double precision,
+    avg_engagement   double precision NOT NULL,
+    unique_users     bigint NOT NULL,
+    text_length_sum  bigint NOT NULL,
+    total_engagement bigint NOT NULL,
+    sentiment_sum    numeric NOT NULL,
+    sentiment_n      bigint NOT NULL,
+    PRIMARY KEY (hour, language)
+);
+
+CREATE TABLE gold.hourly_activity_summary (
+    hour              timestamptz PRIMARY KEY,
+    total_tweets      bigint NOT NULL,
+    unique_users      bigint NOT NULL,
+    avg_sentiment     double precision,
+    total_engagement  bigint NOT NULL,
+    top_hashtag       text,
+    top_region        text,
+    positive_count    bigint NOT NULL,
+    negative_count    bigint NOT NULL,
+    neutral_count     bigint NOT NULL,
+    sentiment_sum     numeric NOT NULL,
+    sentiment_n       bigint NOT NULL,
+    top_hashtag_count bigint,
+    top_region_count  bigint
+);
+COMMENT ON COLUMN gold.hourly_activity_summary.top_hashtag IS
+    'hashtag in most tweets that hour (ties: alphabetically first)';
+COMMENT ON COLUMN gold.hourly_activity_summary.top_region IS
+    'region with most tweets that hour (ties: alphabetically first)';
+
+/*
+ * Internal state behind the exact distinct counts: each set holds who has been seen in a
+ * group, so a batch adds to unique_users only the members that are new to the group.
+ * INSERT ... ON CONFLICT DO NOTHING RETURNING yields exactly those, also when several
+ * consumers write concurrently.
+ */
+CREATE TABLE tweetlake.hashtag_users (
+    hour timestamptz, hashtag text, user_id text, PRIMARY KEY (hour, hashtag, user_id));
+CREATE TABLE tweetlake.hashtag_mentions (
+    hour timestamptz, hashtag text, mention text, PRIMARY KEY (hour, hashtag, mention));
+CREATE TABLE tweetlake.region_users (
+    hour timestamptz, region text, language text, user_id text,
+    PRIMARY KEY (hour, region, language, user_id));
+CREATE TABLE tweetlake.language_users (
+    hour timestamptz, language text, user_id text, PRIMARY KEY (hour, language, user_id));
+CREATE TABLE tweetlake.hour_users (
+    hour timestamptz, user_id text, PRIMARY KEY (hour, user_id));
+-- Tweets per region and hour over all languages, for top_region.
+CREATE TABLE tweetlake.region_hour_counts (
+    hour timestamptz, region text, tweet_count bigint NOT NULL, PRIMARY KEY (hour, region));
+
+/* ------------------------------------------------------------------------
+ * The full recompute of gold from silver: what gold must equal.
+ * rebuild_gold() loads these; verify() compares gold against them.
+ * ------------------------------------------------------------------------ */
+
+CREATE VIEW tweetlake.silver_facts AS
+SELECT tweetlake.utc_hour(created_at) AS hour,
+       tweetlake.utc_day(created_at) AS day,
+       coalesce(region, 'unknown') AS region,
+       coalesce(language, 'unknown') AS language,
+       user_id, username, followers_count, hashtags, mentions, sentiment_score,
+       sentiment_category, total_engagement, text_length
+FROM silver.tweets;
+
+CREATE VIEW tweetlake.recompute_popular_hashtags_by_hour AS
+WITH tags AS (
+    SELECT f.hour, h.hashtag, f.user_id, f.mentions, f.sentiment_score, f.total_engagement
+    FROM tweetlake.silver_facts f, unnest(f.hashtags) AS h(hashtag)
+), mentioned AS (
+    SELECT t.hour, t.hashtag, count(DISTINCT m.mention) AS n
+    FROM tags t, unnest(t.mentions) AS m(mention)
+    GROUP BY t.hour, t.hashtag
+)
+SELECT t.hour, t.hashtag,
+       count(*) AS tweet_count,
+       count(DISTINCT t.user_id) AS unique_users,
+       coalesce(max(m.n), 0) AS unique_mentions,
+       tweetlake.exact_avg(coalesce(sum(t.sentiment_score::numeric), 0), count(t.sentiment_score)) AS avg_sentiment,
+       sum(t.total_engagement)::bigint AS total_engagement,
+       sum(t.total_engagement)::double precision / count(*) AS avg_engagement,
+       coalesce(sum(t.sentiment_score::numeric), 0) AS sentiment_sum,
+       count(t.sentiment_score) AS sentiment_n
+FROM tags t
+LEFT JOIN mentioned m USING (hour, hashtag)
+GROUP BY t.hour, t.hashtag;
+
+CREATE VIEW tweetlake.recompute_active_users_by_day AS
+SELECT day, user_id, max(username) AS username, count(*) AS tweets_count,
+       max(followers_count) AS followers_count,
+       sum(total_engagement)::bigint AS total_engagement,
+       tweetlake.exact_avg(coalesce(sum(sentiment_score::numeric), 0), count(sentiment_score)) AS avg_sentiment,
+       coalesce(sum(sentiment_score::numeric), 0) AS sentiment_sum,
+       count(sentiment_score) AS sentiment_n
+FROM tweetlake.silver_facts
+WHERE user_id IS NOT NULL
+GROUP BY day, user_id;
+
+CREATE VIEW tweetlake.recompute_tweet_volume_by_region AS
+SELECT hour, region, language, count(*) AS tweet_count,
+       count(DISTINCT user_id) AS unique_users,
+       tweetlake.exact_avg(coalesce(sum(sentiment_score::numeric), 0), count(sentiment_score)) AS avg_sentiment,
+       count(*) FILTER (WHERE sentiment_category = 'positive') AS positive_count,
+       count(*) FILTER (WHERE sentiment_category = 'negative') AS negative_count,
+       count(*) FILTER (WHERE sentiment_category = 'neutral') AS neutral_count,
+       sum(total_engagement)::bigint AS total_engagement,
+       coalesce(sum(sentiment_score::numeric), 0) AS sentiment_sum,
+       count(sentiment_score) AS sentiment_n
+FROM tweetlake.silver_facts
+GROUP BY hour, region, language;
+
+CREATE VIEW tweetlake.recompute_tweet_metrics_by_language AS
+SELECT hour, language, count(*) AS tweet_count,
+       sum(text_length)::double precision / count(*) AS avg_tweet_length,
+       tweetlake.exact_avg(coalesce(sum(sentiment_score::numeric), 0), count(sentiment_score)) AS avg_sentiment,
+       sum(total_engagement)::double precision / count(*) AS avg_engagement,
+       count(DISTINCT user_id) AS unique_users,
+       sum(text_length)::bigint AS text_length_sum,
+       sum(total_engagement)::bigint AS total_engagement,
+       coalesce(sum(sentiment_score::numeric), 0) AS sentiment_sum,
+       count(sentiment_score) AS sentiment_n
+FROM tweetlake.silver_facts
+GROUP BY hour, language;
+
+CREATE VIEW tweetlake.recompute_hourly_activity_summary AS
+WITH tag AS (
+    SELECT DISTINCT ON (hour) hour, hashtag, tweet_count
+    FROM tweetlake.recompute_popular_hashtags_by_hour
+    ORDER BY hour, tweet_count DESC, hashtag
+), reg AS (
+    SELECT DISTINCT ON (hour) hour, region, count(*) AS tweet_count
+    FROM tweetlake.silver_facts
+    GROUP BY hour, region
+    ORDER BY hour, count(*) DESC, region
+)
+SELECT f.hour, count(*) AS total_tweets,
+       count(DISTINCT f.user_id) AS unique_users,
+       tweetlake.exact_avg(coalesce(sum(f.sentiment_score::numeric), 0), count(f.sentiment_score)) AS avg_sentiment,
+       sum(f.total_engagement)::bigint AS total_engagement,
+       min(tag.hashtag) AS top_hashtag,
+       min(reg.region) AS top_region,
+       count(*) FILTER (WHERE f.sentiment_category = 'positive') AS positive_count,
+       count(*) FILTER (WHERE f.sentiment_category = 'negative') AS negative_count,
+       count(*) FILTER (WHERE f.sentiment_category = 'neutral') AS neutral_count,
+       coalesce(sum(f.sentiment_score::numeric), 0) AS sentiment_sum,
+       count(f.sentiment_score) AS sentiment_n,
+       min(tag.tweet_count) AS top_hashtag_count,
+       min(reg.tweet_count) AS top_region_count
+FROM tweetlake.silver_facts f
+LEFT JOIN tag USING (hour)
+LEFT JOIN reg USING (hour)
+GROUP BY f.hour;
+
+/* ------------------------------------------------------------------------
+ * Incremental path: one statement per bronze batch (statement-level trigger).
+ * ------------------------------------------------------------------------ */
+
+-- True when (count1, name1) ranks at or above (count2, name2): more first, then by name.
+CREATE FUNCTION tweetlake.ranks_first(count1 bigint, name1 text, count2 bigint, name2 text)
+    RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN count1 IS NOT NULL
+       AND (count2 IS NULL OR count1 > count2 OR (count1 = count2 AND name1 <= name2));
+
+CREATE FUNCTION tweetlake.process_bronze_batch() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    /*
+     * parsed      every new bronze row through parse_tweet (json-c, C)
+     * rejected    -> bronze.dead_letters with the reason
+     * s           -> silver.tweets; ON CONFLICT skips tweet_ids already there, and RETURNING
+     *                hands on only the rows really added, so a duplicate is never counted
+     * *_new       members new to a distinct-count set (see tweetlake.hashtag_users ...)
+     * g_*         gold upserts: sums and counts add, averages are recomputed from them
+     * top_*       the hour's top hashtag/region can only change to one this batch touched,
+     *             so it is compared against the stored top (ties: alphabetical)
+     */
+    WITH parsed AS MATERIALIZED (
+        SELECT b.raw, b.kafka_topic, b.kafka_partition, b.kafka_offset, p.*
+        FROM new_rows b CROSS JOIN LATERAL tweetlake.parse_tweet(b.raw) p
+    ), rejected AS (
+        INSERT INTO bronze.dead_letters (raw, reason, tweet_id, kafka_topic, kafka_partition, kafka_offset)
+        SELECT convert_to(raw, 'UTF8'), error, tweet_id, kafka_topic, kafka_partition, kafka_offset
+        FROM parsed WHERE error IS NOT NULL
+    ), s AS (
+        INSERT INTO silver.tweets (
+            tweet_id, text, created_at, tweet_type, language, region, hashtags, mentions,
+            retweet_count, like_count, reply_count, quote_count, is_retweet, is_reply, is_quote,
+            has_media, has_url, sentiment_score, engagement_score, reach_estimate, user_id,
+            username, display_name, followers_count, following_count, verified, user_created_at,
+            user_location, user_description, original_tweet_id, original_user_id,
+            reply_to_tweet_id, reply_to_user_id, quoted_tweet_id, quoted_user_id, quoted_text,
+            text_length, sentiment_category, total_engagement)
+        SELECT
+            tweet_id, text, created_at, tweet_type, language, region, hashtags, mentions,
+            retweet_count, like_count, reply_count, quote_count, is_retweet, is_reply, is_quote,
+            has_media, has_url, sentiment_score, engagement_score, reach_estimate, user_id,
+            username, display_name, followers_count, following_count, verified, user_created_at,
+            user_location, user_description, original_tweet_id, original_user_id,
+            reply_to_tweet_id, reply_to_user_id, quoted_tweet_id, quoted_user_id, quoted_text,
+            text_length, sentiment_category, total_engagement
+        FROM parsed WHERE error IS NULL
+        ON CONFLICT (tweet_id) DO NOTHING
+        RETURNING tweetlake.utc_hour(created_at) AS hour, tweetlake.utc_day(created_at) AS day,
+                  coalesce(region, 'unknown') AS region, coalesce(language, 'unknown') AS language,
+                  user_id, username, followers_count, hashtags, mentions, sentiment_score,
+                  sentiment_score::numeric AS sentiment, sentiment_category, total_engagement,
+                  text_length
+    ), tags AS MATERIALIZED (
+        SELECT s.hour, h.hashtag, s.user_id, s.mentions, s.sentiment, s.total_engagement
+        FROM s CROSS JOIN LATERAL unnest(s.hashtags) AS h(hashtag)
+    ), tag_users_new AS (
+        INSERT INTO tweetlake.hashtag_users (hour, hashtag, user_id)
+        SELECT DISTINCT hour, hashtag, user_id FROM tags WHERE user_id IS NOT NULL
+        ON CONFLICT DO NOTHING
+        RETURNING hour, hashtag
+    ), tag_mentions_new AS (
+        INSERT INTO tweetlake.hashtag_mentions (hour, hashtag, mention)
+        SELECT DISTINCT t.hour, t.hashtag, m.mention
+        FROM tags t CROSS JOIN LATERAL unnest(t.mentions) AS m(mention)
+        ON CONFLICT DO NOTHING
+        RETURNING hour, hashtag
+    ), g_tags AS (
+        INSERT INTO gold.popular_hashtags_by_hour AS g (
+            hour, hashtag, tweet_count, unique_users, unique_mentions, avg_sentiment,
+            total_engagement, avg_engagement, sentiment_sum, sentiment_n)
+        SELECT a.hour, a.hashtag, a.n, coalesce(u.n, 0), coalesce(m.n, 0),
+               tweetlake.exact_avg(a.ssum, a.sn), a.eng, a.eng::double precision / a.n, a.ssum, a.sn
+        FROM (SELECT hour, hashtag, count(*) AS n, sum(total_engagement) AS eng,
+                     coalesce(sum(sentiment), 0) AS ssum, count(sentiment) AS sn
+              FROM tags GROUP BY hour, hashtag) a
+        LEFT JOIN (SELECT hour, hashtag, count(*) AS n FROM tag_users_new GROUP BY hour, hashtag) u
+               USING (hour, hashtag)
+        LEFT JOIN (SELECT hour, hashtag, count(*) AS n FROM tag_mentions_new GROUP BY hour, hashtag) m
+               USING (hour, hashtag)
+        ON CONFLICT (hour, hashtag) DO UPDATE SET
+            tweet_count      = g.tweet_count + excluded.tweet_count,
+            unique_users     = g.unique_users + excluded.unique_users,
+            unique_mentions  = g.unique_mentions + excluded.unique_mentions,
+            total_engagement = g.total_engagement + excluded.total_engagement,
+            sentiment_sum    = g.sentiment_sum + excluded.sentiment_sum,
+            sentiment_n      = g.sentiment_n + excluded.sentiment_n,
+            avg_sentiment    = tweetlake.exact_avg(g.sentiment_sum + excluded.sentiment_sum,
+                                                   g.sentiment_n + excluded.sentiment_n),
+            avg_engagement   = (g.total_engagement + excluded.total_engagement)::double precision
+                               / (g.tweet_count + excluded.tweet_count)
+        RETURNING hour, hashtag, tweet_count
+    ), g_users AS (
+        INSERT INTO gold.active_users_by_day AS g (
+            day, user_id, username, tweets_count, followers_count, total_engagement,
+            avg_sentiment, sentiment_sum, sentiment_n)
+        SELECT day, user_id, max(username), count(*), max(followers_count), sum(total_engagement),
+               tweetlake.exact_avg(coalesce(sum(sentiment), 0), count(sentiment)),
+               coalesce(sum(sentiment), 0), count(sentiment)
+        FROM s WHERE user_id IS NOT NULL
+        GROUP BY day, user_id
+        ON CONFLICT (day, user_id) DO UPDATE SET
+            username         = greatest(g.username, excluded.username),
+            tweets_count     = g.tweets_count + excluded.tweets_count,
+            followers_count  = greatest(g.followers_count, excluded.followers_count),
+            total_engagement = g.total_engagement + excluded.total_engagement,
+            sentiment_sum    = g.sentiment_sum + excluded.sentiment_sum,
+            sentiment_n      = g.sentiment_n + excluded.sentiment_n,
+            avg_sentiment    = tweetlake.exact_avg(g.sentiment_sum + excluded.sentiment_sum,
+                                                   g.sentiment_n + excluded.sentiment_n)
+    ), region_users_new AS (
+        INSERT INTO tweetlake.region_users (hour, region, language, user_id)
+        SELECT DISTINCT hour, region, language, user_id FROM s WHERE user_id IS NOT NULL
+        ON CONFLICT DO NOTHING
+        RETURNING hour, region, language
+    ), g_region AS (
+        INSERT INTO gold.tweet_volume_by_region AS g (
+            hour, region, language, tweet_count, unique_users, avg_sentiment, positive_count,
+            negative_count, neutral_count, total_engagement, sentiment_sum, sentiment_n)
+        SELECT a.hour, a.region, a.language, a.n, coalesce(u.n, 0), tweetlake.exact_avg(a.ssum, a.sn),
+               a.pos, a.neg, a.neu, a.eng, a.ssum, a.sn
+        FROM (SELECT hour, region, language, count(*) AS n, sum(total_engagement) AS eng,
+                     coalesce(sum(sentiment), 0) AS ssum, count(sentiment) AS sn,
+                     count(*) FILTER (WHERE sentiment_category = 'positive') AS pos,
+                     count(*) FILTER (WHERE sentiment_category = 'negative') AS neg,
+                     count(*) FILTER (WHERE sentiment_category = 'neutral') AS neu
+              FROM s GROUP BY hour, region, language) a
+        LEFT JOIN (SELECT hour, region, language, count(*) AS n
+                   FROM region_users_new GROUP BY hour, region, language) u
+               USING (hour, region, language)
+        ON CONFLICT (hour, region, language) DO UPDATE SET
+            tweet_count      = g.tweet_count + excluded.tweet_count,
+            unique_users     = g.unique_users + excluded.unique_users,
+            positive_count   = g.positive_count + excluded.positive_count,
+            negative_count   = g.negative_count + excluded.negative_count,
+            neutral_count    = g.neutral_count + excluded.neutral_count,
+            total_engagement = g.total_engagement + excluded.total_engagement,
+            sentiment_sum    = g.sentiment_sum + excluded.sentiment_sum,
+            sentiment_n      = g.sentiment_n + excluded.sentiment_n,
+            avg_sentiment    = tweetlake.exact_avg(g.sentiment_sum + excluded.sentiment_sum,
+                                                   g.sentiment_n + excluded.sentiment_n)
+    ), region_totals AS (
+        INSERT INTO tweetlake.region_hour_counts AS r (hour, region, tweet_count)
+        SELECT hour, region, count(*) FROM s GROUP BY hour, region
+        ON CONFLICT (hour, region) DO UPDATE SET tweet_count = r.tweet_count + excluded.tweet_count
+        RETURNING hour, region, tweet_count
+    ), language_users_new AS (
+        INSERT INTO tweetlake.language_users (hour, language, user_id)
+        SELECT DISTINCT hour, language, user_id FROM s WHERE user_id IS NOT NULL
+        ON CONFLICT DO NOTHING
+        RETURNING hour, language
+    ), g_language AS (
+        INSERT INTO gold.tweet_metrics_by_language AS g (
+            hour, language, tweet_count, avg_tweet_length, avg_sentiment, avg_engagement,
+            unique_users, text_length_sum, total_engagement, sentiment_sum, sentiment_n)
+        SELECT a.hour, a.language, a.n, a.len::double precision / a.n, tweetlake.exact_avg(a.ssum, a.sn),
+               a.eng::double precision / a.n, coalesce(u.n, 0), a.len, a.eng, a.ssum, a.sn
+        FROM (SELECT hour, language, count(*) AS n, sum(text_length) AS len,
+                     sum(total_engagement) AS eng, coalesce(sum(sentiment), 0) AS ssum,
+                     count(sentiment) AS sn
+              FROM s GROUP BY hour, language) a
+        LEFT JOIN (SELECT hour, language, count(*) AS n
+                   FROM language_users_new GROUP BY hour, language) u
+               USING (hour, language)
+        ON CONFLICT (hour, language) DO UPDATE SET
+            tweet_count      = g.tweet_count + excluded.tweet_count,
+            unique_users     = g.unique_users + excluded.unique_users,
+            text_length_sum  = g.text_length_sum + excluded.text_length_sum,
+            total_engagement = g.total_engagement + excluded.total_engagement,
+            sentiment_sum    = g.sentiment_sum + excluded.sentiment_sum,
+            sentiment_n      = g.sentiment_n + excluded.sentiment_n,
+            avg_tweet_length = (g.text_length_sum + excluded.text_length_sum)::double precision
+                               / (g.tweet_count + excluded.tweet_count),
+            avg_sentiment    = tweetlake.exact_avg(g.sentiment_sum + excluded.sentiment_sum,
+                                                   g.sentiment_n + excluded.sentiment_n),
+            avg_engagement   = (g.total_engagement + excluded.total_engagement)::double precision
+                               / (g.tweet_count + excluded.tweet_count)
+    ), hour_users_new AS (
+        INSERT INTO tweetlake.hour_users (hour, user_id)
+        SELECT DISTINCT hour, user_id FROM s WHERE user_id IS NOT NULL
+        ON CONFLICT DO NOTHING
+        RETURNING hour
+    ), top_tag AS (
+        SELECT DISTINCT ON (hour) hour, hashtag, tweet_count
+        FROM g_tags ORDER BY hour, tweet_count DESC, hashtag
+    ), top_region AS (
+        SELECT DISTINCT ON (hour) hour, region, tweet_count
+        FROM region_totals ORDER BY hour, tweet_count DESC, region
+    )
+    INSERT INTO gold.hourly_activity_summary AS g (
+        hour, total_tweets, unique_users, avg_sentiment, total_engagement, top_hashtag,
+        top_region, positive_count, negative_count, neutral_count, sentiment_sum, sentiment_n,
+        top_hashtag_count, top_region_count)
+    SELECT a.hour, a.n, coalesce(u.n, 0), tweetlake.exact_avg(a.ssum, a.sn), a.eng,
+           t.hashtag, r.region, a.pos, a.neg, a.neu, a.ssum, a.sn, t.tweet_count, r.tweet_count
+    FROM (SELECT hour, count(*) AS n, sum(total_engagement) AS eng,
+                 coalesce(sum(sentiment), 0) AS ssum, count(sentiment) AS sn,
+                 count(*) FILTER (WHERE sentiment_category = 'positive') AS pos,
+                 count(*) FILTER (WHERE sentiment_category = 'negative') AS neg,
+                 count(*) FILTER (WHERE sentiment_category = 'neutral') AS neu
+          FROM s GROUP BY hour) a
+    LEFT JOIN (SELECT hour, count(*) AS n FROM hour_users_new GROUP BY hour) u USING (hour)
+    LEFT JOIN top_tag t USING (hour)
+    LEFT JOIN top_region r USING (hour)
+    ON CONFLICT (hour) DO UPDATE SET
+        total_tweets      = g.total_tweets + excluded.total_tweets,
+        unique_users      = g.unique_users + excluded.unique_users,
+        total_engagement  = g.total_engagement + excluded.total_engagement,
+        positive_count    = g.positive_count + excluded.positive_count,
+        negative_count    = g.negative_count + excluded.negative_count,
+        neutral_count     = g.neutral_count + excluded.neutral_count,
+        sentiment_sum     = g.sentiment_sum + excluded.sentiment_sum,
+        sentiment_n       = g.sentiment_n + excluded.sentiment_n,
+        avg_sentiment     = tweetlake.exact_avg(g.sentiment_sum + excluded.sentiment_sum,
+                                                g.sentiment_n + excluded.sentiment_n),
+        top_hashtag       = CASE WHEN tweetlake.ranks_first(excluded.top_hashtag_count, excluded.top_hashtag,
+                                                            g.top_hashtag_count, g.top_hashtag)
+                                 THEN excluded.top_hashtag ELSE g.top_hashtag END,
+        top_hashtag_count = CASE WHEN tweetlake.ranks_first(excluded.top_hashtag_count, excluded.top_hashtag,
+                                                            g.top_hashtag_count, g.top_hashtag)
+                                 THEN excluded.top_hashtag_count ELSE g.top_hashtag_count END,
+        top_region        = CASE WHEN tweetlake.ranks_first(excluded.top_region_count, excluded.top_region,
+                                                            g.top_region_count, g.top_region)
+                                 THEN excluded.top_region ELSE g.top_region END,
+        top_region_count  = CASE WHEN tweetlake.ranks_first(excluded.top_region_count, excluded.top_region,
+                                                            g.top_region_count, g.top_region)
+                                 THEN excluded.top_region_count ELSE g.top_region_count END;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER process_batch
+    AFTER INSERT ON bronze.tweets
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION tweetlake.process_bronze_batch();
+
+/* ------------------------------------------------------------------------
+ * Full recompute and verification
+ * ------------------------------------------------------------------------ */
+
+CREATE FUNCTION tweetlake.rebuild_gold() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- Serialise with the incremental path so nothing lands between truncate and reload.
+    LOCK TABLE silver.tweets IN SHARE MODE;
+    TRUNCATE gold.popular_hashtags_by_hour, gold.active_users_by_day, gold.tweet_volume_by_region,
+             gold.tweet_metrics_by_language, gold.hourly_activity_summary,
+             tweetlake.hashtag_users, tweetlake.hashtag_mentions, tweetlake.region_users,
+             tweetlake.language_users, tweetlake.hour_users, tweetlake.region_hour_counts;
+
+    INSERT INTO tweetlake.hashtag_users
+        SELECT DISTINCT f.hour, h.hashtag, f.user_id
+        FROM tweetlake.silver_facts f, unnest(f.hashtags) h(hashtag) WHERE f.user_id IS NOT NULL;
+    INSERT INTO tweetlake.hashtag_mentions
+        SELECT DISTINCT f.hour, h.hashtag, m.mention
+        FROM tweetlake.silver_facts f, unnest(f.hashtags) h(hashtag), unnest(f.mentions) m(mention);
+    INSERT INTO tweetlake.region_users
+        SELECT DISTINCT hour, region, language, user_id FROM tweetlake.silver_facts WHERE user_id IS NOT NULL;
+    INSERT INTO tweetlake.language_users
+        SELECT DISTINCT hour, language, user_id FROM tweetlake.silver_facts WHERE user_id IS NOT NULL;
+    INSERT INTO tweetlake.hour_users
+        SELECT DISTINCT hour, user_id FROM tweetlake.silver_facts WHERE user_id IS NOT NULL;
+    INSERT INTO tweetlake.region_hour_counts
+        SELECT hour, region, count(*) FROM tweetlake.silver_facts GROUP BY hour, region;
+
+    INSERT INTO gold.popular_hashtags_by_hour SELECT * FROM tweetlake.recompute_popular_hashtags_by_hour;
+    INSERT INTO gold.active_users_by_day SELECT * FROM tweetlake.recompute_active_users_by_day;
+    INSERT INTO gold.tweet_volume_by_region SELECT * FROM tweetlake.recompute_tweet_volume_by_region;
+    INSERT INTO gold.tweet_metrics_by_language SELECT * FROM tweetlake.recompute_tweet_metrics_by_language;
+    INSERT INTO gold.hourly_activity_summary SELECT * FROM tweetlake.recompute_hourly_activity_summary;
+END
+$$;
+COMMENT ON FUNCTION tweetlake.rebuild_gold() IS 'recompute every gold table from silver from scratch';
+
+CREATE FUNCTION tweetlake.verify()
+RETURNS TABLE (gold_table text, gold_rows bigint, recomputed_rows bigint,
+               missing bigint, extra bigint, differing bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN SELECT * FROM (VALUES
+        ('popular_hashtags_by_hour', 'hour, hashtag'),
+        ('active_users_by_day', 'day, user_id'),
+        ('tweet_volume_by_region', 'hour, region, language'),
+        ('tweet_metrics_by_language', 'hour, language'),
+        ('hourly_activity_summary', 'hour')) AS v(tbl, keys)
+    LOOP
+        RETURN QUERY EXECUTE format(
+            'SELECT %1$L::text, count(g.k), count(r.k),
+                    count(*) FILTER (WHERE g.k IS NULL),
+                    count(*) FILTER (WHERE r.k IS NULL),
+                    count(*) FILTER (WHERE g.k IS NOT NULL AND r.k IS NOT NULL AND g.v IS DISTINCT FROM r.v)
+             FROM (SELECT row(%2$s) AS k, x AS v FROM gold.%1$I x) g
+             FULL JOIN (SELECT row(%2$s) AS k, x AS v FROM tweetlake.%3$I x) r ON g.k = r.k',
+            t.tbl, t.keys, 'recompute_' || t.tbl);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION tweetlake.verify() IS
+    'compare each gold table with a full recompute from silver: missing, extra and differing rows (all 0 when correct)';
+
+/* ------------------------------------------------------------------------
+ * Ranking views
+ * ------------------------------------------------------------------------ */
+
+CREATE VIEW gold.popular_hashtags_view AS
+SELECT hour, hashtag, tweet_count, unique_users, unique_mentions, avg_sentiment,
+       total_engagement, avg_engagement,
+       rank() OVER (PARTITION BY hour ORDER BY tweet_count DESC, total_engagement DESC) AS rank_in_hour
+FROM gold.popular_hashtags_by_hour;
+
+CREATE VIEW gold.active_users_view AS
+SELECT day, user_id, username, tweets_count, followers_count, total_engagement, avg_sentiment,
+       rank() OVER (PARTITION BY day ORDER BY tweets_count DESC, total_engagement DESC) AS rank_in_day
+FROM gold.active_users_by_day;
+
+CREATE VIEW gold.regional_activity_view AS
+SELECT hour, region, language, tweet_count, unique_users, avg_sentiment, positive_count,
+       negative_count, neutral_count, total_engagement,
+       rank() OVER (PARTITION BY hour ORDER BY tweet_count DESC, total_engagement DESC) AS rank_in_hour
+FROM gold.tweet_volume_by_region;
+
+CREATE VIEW gold.language_metrics_view AS
+SELECT hour, language, tweet_count, avg_tweet_length, avg_sentiment, avg_engagement, unique_users,
+       rank() OVER (PARTITION BY hour ORDER BY tweet_count DESC, avg_engagement DESC) AS rank_in_hour
+FROM gold.tweet_metrics_by_language;
+
+-- Hashtags over the last 24 hours (by created_at), with momentum: the last 6 hours' share
+-- against an even spread (1.0 = steady, above = rising).
+CREATE VIEW gold.trending_hashtags_view AS
+SELECT hashtag,
+       sum(tweet_count)::bigint AS tweet_count,
+       sum(total_engagement)::bigint AS total_engagement,
+       count(*) AS active_hours,
+       round(4.0 * sum(tweet_count) FILTER (WHERE hour >= date_trunc('hour', now()) - interval '5 hours')
+             / sum(tweet_count), 2) AS momentum,
+       rank() OVER (ORDER BY sum(tweet_count) DESC, sum(total_engagement) DESC) AS trend_rank
+FROM gold.popular_hashtags_by_hour
+WHERE hour >= date_trunc('hour', now()) - interval '23 hours'
+GROUP BY hashtag;

@@ -1,0 +1,806 @@
+/*
+ * parse.c - tweet message -> typed silver row, with json-c.  tweetlake.parse_tweet(raw) is
+ * called by the bronze batch trigger for every new message; it never raises an error for
+ * bad content but returns the reason in the "error" column, which sends the message to
+ * bronze.dead_letters.  tweetlake.tweet_id_of(raw) is the cheap scan behind bronze.tweet_id.
+ */
+#include "tweetlake.h"
+
+#include <math.h>
+
+/* PostgreSQL declares a SQL function json_object(); json-c owns the name here */
+#define json_object pg_sql_json_object
+#include "catalog/pg_collation_d.h"
+#include "catalog/pg_type_d.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/formatting.h"
+#include "utils/timestamp.h"
+#undef json_object
+
+#include <json.h>
+
+PG_FUNCTION_INFO_V1(tweetlake_parse_tweet);
+PG_FUNCTION_INFO_V1(tweetlake_tweet_id_of);
+
+/* Columns of tweetlake.parsed_tweet, in order (checked against the catalog on first use). */
+enum
+{
+	A_TWEET_ID, A_TEXT, A_CREATED_AT, A_TWEET_TYPE, A_LANGUAGE, A_REGION, A_HASHTAGS,
+	A_MENTIONS, A_RETWEET_COUNT, A_LIKE_COUNT, A_REPLY_COUNT, A_QUOTE_COUNT, A_IS_RETWEET,
+	A_IS_REPLY, A_IS_QUOTE, A_HAS_MEDIA, A_HAS_URL, A_SENTIMENT, A_ENGAGEMENT_SCORE,
+	A_REACH, A_USER_ID, A_USERNAME, A_DISPLAY_NAME, A_FOLLOWERS, A_FOLLOWING, A_VERIFIED,
+	A_USER_CREATED_AT, A_USER_LOCATION, A_USER_DESCRIPTION, A_ORIGINAL_TWEET_ID,
+	A_ORIGINAL_USER_ID, A_REPLY_TO_TWEET_ID, A_REPLY_TO_USER_ID, A_QUOTED_TWEET_ID,
+	A_QUOTED_USER_ID, A_QUOTED_TEXT, A_TEXT_LENGTH, A_SENTIMENT_CATEGORY,
+	A_TOTAL_ENGAGEMENT, A_ERROR, N_ATTRS
+};
+
+/* What a JSON field must hold. */
+typedef enum FieldKind
+{
+	K_ID,						/* non-empty string (or integer, for user ids) */
+	K_STRING,					/* string, <= TL_MAX_FIELD_BYTES */
+	K_TEXT,						/* string, <= tweetlake.max_text_length characters */
+	K_TWEET_TYPE,				/* original | retweet | reply | quote */
+	K_COUNT,					/* integer 0 .. INT32_MAX */
+	K_BIGCOUNT,					/* integer 0 .. INT64_MAX */
+	K_BOOL,
+	K_NUMBER,					/* finite number */
+	K_SENTIMENT,				/* number in [-1, 1] */
+	K_TIMESTAMP,				/* ISO 8601 string */
+	K_HASHTAGS,					/* array of strings, '#' stripped */
+	K_MENTIONS,					/* array of strings, '@' stripped */
+	K_USER,						/* the author object */
+	K_REF_USER					/* {"user_id": ...} of a referenced tweet's author */
+} FieldKind;
+
+typedef struct Field
+{
+	const char *key;
+	FieldKind	kind;
+	int			attno;
+} Field;
+
+/* Sorted by key for bsearch. */
+static const Field tweet_fields[] = {
+	{"created_at", K_TIMESTAMP, A_CREATED_AT},
+	{"engagement_score", K_NUMBER, A_ENGAGEMENT_SCORE},
+	{"has_media", K_BOOL, A_HAS_MEDIA},
+	{"has_url", K_BOOL, A_HAS_URL},
+	{"hashtags", K_HASHTAGS, A_HASHTAGS},
+	{"is_quote", K_BOOL, A_IS_QUOTE},
+	{"is_reply", K_BOOL, A_IS_REPLY},
+	{"is_retweet", K_BOOL, A_IS_RETWEET},
+	{"language", K_STRING, A_LANGUAGE},
+	{"like_count", K_COUNT, A_LIKE_COUNT},
+	{"mentions", K_MENTIONS, A_MENTIONS},
+	{"original_tweet_id", K_ID, A_ORIGINAL_TWEET_ID},
+	{"original_user", K_REF_USER, A_ORIGINAL_USER_ID},
+	{"quote_count", K_COUNT, A_QUOTE_COUNT},
+	{"quoted_text", K_TEXT, A_QUOTED_TEXT},
+	{"quoted_tweet_id", K_ID, A_QUOTED_TWEET_ID},
+	{"quoted_user", K_REF_USER, A_QUOTED_USER_ID},
+	{"reach_estimate", K_BIGCOUNT, A_REACH},
+	{"region", K_STRING, A_REGION},
+	{"reply_count", K_COUNT, A_REPLY_COUNT},
+	{"reply_to_tweet_id", K_ID, A_REPLY_TO_TWEET_ID},
+	{"reply_to_user", K_REF_USER, A_REPLY_TO_USER_ID},
+	{"retweet_count", K_COUNT, A_RETWEET_COUNT},
+	{"sentiment_score", K_SENTIMENT, A_SENTIMENT},
+	{"text", K_TEXT, A_TEXT},
+	{"tweet_id", K_ID, A_TWEET_ID},
+	{"tweet_type", K_TWEET_TYPE, A_TWEET_TYPE},
+	{"user", K_USER, -1},
+};
+
+static const Field user_fields[] = {
+	{"created_at", K_TIMESTAMP, A_USER_CREATED_AT},
+	{"description", K_STRING, A_USER_DESCRIPTION},
+	{"display_name", K_STRING, A_DISPLAY_NAME},
+	{"followers_count", K_COUNT, A_FOLLOWERS},
+	{"following_count", K_COUNT, A_FOLLOWING},
+	{"location", K_STRING, A_USER_LOCATION},
+	{"user_id", K_ID, A_USER_ID},
+	{"username", K_STRING, A_USERNAME},
+	{"verified", K_BOOL, A_VERIFIED},
+};
+
+/* One parse in progress: the output row and the first error met. */
+typedef struct ParseState
+{
+	Datum		values[N_ATTRS];
+	bool		nulls[N_ATTRS];
+	char	   *error;
+} ParseState;
+
+static json_tokener *tokener = NULL;
+
+/* The backend's tokener, reset for a new document (strict JSON, UTF-8 checked). */
+static json_tokener *
+fresh_tokener(void)
+{
+	if (tokener == NULL)
+	{
+		tokener = json_tokener_new_ex(16);
+		if (tokener == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+		json_tokener_set_flags(tokener, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	}
+	json_tokener_reset(tokener);
+	return tokener;
+}
+
+static bool parse_object(ParseState *ps, json_object *obj, const Field *fields, int nfields,
+						 const char *prefix);
+
+static int
+field_cmp(const void *key, const void *elem)
+{
+	return strcmp((const char *) key, ((const Field *) elem)->key);
+}
+
+static const char *
+json_type_label(json_object *v)
+{
+	switch (json_object_get_type(v))
+	{
+		case json_type_null:
+			return "null";
+		case json_type_boolean:
+			return "boolean";
+		case json_type_double:
+		case json_type_int:
+			return "number";
+		case json_type_object:
+			return "object";
+		case json_type_array:
+			return "array";
+		case json_type_string:
+			return "string";
+	}
+	return "unknown";
+}
+
+static bool
+fail(ParseState *ps, const char *fmt,...) pg_attribute_printf(2, 3);
+
+static bool
+fail(ParseState *ps, const char *fmt,...)
+{
+	va_list		args;
+	StringInfoData buf;
+
+	if (ps->error)
+		return false;
+	initStringInfo(&buf);
+	for (;;)
+	{
+		int			needed;
+
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&buf, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	ps->error = buf.data;
+	return false;
+}
+
+static bool
+wrong_type(ParseState *ps, const char *prefix, const char *key, const char *expected, json_object *v)
+{
+	return fail(ps, "%s%s: expected %s, got %s", prefix, key, expected, json_type_label(v));
+}
+
+/*
+ * A JSON string as PostgreSQL text.  json-c decodes \u escapes, so the bytes are checked
+ * again here: "\u0000" would be a NUL and a lone surrogate invalid UTF-8.
+ */
+static bool
+get_string(ParseState *ps, json_object *v, const char *prefix, const char *key,
+		   int max_bytes, const char **str, int *len)
+{
+	const char *s;
+	int			n;
+
+	if (!json_object_is_type(v, json_type_string))
+		return wrong_type(ps, prefix, key, "string", v);
+	s = json_object_get_string(v);
+	n = json_object_get_string_len(v);
+	if (max_bytes > 0 && n > max_bytes)
+		return fail(ps, "%s%s: longer than %d bytes (%d)", prefix, key, max_bytes, n);
+	if (memchr(s, '\0', n) != NULL)
+		return fail(ps, "%s%s: contains a NUL byte", prefix, key);
+	if (!pg_verify_mbstr(PG_UTF8, s, n, true))
+		return fail(ps, "%s%s: invalid UTF-8", prefix, key);
+	*str = s;
+	*len = n;
+	return true;
+}
+
+/* An id: a non-empty string, or an integer (user ids often travel as numbers). */
+static bool
+get_id(ParseState *ps, json_object *v, const char *prefix, const char *key, Datum *out)
+{
+	const char *s;
+	int			n;
+
+	if (json_object_is_type(v, json_type_int))
+	{
+		*out = CStringGetTextDatum(json_object_get_string(v));
+		return true;
+	}
+	if (!get_string(ps, v, prefix, key, TL_MAX_ID_BYTES, &s, &n))
+		return false;
+	if (n == 0)
+		return fail(ps, "%s%s: empty", prefix, key);
+	*out = PointerGetDatum(cstring_to_text_with_len(s, n));
+	return true;
+}
+
+static bool
+get_integer(ParseState *ps, json_object *v, const char *prefix, const char *key,
+			int64 max, int64 *out)
+{
+	int64		i;
+
+	if (json_object_is_type(v, json_type_int))
+	{
+		/* json-c keeps integers above INT64_MAX as uint64 and clamps get_int64 */
+		errno = 0;
+		i = json_object_get_int64(v);
+		if (i == INT64_MAX && json_object_get_uint64(v) != (uint64) INT64_MAX)
+			return fail(ps, "%s%s: out of range", prefix, key);
+	}
+	else if (json_object_is_type(v, json_type_double))
+	{
+		double		d = json_object_get_double(v);
+
+		/* 12.0 is an integer written by a float-minded producer; 12.5 is not */
+		if (!isfinite(d) || d != floor(d) || d < -9.2e18 || d > 9.2e18)
+			return wrong_type(ps, prefix, key, "integer", v);
+		i = (int64) d;
+	}
+	else
+		return wrong_type(ps, prefix, key, "integer", v);
+
+	if (i < 0)
+		return fail(ps, "%s%s: negative (" INT64_FORMAT ")", prefix, key, i);
+	if (i > max)
+		return fail(ps, "%s%s: out of range (" INT64_FORMAT ")", prefix, key, i);
+	*out = i;
+	return true;
+}
+
+/* Lower case, leading marker and surrounding blanks removed; NULL when nothing is left. */
+static text *
+normalise_tag(const char *s, int len, char marker)
+{
+	const char *end = s + len;
+	bool		ascii = true;
+	char	   *buf;
+
+	while (s < end && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
+		s++;
+	while (s < end && *s == marker)
+		s++;
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
+		end--;
+	if (s == end)
+		return NULL;
+
+	for (const char *c = s; c < end; c++)
+		if ((unsigned char) *c >= 0x80)
+		{
+			ascii = false;
+			break;
+		}
+	if (!ascii)
+	{
+		buf = str_tolower(s, end - s, DEFAULT_COLLATION_OID);
+		return cstring_to_text(buf);
+	}
+	else
+	{
+		text	   *t = (text *) palloc(VARHDRSZ + (end - s));
+		char	   *d = VARDATA(t);
+
+		SET_VARSIZE(t, VARHDRSZ + (end - s));
+		for (const char *c = s; c < end; c++)
+			*d++ = (*c >= 'A' && *c <= 'Z') ? *c + ('a' - 'A') : *c;
+		return t;
+	}
+}
+
+static bool
+get_tags(ParseState *ps, json_object *v, const char *key, char marker, Datum *out)
+{
+	size_t		n;
+	Datum	   *items;
+	int			nitems = 0;
+
+	if (!json_object_is_type(v, json_type_array))
+		return wrong_type(ps, "", key, "array of strings", v);
+	n = json_object_array_length(v);
+	if (n > TL_MAX_TAGS)
+		return fail(ps, "%s: more than %d entries (%zu)", key, TL_MAX_TAGS, n);
+
+	items = palloc(sizeof(Datum) * (n + 1));
+	for (size_t i = 0; i < n; i++)
+	{
+		json_object *e = json_object_array_get_idx(v, i);
+		const char *s;
+		int			len;
+		text	   *tag;
+		bool		seen = false;
+
+		if (e == NULL || !json_object_is_type(e, json_type_string))
+			return fail(ps, "%s[%zu]: expected string, got %s", key, i,
+						e ? json_type_label(e) : "null");
+		if (!get_string(ps, e, "", key, TL_MAX_TAG_BYTES, &s, &len))
+			return false;
+		tag = normalise_tag(s, len, marker);
+		if (tag == NULL)
+			continue;			/* "#" or "" carries no tag */
+		for (int j = 0; j < nitems && !seen; j++)
+		{
+			text	   *o = DatumGetTextPP(items[j]);
+
+			seen = VARSIZE_ANY_EXHDR(o) == VARSIZE_ANY_EXHDR(tag) &&
+				memcmp(VARDATA_ANY(o), VARDATA_ANY(tag), VARSIZE_ANY_EXHDR(tag)) == 0;
+		}
+		if (!seen)
+			items[nitems++] = PointerGetDatum(tag);
+	}
+	*out = PointerGetDatum(construct_array(items, nitems, TEXTOID, -1, false, TYPALIGN_INT));
+	return true;
+}
+
+/* Converts one field's value into the output row. */
+static bool
+parse_field(ParseState *ps, const Field *f, json_object *v, const char *prefix)
+{
+	const char *s;
+	int			len;
+	int64		i;
+	double		d;
+	TimestampTz ts;
+
+	/* An explicit null is the same as a missing field. */
+	if (v == NULL || json_object_is_type(v, json_type_null))
+		return true;
+
+	switch (f->kind)
+	{
+		case K_ID:
+			if (!get_id(ps, v, prefix, f->key, &ps->values[f->attno]))
+				return false;
+			break;
+		case K_STRING:
+			if (!get_string(ps, v, prefix, f->key, TL_MAX_FIELD_BYTES, &s, &len))
+				return false;
+			ps->values[f->attno] = PointerGetDatum(cstring_to_text_with_len(s, len));
+			break;
+		case K_TEXT:
+			{
+				int			chars;
+
+				if (!get_string(ps, v, prefix, f->key, tweetlake_max_text_length * MAX_MULTIBYTE_CHAR_LEN,
+								&s, &len))
+					return false;
+				chars = pg_mbstrlen_with_len(s, len);
+				if (chars > tweetlake_max_text_length)
+					return fail(ps, "%s%s: longer than %d characters (%d)", prefix, f->key,
+								tweetlake_max_text_length, chars);
+				ps->values[f->attno] = PointerGetDatum(cstring_to_text_with_len(s, len));
+				if (f->attno == A_TEXT)
+				{
+					ps->values[A_TEXT_LENGTH] = Int32GetDatum(chars);
+					ps->nulls[A_TEXT_LENGTH] = false;
+				}
+				break;
+			}
+		case K_TWEET_TYPE:
+			if (!get_string(ps, v, prefix, f->key, 32, &s, &len))
+				return false;
+			if (strcmp(s, "original") != 0 && strcmp(s, "retweet") != 0 &&
+				strcmp(s, "reply") != 0 && strcmp(s, "quote") != 0)
+				return fail(ps, "%s%s: \"%s\" is not one of original, retweet, reply, quote",
+							prefix, f->key, s);
+			ps->values[f->attno] = PointerGetDatum(cstring_to_text_with_len(s, len));
+			break;
+		case K_COUNT:
+			if (!get_integer(ps, v, prefix, f->key, PG_INT32_MAX, &i))
+				return false;
+			ps->values[f->attno] = Int32GetDatum((int32) i);
+			break;
+		case K_BIGCOUNT:
+			if (!get_integer(ps, v, prefix, f->key, PG_INT64_MAX, &i))
+				return false;
+			ps->values[f->attno] = Int64GetDatum(i);
+			break;
+		case K_BOOL:
+			if (!json_object_is_type(v, json_type_boolean))
+				return wrong_type(ps, prefix, f->key, "boolean", v);
+			ps->values[f->attno] = BoolGetDatum(json_object_get_boolean(v));
+			break;
+		case K_NUMBER:
+		case K_SENTIMENT:
+			if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
+				return wrong_type(ps, prefix, f->key, "number", v);
+			d = json_object_get_double(v);
+			if (!isfinite(d))
+				return fail(ps, "%s%s: not a finite number", prefix, f->key);
+			if (f->kind == K_SENTIMENT && (d < -1.0 || d > 1.0))
+				return fail(ps, "%s%s: %g is outside [-1, 1]", prefix, f->key, d);
+			ps->values[f->attno] = Float8GetDatum(d);
+			break;
+		case K_TIMESTAMP:
+			if (!get_string(ps, v, prefix, f->key, 64, &s, &len))
+				return false;
+			if (!tl_parse_timestamp(s, len, &ts))
+				return fail(ps, "%s%s: \"%s\" is not an ISO 8601 timestamp", prefix, f->key, s);
+			ps->values[f->attno] = TimestampTzGetDatum(ts);
+			break;
+		case K_HASHTAGS:
+			if (!get_tags(ps, v, f->key, '#', &ps->values[f->attno]))
+				return false;
+			break;
+		case K_MENTIONS:
+			if (!get_tags(ps, v, f->key, '@', &ps->values[f->attno]))
+				return false;
+			break;
+		case K_USER:
+			if (!json_object_is_type(v, json_type_object))
+				return wrong_type(ps, prefix, f->key, "object", v);
+			return parse_object(ps, v, user_fields, lengthof(user_fields), "user.");
+		case K_REF_USER:
+			{
+				json_object *id;
+
+				/* a bare id is accepted for the referenced author */
+				if (json_object_is_type(v, json_type_string) || json_object_is_type(v, json_type_int))
+					id = v;
+				else if (json_object_is_type(v, json_type_object))
+				{
+					if (!json_object_object_get_ex(v, "user_id", &id) ||
+						json_object_is_type(id, json_type_null))
+						return true;
+				}
+				else
+					return wrong_type(ps, prefix, f->key, "object", v);
+				if (!get_id(ps, id, prefix, f->key, &ps->values[f->attno]))
+					return false;
+				break;
+			}
+	}
+	ps->nulls[f->attno] = false;
+	return true;
+}
+
+static bool
+parse_object(ParseState *ps, json_object *obj, const Field *fields, int nfields, const char *prefix)
+{
+	json_object_object_foreach(obj, key, val)
+	{
+		const Field *f = bsearch(key, fields, nfields, sizeof(Field), field_cmp);
+
+		/* unknown fields stay in bronze.tweets.raw and are ignored here */
+		if (f != NULL && !parse_field(ps, f, val, prefix))
+			return false;
+	}
+	return true;
+}
+
+/* Fills ps from the message; false with ps->error set when it cannot become silver. */
+static bool
+parse_message(ParseState *ps, const char *data, int len)
+{
+	json_object *root;
+	enum json_tokener_error jerr;
+	int			offset;
+	bool		ok;
+
+	if (len > tweetlake_max_message_bytes)
+		return fail(ps, "message larger than tweetlake.max_message_bytes (%d > %d)",
+					len, tweetlake_max_message_bytes);
+
+	{
+		const char *p = data;
+
+		while (p < data + len && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+			p++;
+		if (p == data + len)
+			return fail(ps, "empty message");
+	}
+
+	root = json_tokener_parse_ex(fresh_tokener(), data, len);
+	jerr = json_tokener_get_error(tokener);
+	offset = (int) json_tokener_get_parse_end(tokener);
+	if (root == NULL)
+	{
+		if (jerr == json_tokener_continue)
+			return fail(ps, "invalid JSON: unexpected end of message at byte %d", len);
+		return fail(ps, "invalid JSON: %s at byte %d", json_tokener_error_desc(jerr), offset);
+	}
+
+	/* json-c's objects are malloc'd: release them even if a palloc fails below */
+	PG_TRY();
+	{
+		ok = true;
+		for (const char *p = data + offset; p < data + len && ok; p++)
+			if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+				ok = fail(ps, "invalid JSON: unexpected data after the object at byte %d",
+						  (int) (p - data));
+		if (ok && !json_object_is_type(root, json_type_object))
+			ok = fail(ps, "not a JSON object (got %s)", json_type_label(root));
+		if (ok)
+			ok = parse_object(ps, root, tweet_fields, lengthof(tweet_fields), "");
+	}
+	PG_FINALLY();
+	{
+		json_object_put(root);
+	}
+	PG_END_TRY();
+	if (!ok)
+		return false;
+
+	if (ps->nulls[A_TWEET_ID])
+		return fail(ps, "missing required field tweet_id");
+	if (ps->nulls[A_TEXT])
+		return fail(ps, "missing required field text");
+	if (ps->nulls[A_CREATED_AT])
+		return fail(ps, "missing required field created_at");
+	return true;
+}
+
+/* Derived columns: sentiment_category, total_engagement, empty tag arrays. */
+static void
+derive(ParseState *ps)
+{
+	static const int counts[] = {A_RETWEET_COUNT, A_LIKE_COUNT, A_REPLY_COUNT, A_QUOTE_COUNT};
+	int64		total = 0;
+
+	if (!ps->nulls[A_SENTIMENT])
+	{
+		double		s = DatumGetFloat8(ps->values[A_SENTIMENT]);
+
+		ps->values[A_SENTIMENT_CATEGORY] =
+			CStringGetTextDatum(s > 0.1 ? "positive" : (s < -0.1 ? "negative" : "neutral"));
+		ps->nulls[A_SENTIMENT_CATEGORY] = false;
+	}
+	for (int i = 0; i < lengthof(counts); i++)
+		if (!ps->nulls[counts[i]])
+			total += DatumGetInt32(ps->values[counts[i]]);
+	ps->values[A_TOTAL_ENGAGEMENT] = Int64GetDatum(total);
+	ps->nulls[A_TOTAL_ENGAGEMENT] = false;
+
+	if (ps->nulls[A_HASHTAGS])
+	{
+		ps->values[A_HASHTAGS] = PointerGetDatum(construct_empty_array(TEXTOID));
+		ps->nulls[A_HASHTAGS] = false;
+	}
+	if (ps->nulls[A_MENTIONS])
+	{
+		ps->values[A_MENTIONS] = PointerGetDatum(construct_empty_array(TEXTOID));
+		ps->nulls[A_MENTIONS] = false;
+	}
+}
+
+Datum
+tweetlake_parse_tweet(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc = (TupleDesc) fcinfo->flinfo->fn_extra;
+	ParseState	ps;
+
+	if (tupdesc == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+
+		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "tweetlake.parse_tweet must return a composite type");
+		tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
+		MemoryContextSwitchTo(old);
+		if (tupdesc->natts != N_ATTRS)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("tweetlake.parsed_tweet has %d columns, the library expects %d",
+							tupdesc->natts, N_ATTRS),
+					 errhint("Run ALTER EXTENSION tweetlake UPDATE, or reinstall a matching library.")));
+		fcinfo->flinfo->fn_extra = tupdesc;
+	}
+
+	memset(ps.values, 0, sizeof(ps.values));
+	memset(ps.nulls, true, sizeof(ps.nulls));
+	ps.error = NULL;
+
+	if (PG_ARGISNULL(0))
+		fail(&ps, "empty message");
+	else
+	{
+		text	   *raw = PG_GETARG_TEXT_PP(0);
+
+		if (parse_message(&ps, VARDATA_ANY(raw), VARSIZE_ANY_EXHDR(raw)))
+			derive(&ps);
+	}
+
+	if (ps.error)
+	{
+		/* keep the tweet_id, if one was read, for the dead-letter row */
+		for (int i = 0; i < N_ATTRS; i++)
+			if (i != A_TWEET_ID)
+				ps.nulls[i] = true;
+		ps.values[A_ERROR] = CStringGetTextDatum(ps.error);
+		ps.nulls[A_ERROR] = false;
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, ps.values, ps.nulls)));
+}
+
+/* ------------------------------------------------------------------------
+ * tweet_id_of: a skip-scan of the top-level object, no allocation, for the generated
+ * column bronze.tweets.tweet_id.  Escaped ids fall back to json-c.  Anything that is not
+ * an object with a string tweet_id gives NULL (the trigger reports why).
+ * ------------------------------------------------------------------------ */
+
+static const char *
+skip_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* p at the opening quote; returns the position after the closing quote, or NULL. */
+static const char *
+skip_string(const char *p, const char *end, bool *escaped)
+{
+	for (p++; p < end; p++)
+	{
+		if (*p == '\\')
+		{
+			*escaped = true;
+			p++;
+		}
+		else if (*p == '"')
+			return p + 1;
+	}
+	return NULL;
+}
+
+/* Skips one value of any kind; NULL on malformed input. */
+static const char *
+skip_value(const char *p, const char *end)
+{
+	int			depth = 0;
+	bool		escaped;
+
+	do
+	{
+		if (p >= end)
+			return NULL;
+		switch (*p)
+		{
+			case '"':
+				p = skip_string(p, end, &escaped);
+				if (p == NULL)
+					return NULL;
+				break;
+			case '{':
+			case '[':
+				depth++;
+				p++;
+				break;
+			case '}':
+			case ']':
+				if (--depth < 0)
+					return NULL;
+				p++;
+				break;
+			default:
+				if (depth == 0)
+				{
+					/* scalar: up to the next delimiter */
+					while (p < end && *p != ',' && *p != '}' && *p != ']' &&
+						   *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+						p++;
+					return p;
+				}
+				p++;
+		}
+	} while (depth > 0);
+	return p;
+}
+
+static text *
+tweet_id_via_jsonc(const char *data, int len)
+{
+	json_object *root = json_tokener_parse_ex(fresh_tokener(), data, len);
+	json_object *id;
+	text	   *result = NULL;
+
+	if (root == NULL)
+		return NULL;
+	if (json_object_object_get_ex(root, "tweet_id", &id) && json_object_is_type(id, json_type_string))
+	{
+		const char *s = json_object_get_string(id);
+		int			n = json_object_get_string_len(id);
+
+		if (n > 0 && n <= TL_MAX_ID_BYTES && memchr(s, '\0', n) == NULL &&
+			pg_verify_mbstr(PG_UTF8, s, n, true))
+			result = cstring_to_text_with_len(s, n);
+	}
+	json_object_put(root);
+	return result;
+}
+
+Datum
+tweetlake_tweet_id_of(PG_FUNCTION_ARGS)
+{
+	text	   *raw = PG_GETARG_TEXT_PP(0);
+	const char *data = VARDATA_ANY(raw);
+	const char *end = data + VARSIZE_ANY_EXHDR(raw);
+	const char *p = skip_ws(data, end);
+	const char *id = NULL;
+	int			idlen = 0;
+	bool		id_escaped = false;
+
+	if (p >= end || *p != '{')
+		PG_RETURN_NULL();
+	p = skip_ws(p + 1, end);
+	while (p < end && *p == '"')
+	{
+		const char *key = p + 1;
+		bool		escaped = false;
+		const char *after = skip_string(p, end, &escaped);
+		bool		is_id;
+
+		if (after == NULL)
+			PG_RETURN_NULL();
+		is_id = !escaped && after - key - 1 == 8 && memcmp(key, "tweet_id", 8) == 0;
+		p = skip_ws(after, end);
+		if (p >= end || *p != ':')
+			PG_RETURN_NULL();
+		p = skip_ws(p + 1, end);
+		if (is_id)
+		{
+			/* json-c keeps the last of duplicate keys; so does this */
+			id = NULL;
+			if (p < end && *p == '"')
+			{
+				id_escaped = false;
+				after = skip_string(p, end, &id_escaped);
+				if (after == NULL)
+					PG_RETURN_NULL();
+				id = p + 1;
+				idlen = after - p - 2;
+				p = after;
+			}
+			else if ((p = skip_value(p, end)) == NULL)
+				PG_RETURN_NULL();
+		}
+		else if ((p = skip_value(p, end)) == NULL)
+			PG_RETURN_NULL();
+		p = skip_ws(p, end);
+		if (p < end && *p == ',')
+			p = skip_ws(p + 1, end);
+	}
+	if (id == NULL || idlen <= 0)
+		PG_RETURN_NULL();
+	if (id_escaped)
+	{
+		text	   *t = tweet_id_via_jsonc(data, end - data);
+
+		if (t == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_TEXT_P(t);
+	}
+	if (idlen > TL_MAX_ID_BYTES)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(id, idlen));
+}
