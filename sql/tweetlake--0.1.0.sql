@@ -9,6 +9,17 @@
  */
 \echo Use "CREATE EXTENSION tweetlake" to load this file. \quit
 
+-- Messages are UTF-8 JSON and parse.c checks text as UTF-8: other encodings are refused.
+DO $$
+BEGIN
+    IF current_setting('server_encoding') <> 'UTF8' THEN
+        RAISE EXCEPTION 'tweetlake requires a UTF8 database, not %', current_setting('server_encoding')
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Create the database with ENCODING ''UTF8'' TEMPLATE template0.';
+    END IF;
+END
+$$;
+
 CREATE SCHEMA tweetlake;
 CREATE SCHEMA bronze;
 CREATE SCHEMA silver;
@@ -731,7 +742,7 @@ SELECT hashtag,
        sum(tweet_count)::bigint AS tweet_count,
        sum(total_engagement)::bigint AS total_engagement,
        count(*) AS active_hours,
-       round(4.0 * sum(tweet_count) FILTER (WHERE hour >= date_trunc('hour', now()) - interval '5 hours')
+       round(4.0 * coalesce(sum(tweet_count) FILTER (WHERE hour >= date_trunc('hour', now()) - interval '5 hours'), 0)
              / sum(tweet_count), 2) AS momentum,
        rank() OVER (ORDER BY sum(tweet_count) DESC, sum(total_engagement) DESC) AS trend_rank
 FROM gold.popular_hashtags_by_hour

@@ -6,7 +6,9 @@
  */
 #include "tweetlake.h"
 
+#include <locale.h>
 #include <math.h>
+#include <wctype.h>
 
 /* PostgreSQL declares a SQL function json_object(); json-c owns the name here */
 #define json_object pg_sql_json_object
@@ -278,13 +280,49 @@ get_integer(ParseState *ps, json_object *v, const char *prefix, const char *key,
 	return true;
 }
 
+/*
+ * Unicode lower case of a UTF-8 string, the same whatever the database's locale: glibc's
+ * built-in C.UTF-8 case tables, so "#ÉTÉ" and "#été" are one tag in every database.
+ */
+static text *
+utf8_lower(const char *s, int len)
+{
+	static locale_t c_utf8 = (locale_t) 0;
+	static bool looked_up = false;
+	StringInfoData buf;
+	const unsigned char *p = (const unsigned char *) s;
+	const unsigned char *end = p + len;
+
+	if (!looked_up)
+	{
+		c_utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t) 0);
+		looked_up = true;
+	}
+	if (c_utf8 == (locale_t) 0)
+		return cstring_to_text(str_tolower(s, len, DEFAULT_COLLATION_OID));
+
+	initStringInfo(&buf);
+	appendStringInfoSpaces(&buf, VARHDRSZ);
+	while (p < end)
+	{
+		int			n = pg_utf_mblen(p);
+		pg_wchar	c = utf8_to_unicode(p);
+		unsigned char out[8];
+
+		c = (pg_wchar) towlower_l((wint_t) c, c_utf8);
+		unicode_to_utf8(c, out);
+		appendBinaryStringInfo(&buf, (const char *) out, pg_utf_mblen(out));
+		p += n;
+	}
+	SET_VARSIZE(buf.data, buf.len);
+	return (text *) buf.data;
+}
+
 /* Lower case, leading marker and surrounding blanks removed; NULL when nothing is left. */
 static text *
 normalise_tag(const char *s, int len, char marker)
 {
 	const char *end = s + len;
-	bool		ascii = true;
-	char	   *buf;
 
 	while (s < end && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
 		s++;
@@ -297,16 +335,8 @@ normalise_tag(const char *s, int len, char marker)
 
 	for (const char *c = s; c < end; c++)
 		if ((unsigned char) *c >= 0x80)
-		{
-			ascii = false;
-			break;
-		}
-	if (!ascii)
-	{
-		buf = str_tolower(s, end - s, DEFAULT_COLLATION_OID);
-		return cstring_to_text(buf);
-	}
-	else
+			return utf8_lower(s, end - s);
+
 	{
 		text	   *t = (text *) palloc(VARHDRSZ + (end - s));
 		char	   *d = VARDATA(t);
@@ -498,6 +528,67 @@ parse_object(ParseState *ps, json_object *obj, const Field *fields, int nfields,
 	return true;
 }
 
+static int
+hex4(const char *p)
+{
+	int			v = 0;
+
+	for (int i = 0; i < 4; i++)
+	{
+		char		c = p[i];
+
+		v <<= 4;
+		if (c >= '0' && c <= '9')
+			v |= c - '0';
+		else if (c >= 'a' && c <= 'f')
+			v |= c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			v |= c - 'A' + 10;
+		else
+			return -1;
+	}
+	return v;
+}
+
+/*
+ * json-c turns an unpaired UTF-16 surrogate escape ("\ud800") into U+FFFD without a word;
+ * that would change the text, so such a message is rejected instead.  Returns the byte
+ * offset of the first unpaired surrogate, or -1.
+ */
+static int
+find_unpaired_surrogate(const char *data, int len)
+{
+	const char *end = data + len;
+	const char *p = data;
+
+	while ((p = memchr(p, '\\', end - p)) != NULL)
+	{
+		int			u;
+
+		if (p + 1 >= end)
+			break;
+		if (p[1] != 'u' || p + 6 > end || (u = hex4(p + 2)) < 0)
+		{
+			p += 2;				/* any other escape, e.g. \\ or \" */
+			continue;
+		}
+		if (u >= 0xDC00 && u <= 0xDFFF)
+			return p - data;
+		if (u >= 0xD800 && u <= 0xDBFF)
+		{
+			int			lo;
+
+			if (p + 12 > end || p[6] != '\\' || p[7] != 'u' ||
+				(lo = hex4(p + 8)) < 0xDC00 || lo > 0xDFFF)
+				return p - data;
+			p += 12;
+			continue;
+		}
+		p += 6;
+	}
+	return -1;
+}
+
 /* Fills ps from the message; false with ps->error set when it cannot become silver. */
 static bool
 parse_message(ParseState *ps, const char *data, int len)
@@ -519,6 +610,10 @@ parse_message(ParseState *ps, const char *data, int len)
 		if (p == data + len)
 			return fail(ps, "empty message");
 	}
+
+	offset = find_unpaired_surrogate(data, len);
+	if (offset >= 0)
+		return fail(ps, "invalid JSON: unpaired UTF-16 surrogate escape at byte %d", offset);
 
 	root = json_tokener_parse_ex(fresh_tokener(), data, len);
 	jerr = json_tokener_get_error(tokener);

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs every test of tweetlake against the installed build: the pg_regress suites (sql/,
+# expected/) on a temporary instance, then the TAP suites (t/*.pl) with
+# PostgreSQL::Test::Cluster.  Each starts its own servers on free ports and stops them.
+# Ends with one line "N passed, N failed".  Artifacts land in build/test-results/.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/scripts/lib.sh"
+
+WORK=$(pg_owned_dir tweetlake-test)
+RESULTS=$ROOT/build/test-results
+rm -rf "$RESULTS"; mkdir -p "$RESULTS"
+# The inputs are copied: the checkout may sit where the server's user cannot read.
+cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/test" "$WORK/"
+[ -d "$ROOT/t" ] && cp -r "$ROOT/t" "$WORK/"
+[ "$(id -u)" -eq 0 ] && chown -R postgres: "$WORK"
+
+passed=0; failed=0
+
+# --- pg_regress ---------------------------------------------------------------
+tests=$(cd "$ROOT/sql" && ls *.sql | grep -v '^tweetlake--' | sed 's/\.sql$//' | sort)
+if [ -n "${REGRESS_ONLY:-}" ]; then tests=$REGRESS_ONLY; fi
+echo "== pg_regress: $(echo $tests | wc -w) suites"
+(cd "$WORK" && as_pg "$PG_REGRESS_BIN" \
+    --inputdir="$WORK" --outputdir="$WORK" --bindir="$PG_BINDIR" \
+    --temp-instance="$WORK/tmp_instance" --temp-config="$WORK/test/regress.conf" \
+    --no-locale --encoding=UTF8 --dbname=contrib_regression $tests) | tee "$WORK/regress.log"
+r_ok=$(grep -cE '\.\.\. ok' "$WORK/regress.log" || true)
+r_bad=$(grep -cE '\.\.\. FAILED' "$WORK/regress.log" || true)
+if [ "$((r_ok + r_bad))" -eq 0 ]; then
+  echo "pg_regress ran no test (see $RESULTS/regress.log)"; r_bad=1
+fi
+passed=$((passed + r_ok)); failed=$((failed + r_bad))
+cp "$WORK/regress.log" "$RESULTS/" 2>/dev/null
+[ -f "$WORK/regression.diffs" ] && cp "$WORK/regression.diffs" "$RESULTS/" && cat "$WORK/regression.diffs"
+cp -r "$WORK/tmp_instance/log" "$RESULTS/regress-server-log" 2>/dev/null
+
+# --- TAP ----------------------------------------------------------------------
+if [ -d "$WORK/t" ] && ls "$WORK"/t/*.pl >/dev/null 2>&1; then
+  files=$(cd "$WORK" && ls t/*.pl | sort)
+  if [ -n "${TAP_ONLY:-}" ]; then files=$TAP_ONLY; fi
+  echo "== TAP: $(echo $files | wc -w) files"
+  (cd "$WORK" && as_pg env TESTDIR="$WORK" PG_REGRESS="$PG_REGRESS_BIN" TWEETLAKE_SRC="$ROOT" \
+      perl "$WORK/test/tap-summary.pl" "$PG_PERL_LIB" $files) | tee "$WORK/tap.log"
+  t_line=$(grep -E '^tap-summary: ' "$WORK/tap.log" | tail -1)
+  if [ -z "$t_line" ]; then
+    echo "TAP harness printed no summary"; failed=$((failed + 1))
+  else
+    passed=$((passed + $(echo "$t_line" | awk '{print $2}')))
+    failed=$((failed + $(echo "$t_line" | awk '{print $3}')))
+  fi
+  cp "$WORK/tap.log" "$RESULTS/"
+  cp -r "$WORK/tmp_check" "$RESULTS/tap-tmp_check" 2>/dev/null
+fi
+
+chmod -R a+rX "$RESULTS" 2>/dev/null
+[ "${KEEP_TEST_DIR:-}" = 1 ] || rm -rf "$WORK"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,51 @@
+-- What CREATE EXTENSION tweetlake creates (the public interface), and that DROP EXTENSION
+-- removes all of it so the extension can be created again.
+CREATE EXTENSION tweetlake;
+
+SELECT nspname FROM pg_namespace WHERE nspname IN ('bronze', 'silver', 'gold', 'tweetlake') ORDER BY 1;
+
+-- Tables and views users query, with their columns (internal sum/count columns included).
+SELECT table_schema || '.' || table_name AS relation, string_agg(column_name, ', ' ORDER BY ordinal_position) AS columns
+FROM information_schema.columns
+WHERE table_schema IN ('bronze', 'silver', 'gold')
+GROUP BY table_schema, table_name
+ORDER BY 1;
+
+-- The API.
+SELECT p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS function,
+       pg_get_function_result(p.oid) AS returns
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = 'tweetlake'
+ORDER BY 1;
+
+-- Everything is owned by the extension.
+SELECT count(*) AS objects_not_in_extension
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname IN ('bronze', 'silver', 'gold', 'tweetlake') AND c.relkind IN ('r', 'v')
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e');
+
+-- Data in, drop, nothing left behind, create again.
+INSERT INTO bronze.tweets (raw) VALUES ('{"tweet_id":"x","text":"x","created_at":"2026-01-01T00:00:00Z","hashtags":["#x"]}');
+DROP EXTENSION tweetlake;
+SELECT count(*) AS schemas_left FROM pg_namespace WHERE nspname IN ('bronze', 'silver', 'gold', 'tweetlake');
+SELECT count(*) AS types_left FROM pg_type WHERE typname = 'parsed_tweet';
+CREATE EXTENSION tweetlake;
+SELECT count(*) AS fresh_bronze FROM bronze.tweets;
+INSERT INTO bronze.tweets (raw) VALUES ('{"tweet_id":"y","text":"y","created_at":"2026-01-01T00:00:00Z","hashtags":["#y"]}');
+SELECT tweet_id, hashtags FROM silver.tweets;
+SELECT hour, hashtag, tweet_count FROM gold.popular_hashtags_by_hour;
+
+-- A user's own object in a tweetlake schema keeps DROP from taking it silently.
+CREATE TABLE gold.my_notes (note text);
+\set VERBOSITY terse
+DROP EXTENSION tweetlake;
+\set VERBOSITY default
+DROP EXTENSION tweetlake CASCADE;
+SELECT count(*) AS schemas_left FROM pg_namespace WHERE nspname IN ('bronze', 'silver', 'gold', 'tweetlake');
+
+-- A database that is not UTF-8 is refused with a hint.
+CREATE DATABASE tweetlake_ascii ENCODING 'SQL_ASCII' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C';
+\c tweetlake_ascii
+CREATE EXTENSION tweetlake;
+\c contrib_regression
+DROP DATABASE tweetlake_ascii;
