@@ -42,3 +42,8 @@ bench: deps
 	$(MAKE) all
 	$(MAKE) install
 	bash bench/run.sh
+
+# Test aid: the mock cluster as its own process (see test/mock_broker.c)
+test/mock_broker: test/mock_broker.c
+	$(CC) -O2 -Wall -o $@ $< $(shell $(PKG_CONFIG) --cflags --libs rdkafka)
+EXTRA_CLEAN += test/mock_broker

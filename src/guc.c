@@ -1,18 +1,76 @@
 /*
- * guc.c - tweetlake.* settings.  Each is documented in the README ("Settings"); the
- * limits here decide what parse.c sends to bronze.dead_letters.
+ * guc.c - tweetlake.* settings, defined from _PG_init.  Each is documented in the README
+ * ("Settings").  PGC_POSTMASTER only where a change really needs a restart; the workers
+ * re-read the rest on SIGHUP (pg_ctl reload / SELECT pg_reload_conf()).
  */
 #include "tweetlake.h"
 
 #include "utils/guc.h"
 
 int			tweetlake_batch_size = 10000;
+int			tweetlake_batch_timeout_ms = 200;
 int			tweetlake_max_text_length = 1000;
 int			tweetlake_max_message_bytes = 1024 * 1024;
+char	   *tweetlake_database = NULL;
+char	   *tweetlake_brokers = NULL;
+char	   *tweetlake_topic = NULL;
+int			tweetlake_partitions = 4;
+int			tweetlake_generator_rate = 1000;
+int			tweetlake_consumers = 1;
+char	   *tweetlake_kafka_config = NULL;
+bool		tweetlake_autostart = true;
 
 void
 tweetlake_define_gucs(void)
 {
+	DefineCustomStringVariable("tweetlake.database",
+							   "Database the tweetlake workers connect to.",
+							   "The extension must be created there; the workers wait until it is.",
+							   &tweetlake_database,
+							   "postgres",
+							   PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("tweetlake.brokers",
+							   "Kafka bootstrap servers (host:port,...); empty runs the embedded broker.",
+							   NULL,
+							   &tweetlake_brokers,
+							   "",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("tweetlake.topic",
+							   "Kafka topic the generator produces to and the consumers read.",
+							   NULL,
+							   &tweetlake_topic,
+							   "tweets",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tweetlake.partitions",
+							"Partitions of the topic on the embedded broker.",
+							"Ignored with an external broker, where the topic's own partitions count.",
+							&tweetlake_partitions,
+							4, 1, TL_MAX_PARTITIONS,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tweetlake.generator_rate",
+							"Tweets per second the generator worker produces; 0 = off, -1 = as fast as possible.",
+							NULL,
+							&tweetlake_generator_rate,
+							1000, -1, 10000000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tweetlake.consumers",
+							"Number of consumer workers; the topic's partitions are spread over them.",
+							NULL,
+							&tweetlake_consumers,
+							1, 1, TL_MAX_CONSUMERS,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
 	DefineCustomIntVariable("tweetlake.batch_size",
 							"Rows per bronze batch written by load_generated and the consumers.",
 							"Each batch is one INSERT into bronze.tweets, so one run of the silver/gold triggers.",
@@ -20,6 +78,31 @@ tweetlake_define_gucs(void)
 							10000, 1, 1000000,
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tweetlake.batch_timeout_ms",
+							"Longest a consumer waits to fill a batch before writing what it has.",
+							NULL,
+							&tweetlake_batch_timeout_ms,
+							200, 1, 60000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("tweetlake.kafka_config",
+							   "Extra librdkafka properties, \"key=value;key=value\".",
+							   "Keys prefixed producer. or consumer. apply to that client only. "
+							   "Values of keys that look like secrets never appear in logs or tweetlake.status.",
+							   &tweetlake_kafka_config,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("tweetlake.autostart",
+							 "Start the generator and consumers when the server starts.",
+							 "When off, they wait for tweetlake.start().",
+							 &tweetlake_autostart,
+							 true,
+							 PGC_POSTMASTER, 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("tweetlake.max_text_length",
 							"Longest tweet text, in characters, accepted into silver.",

@@ -1,0 +1,202 @@
+/*
+ * generate.c - SQL entry points of the tweet generator (generator.c):
+ * tweetlake.generate_tweets() streams generated messages as text rows,
+ * tweetlake.generate_tweets_jsonc() does the same through json-c (the reference serializer),
+ * tweetlake.load_generated() inserts them into bronze.tweets in batches, firing the triggers.
+ */
+#include "tweetlake.h"
+
+#include "generator.h"
+
+/* PostgreSQL declares a SQL function json_object(); json-c owns the name here */
+#define json_object pg_sql_json_object
+#include "catalog/pg_type_d.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#undef json_object
+
+#include <json.h>
+
+PG_FUNCTION_INFO_V1(tweetlake_generate_tweets);
+PG_FUNCTION_INFO_V1(tweetlake_generate_tweets_jsonc);
+PG_FUNCTION_INFO_V1(tweetlake_load_generated);
+
+#define UNIX_EPOCH_OFFSET_US \
+	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
+
+static void *
+palloc0_hook(size_t size)
+{
+	return palloc0(size);
+}
+
+/* Checks the SQL arguments (n, seed, start_at, span) and turns them into options. */
+static void
+options_from_args(FunctionCallInfo fcinfo, TgOptions *opt)
+{
+	int64		n = PG_GETARG_INT64(0);
+	TimestampTz start = PG_GETARG_TIMESTAMPTZ(2);
+	Interval   *span = PG_GETARG_INTERVAL_P(3);
+	int64		span_us;
+
+	if (n < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("number of tweets must not be negative")));
+	if (TIMESTAMP_NOT_FINITE(start))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("start_at must be a finite timestamp")));
+	span_us = span->time + (int64) span->day * USECS_PER_DAY +
+		(int64) span->month * DAYS_PER_MONTH * USECS_PER_DAY;
+	if (span_us <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("span must be a positive interval")));
+
+	memset(opt, 0, sizeof(*opt));
+	opt->seed = (uint64) PG_GETARG_INT64(1);
+	opt->n = Max(n, 1);
+	opt->start_us = start + UNIX_EPOCH_OFFSET_US;
+	opt->span_us = span_us;
+}
+
+typedef struct SrfState
+{
+	TweetGenerator *gen;
+	char		buf[TG_MAX_TWEET_BYTES];
+} SrfState;
+
+static Datum
+generate_srf(FunctionCallInfo fcinfo, bool jsonc)
+{
+	FuncCallContext *funcctx;
+	SrfState   *state;
+
+	if (SRF_IS_FIRSTCALL())
+	{
+		MemoryContext old;
+		TgOptions	opt;
+
+		funcctx = SRF_FIRSTCALL_INIT();
+		options_from_args(fcinfo, &opt);
+		old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+		state = palloc(sizeof(SrfState));
+		state->gen = tg_create(&opt, palloc0_hook);
+		funcctx->user_fctx = state;
+		funcctx->max_calls = PG_GETARG_INT64(0);
+		MemoryContextSwitchTo(old);
+	}
+	funcctx = SRF_PERCALL_SETUP();
+	state = funcctx->user_fctx;
+
+	if (funcctx->call_cntr < funcctx->max_calls)
+	{
+		text	   *t;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!jsonc)
+		{
+			size_t		len = tg_next(state->gen, TG_TIMELINE, state->buf);
+
+			t = cstring_to_text_with_len(state->buf, len);
+		}
+		else
+		{
+			struct json_object *obj = tg_next_json(state->gen, TG_TIMELINE);
+			size_t		len;
+			const char *s = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN, &len);
+
+			/* copy first: json-c's buffer is malloc'd and must be released either way */
+			PG_TRY();
+			{
+				t = cstring_to_text_with_len(s, len);
+			}
+			PG_FINALLY();
+			{
+				json_object_put(obj);
+			}
+			PG_END_TRY();
+		}
+		SRF_RETURN_NEXT(funcctx, PointerGetDatum(t));
+	}
+	SRF_RETURN_DONE(funcctx);
+}
+
+Datum
+tweetlake_generate_tweets(PG_FUNCTION_ARGS)
+{
+	return generate_srf(fcinfo, false);
+}
+
+Datum
+tweetlake_generate_tweets_jsonc(PG_FUNCTION_ARGS)
+{
+	return generate_srf(fcinfo, true);
+}
+
+/*
+ * Inserts n generated tweets into bronze.tweets, tweetlake.batch_size per INSERT, so each
+ * batch runs the silver/gold trigger once, exactly as a consumer batch does.
+ */
+Datum
+tweetlake_load_generated(PG_FUNCTION_ARGS)
+{
+	int64		n = PG_GETARG_INT64(0);
+	TgOptions	opt;
+	TweetGenerator *gen;
+	MemoryContext batch_ctx;
+	SPIPlanPtr	plan;
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	char	   *buf;
+	int64		done = 0;
+
+	options_from_args(fcinfo, &opt);
+	gen = tg_create(&opt, palloc0_hook);
+	buf = palloc(TG_MAX_TWEET_BYTES);
+
+	batch_ctx = AllocSetContextCreate(CurrentMemoryContext, "tweetlake load_generated batch",
+									  ALLOCSET_DEFAULT_SIZES);
+
+	SPI_connect();
+	plan = SPI_prepare("INSERT INTO bronze.tweets (raw) SELECT unnest($1)", 1, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+
+	while (done < n)
+	{
+		int			batch = (int) Min((int64) tweetlake_batch_size, n - done);
+		MemoryContext old = MemoryContextSwitchTo(batch_ctx);
+		Datum	   *items = palloc(sizeof(Datum) * batch);
+		ArrayType  *arr;
+		Datum		args[1];
+		int			rc;
+
+		for (int i = 0; i < batch; i++)
+		{
+			size_t		len = tg_next(gen, TG_TIMELINE, buf);
+
+			items[i] = PointerGetDatum(cstring_to_text_with_len(buf, len));
+		}
+		arr = construct_array(items, batch, TEXTOID, -1, false, TYPALIGN_INT);
+		args[0] = PointerGetDatum(arr);
+		MemoryContextSwitchTo(old);
+
+		rc = SPI_execute_plan(plan, args, NULL, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "inserting into bronze.tweets failed: %s", SPI_result_code_string(rc));
+		done += batch;
+		MemoryContextReset(batch_ctx);
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	SPI_finish();
+	MemoryContextDelete(batch_ctx);
+	PG_RETURN_INT64(done);
+}

@@ -1,0 +1,300 @@
+/*
+ * launcher.c - the supervisor: a static background worker (registered from _PG_init) that
+ * connects to tweetlake.database, waits for the extension, and keeps the embedded broker,
+ * the generator and tweetlake.consumers consumer workers running as wanted, restarting any
+ * that stop.  tweetlake.start() / tweetlake.stop() change what is wanted.
+ *
+ * The children are dynamic workers that are never restarted by the postmaster: only the
+ * launcher starts them, so no crash-and-restart cycle can leave two of the same running.
+ */
+#include "tweetlake.h"
+
+#include "access/xact.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(tweetlake_start);
+PG_FUNCTION_INFO_V1(tweetlake_stop);
+
+/* A stopped child is started again after this long (a crash loop stays slow). */
+#define TL_RESTART_DELAY_MS		5000
+#define TL_EXTENSION_CHECK_MS	5000
+
+typedef struct Child
+{
+	TlRole		role;
+	int			index;
+	BackgroundWorkerHandle *handle;
+	TimestampTz last_start;
+} Child;
+
+static Child children[2 + TL_MAX_CONSUMERS];
+
+void
+tl_register_launcher(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 10;
+	strlcpy(worker.bgw_library_name, "tweetlake", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "tweetlake_launcher_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "tweetlake launcher", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, "tweetlake launcher", BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
+
+void
+tl_wake_launcher(void)
+{
+	Latch	   *latch;
+
+	LWLockAcquire(tl_shared->lock, LW_SHARED);
+	latch = tl_shared->launcher_latch;
+	LWLockRelease(tl_shared->lock);
+	if (latch)
+		SetLatch(latch);
+}
+
+static bool
+extension_installed(void)
+{
+	bool		installed;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	installed = OidIsValid(get_extension_oid("tweetlake", true));
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return installed;
+}
+
+static bool
+child_running(Child *c)
+{
+	pid_t		pid;
+
+	return c->handle != NULL && GetBackgroundWorkerPid(c->handle, &pid) != BGWH_STOPPED;
+}
+
+static void
+start_child(Child *c)
+{
+	BackgroundWorker worker;
+	const char *fn = NULL;
+	bool		needs_db = false;
+
+	memset(&worker, 0, sizeof(worker));
+	switch (c->role)
+	{
+		case TL_ROLE_BROKER:
+			fn = "tweetlake_broker_main";
+			break;
+		case TL_ROLE_GENERATOR:
+			fn = "tweetlake_generator_main";
+			break;
+		case TL_ROLE_CONSUMER:
+			fn = "tweetlake_consumer_main";
+			needs_db = true;
+			break;
+		default:
+			elog(ERROR, "unexpected tweetlake worker role %d", c->role);
+	}
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | (needs_db ? BGWORKER_BACKEND_DATABASE_CONNECTION : 0);
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	strlcpy(worker.bgw_library_name, "tweetlake", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, fn, BGW_MAXLEN);
+	if (c->role == TL_ROLE_CONSUMER)
+		snprintf(worker.bgw_name, BGW_MAXLEN, "tweetlake consumer %d", c->index);
+	else
+		snprintf(worker.bgw_name, BGW_MAXLEN, "tweetlake %s", tl_role_name(c->role));
+	snprintf(worker.bgw_type, BGW_MAXLEN, "tweetlake %s", tl_role_name(c->role));
+	worker.bgw_main_arg = Int32GetDatum(c->index);
+	/* consumers need to know how many of them share the partitions */
+	memcpy(worker.bgw_extra, &tweetlake_consumers, sizeof(int));
+	worker.bgw_notify_pid = MyProcPid;
+
+	c->last_start = GetCurrentTimestamp();
+	if (c->handle)
+		pfree(c->handle);
+	c->handle = NULL;
+	if (!RegisterDynamicBackgroundWorker(&worker, &c->handle))
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("could not start %s", worker.bgw_name),
+				 errhint("Raise max_worker_processes (tweetlake needs 3 + tweetlake.consumers).")));
+}
+
+static void
+stop_child(Child *c)
+{
+	if (c->handle)
+	{
+		TerminateBackgroundWorker(c->handle);
+		(void) WaitForBackgroundWorkerShutdown(c->handle);
+		pfree(c->handle);
+		c->handle = NULL;
+	}
+}
+
+/* Brings one child to the wanted state; a stopped child waits out the restart delay. */
+static void
+reconcile(Child *c, bool wanted)
+{
+	if (!wanted)
+	{
+		stop_child(c);
+		return;
+	}
+	if (child_running(c))
+		return;
+	if (c->handle == NULL ||
+		TimestampDifferenceExceeds(c->last_start, GetCurrentTimestamp(), TL_RESTART_DELAY_MS))
+		start_child(c);
+}
+
+static void
+stop_all_children(int code, Datum arg)
+{
+	for (int i = lengthof(children) - 1; i >= 0; i--)
+		if (children[i].handle)
+			TerminateBackgroundWorker(children[i].handle);
+	if (tl_shared)
+	{
+		LWLockAcquire(tl_shared->lock, LW_EXCLUSIVE);
+		if (tl_shared->launcher_pid == MyProcPid)
+		{
+			tl_shared->launcher_pid = 0;
+			tl_shared->launcher_latch = NULL;
+		}
+		LWLockRelease(tl_shared->lock);
+	}
+}
+
+void
+tweetlake_launcher_main(Datum arg)
+{
+	TlWorkerSlot *slot;
+	bool		installed = false;
+	TimestampTz last_check = 0;
+	int			running_consumers = tweetlake_consumers;
+
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(tweetlake_database, NULL, 0);
+
+	slot = tl_slot_acquire(TL_ROLE_LAUNCHER, 0);
+	LWLockAcquire(tl_shared->lock, LW_EXCLUSIVE);
+	tl_shared->launcher_pid = MyProcPid;
+	tl_shared->launcher_latch = MyLatch;
+	LWLockRelease(tl_shared->lock);
+
+	memset(children, 0, sizeof(children));
+	children[0].role = TL_ROLE_BROKER;
+	children[1].role = TL_ROLE_GENERATOR;
+	for (int i = 0; i < TL_MAX_CONSUMERS; i++)
+	{
+		children[2 + i].role = TL_ROLE_CONSUMER;
+		children[2 + i].index = i;
+	}
+	before_shmem_exit(stop_all_children, (Datum) 0);
+
+	while (!ShutdownRequestPending)
+	{
+		bool		enabled;
+		bool		embedded;
+		char		state[64];
+		int			wanted_consumers;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		if (!installed || TimestampDifferenceExceeds(last_check, GetCurrentTimestamp(), TL_EXTENSION_CHECK_MS))
+		{
+			pgstat_report_activity(STATE_RUNNING, "checking for the tweetlake extension");
+			installed = extension_installed();
+			last_check = GetCurrentTimestamp();
+			pgstat_report_activity(STATE_IDLE, NULL);
+		}
+
+		LWLockAcquire(tl_shared->lock, LW_SHARED);
+		enabled = tl_shared->enabled;
+		LWLockRelease(tl_shared->lock);
+		embedded = tweetlake_brokers == NULL || tweetlake_brokers[0] == '\0';
+		wanted_consumers = (installed && enabled) ? tweetlake_consumers : 0;
+
+		/* a new consumer count means a new spread of partitions: restart them all */
+		if (wanted_consumers > 0 && wanted_consumers != running_consumers)
+		{
+			for (int i = 0; i < TL_MAX_CONSUMERS; i++)
+				stop_child(&children[2 + i]);
+			running_consumers = wanted_consumers;
+		}
+
+		reconcile(&children[0], installed && embedded);
+		reconcile(&children[1], installed && enabled && tweetlake_generator_rate != 0);
+		for (int i = 0; i < TL_MAX_CONSUMERS; i++)
+			reconcile(&children[2 + i], i < wanted_consumers);
+
+		if (!installed)
+			snprintf(state, sizeof(state), "waiting for CREATE EXTENSION tweetlake");
+		else if (!enabled)
+			snprintf(state, sizeof(state), "pipeline stopped (tweetlake.start() to start)");
+		else
+			snprintf(state, sizeof(state), "supervising %d consumer%s", wanted_consumers,
+					 wanted_consumers == 1 ? "" : "s");
+		tl_slot_set_state(slot, state);
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 1000L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	proc_exit(0);
+}
+
+static void
+set_enabled(bool enabled)
+{
+	tl_require_shared();
+	LWLockAcquire(tl_shared->lock, LW_EXCLUSIVE);
+	tl_shared->enabled = enabled;
+	LWLockRelease(tl_shared->lock);
+	tl_wake_launcher();
+}
+
+/* tweetlake.start(): run the generator and consumers (until tweetlake.stop() or restart). */
+Datum
+tweetlake_start(PG_FUNCTION_ARGS)
+{
+	set_enabled(true);
+	PG_RETURN_VOID();
+}
+
+/* tweetlake.stop(): stop the generator and consumers; each finishes its batch first. */
+Datum
+tweetlake_stop(PG_FUNCTION_ARGS)
+{
+	set_enabled(false);
+	PG_RETURN_VOID();
+}

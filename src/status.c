@@ -1,0 +1,286 @@
+/*
+ * status.c - the shared memory every tweetlake worker reports into (one slot per worker,
+ * one per partition) and the functions behind the tweetlake.status and
+ * tweetlake.consumer_lag views.  Sized in shmem_request_hook, set up in shmem_startup_hook.
+ */
+#include "tweetlake.h"
+
+#include <time.h>
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(tweetlake_worker_status);
+PG_FUNCTION_INFO_V1(tweetlake_partition_status);
+
+TlShared   *tl_shared = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static void
+tl_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(TlShared)));
+	RequestNamedLWLockTranche("tweetlake", 1);
+}
+
+static void
+tl_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	tl_shared = ShmemInitStruct("tweetlake", sizeof(TlShared), &found);
+	if (!found)
+	{
+		memset(tl_shared, 0, sizeof(TlShared));
+		tl_shared->lock = &(GetNamedLWLockTranche("tweetlake"))->lock;
+		tl_shared->enabled = tweetlake_autostart;
+		for (int i = 0; i < TL_MAX_WORKERS; i++)
+			SpinLockInit(&tl_shared->workers[i].mutex);
+		for (int i = 0; i < TL_MAX_PARTITIONS; i++)
+			tl_shared->partitions[i].consumer = -1;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Called from _PG_init when loaded through shared_preload_libraries. */
+void
+tl_shmem_init(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = tl_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = tl_shmem_startup;
+}
+
+/* Errors out of SQL functions that need the workers' shared memory. */
+void
+tl_require_shared(void)
+{
+	if (tl_shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("tweetlake workers are not available"),
+				 errhint("Add tweetlake to shared_preload_libraries and restart the server.")));
+}
+
+const char *
+tl_role_name(TlRole role)
+{
+	switch (role)
+	{
+		case TL_ROLE_LAUNCHER:
+			return "launcher";
+		case TL_ROLE_BROKER:
+			return "broker";
+		case TL_ROLE_GENERATOR:
+			return "generator";
+		case TL_ROLE_CONSUMER:
+			return "consumer";
+		case TL_ROLE_NONE:
+			break;
+	}
+	return "none";
+}
+
+/*
+ * Claims a slot for the calling worker (reusing one left by an earlier process of the same
+ * role and index, so counters of a restarted worker start over in the same row) and
+ * arranges for it to be released at exit.
+ */
+TlWorkerSlot *
+tl_slot_acquire(TlRole role, int index)
+{
+	TlWorkerSlot *slot = NULL;
+
+	LWLockAcquire(tl_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < TL_MAX_WORKERS && slot == NULL; i++)
+		if (tl_shared->workers[i].role == role && tl_shared->workers[i].index == index)
+			slot = &tl_shared->workers[i];
+	for (int i = 0; i < TL_MAX_WORKERS && slot == NULL; i++)
+		if (tl_shared->workers[i].role == TL_ROLE_NONE)
+			slot = &tl_shared->workers[i];
+	if (slot == NULL)
+	{
+		LWLockRelease(tl_shared->lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("no free tweetlake worker slot")));
+	}
+	SpinLockAcquire(&slot->mutex);
+	slot->role = role;
+	slot->index = index;
+	slot->pid = MyProcPid;
+	slot->started_at = GetCurrentTimestamp();
+	slot->messages = slot->bytes = slot->dead_letters = slot->errors = 0;
+	memset(slot->sec_stamp, 0, sizeof(slot->sec_stamp));
+	memset(slot->sec_count, 0, sizeof(slot->sec_count));
+	strlcpy(slot->state, "starting", sizeof(slot->state));
+	SpinLockRelease(&slot->mutex);
+	LWLockRelease(tl_shared->lock);
+
+	before_shmem_exit(tl_slot_release, PointerGetDatum(slot));
+	return slot;
+}
+
+/* The slot stays (with its counters and last error) but shows the worker as stopped. */
+void
+tl_slot_release(int code, Datum arg)
+{
+	TlWorkerSlot *slot = (TlWorkerSlot *) DatumGetPointer(arg);
+
+	SpinLockAcquire(&slot->mutex);
+	if (slot->pid == MyProcPid)
+	{
+		slot->pid = 0;
+		strlcpy(slot->state, code == 0 ? "stopped" : "exited with error", sizeof(slot->state));
+	}
+	SpinLockRelease(&slot->mutex);
+}
+
+void
+tl_slot_set_state(TlWorkerSlot *slot, const char *state)
+{
+	SpinLockAcquire(&slot->mutex);
+	strlcpy(slot->state, state, sizeof(slot->state));
+	SpinLockRelease(&slot->mutex);
+}
+
+/* Adds to the counters and to this second's bucket of the rate window. */
+void
+tl_slot_count(TlWorkerSlot *slot, uint64 messages, uint64 bytes)
+{
+	int64		now = (int64) time(NULL);
+	int			b = (int) (now % TL_RATE_WINDOW);
+
+	SpinLockAcquire(&slot->mutex);
+	slot->messages += messages;
+	slot->bytes += bytes;
+	if (slot->sec_stamp[b] != now)
+	{
+		slot->sec_stamp[b] = now;
+		slot->sec_count[b] = 0;
+	}
+	slot->sec_count[b] += messages;
+	SpinLockRelease(&slot->mutex);
+}
+
+void
+tl_slot_error(TlWorkerSlot *slot, const char *fmt,...)
+{
+	va_list		args;
+	char		buf[256];
+
+	va_start(args, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, args);
+	va_end(args);
+
+	SpinLockAcquire(&slot->mutex);
+	strlcpy(slot->last_error, buf, sizeof(slot->last_error));
+	slot->last_error_at = GetCurrentTimestamp();
+	SpinLockRelease(&slot->mutex);
+}
+
+void
+tl_slot_clear_error(TlWorkerSlot *slot)
+{
+	SpinLockAcquire(&slot->mutex);
+	slot->last_error[0] = '\0';
+	SpinLockRelease(&slot->mutex);
+}
+
+/*
+ * tweetlake.worker_status(): one row per worker slot.  rate_10s counts the last ten whole
+ * seconds (the current, partial second is left out so the figure does not dip).
+ */
+Datum
+tweetlake_worker_status(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		now = (int64) time(NULL);
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (tl_shared == NULL)
+		return (Datum) 0;
+
+	for (int i = 0; i < TL_MAX_WORKERS; i++)
+	{
+		TlWorkerSlot *slot = &tl_shared->workers[i];
+		TlWorkerSlot copy;
+		Datum		values[11];
+		bool		nulls[11] = {0};
+		uint64		recent = 0;
+
+		SpinLockAcquire(&slot->mutex);
+		memcpy(&copy, slot, sizeof(copy));
+		SpinLockRelease(&slot->mutex);
+		if (copy.role == TL_ROLE_NONE)
+			continue;
+
+		for (int b = 0; b < TL_RATE_WINDOW; b++)
+			if (copy.sec_stamp[b] < now && copy.sec_stamp[b] >= now - TL_RATE_WINDOW)
+				recent += copy.sec_count[b];
+
+		values[0] = CStringGetTextDatum(tl_role_name(copy.role));
+		values[1] = Int32GetDatum(copy.index);
+		values[2] = Int32GetDatum(copy.pid);
+		nulls[2] = copy.pid == 0;
+		values[3] = CStringGetTextDatum(copy.state);
+		values[4] = Int64GetDatum((int64) copy.messages);
+		values[5] = Int64GetDatum((int64) copy.bytes);
+		values[6] = Float8GetDatum((double) recent / TL_RATE_WINDOW);
+		values[7] = Int64GetDatum((int64) (copy.role == TL_ROLE_CONSUMER ? copy.dead_letters : copy.errors));
+		values[8] = TimestampTzGetDatum(copy.started_at);
+		values[9] = CStringGetTextDatum(copy.last_error);
+		nulls[9] = copy.last_error[0] == '\0';
+		values[10] = TimestampTzGetDatum(copy.last_error_at);
+		nulls[10] = copy.last_error_at == 0;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* tweetlake.partition_status(): the consumers' view of each partition of the topic. */
+Datum
+tweetlake_partition_status(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (tl_shared == NULL)
+		return (Datum) 0;
+
+	LWLockAcquire(tl_shared->lock, LW_SHARED);
+	for (int p = 0; p < TL_MAX_PARTITIONS; p++)
+	{
+		TlPartitionSlot *ps = &tl_shared->partitions[p];
+		Datum		values[6];
+		bool		nulls[6] = {0};
+
+		if (ps->updated_at == 0)
+			continue;
+		values[0] = CStringGetTextDatum(tweetlake_topic);
+		values[1] = Int32GetDatum(p);
+		values[2] = Int32GetDatum(ps->consumer);
+		nulls[2] = ps->consumer < 0;
+		values[3] = Int64GetDatum(ps->next_offset);
+		values[4] = Int64GetDatum(ps->high_watermark);
+		nulls[4] = ps->high_watermark < 0;
+		values[5] = TimestampTzGetDatum(ps->updated_at);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	LWLockRelease(tl_shared->lock);
+	return (Datum) 0;
+}
