@@ -193,14 +193,6 @@ tl_slot_error(TlWorkerSlot *slot, const char *fmt,...)
 	SpinLockRelease(&slot->mutex);
 }
 
-void
-tl_slot_clear_error(TlWorkerSlot *slot)
-{
-	SpinLockAcquire(&slot->mutex);
-	slot->last_error[0] = '\0';
-	SpinLockRelease(&slot->mutex);
-}
-
 /*
  * tweetlake.worker_status(): one row per worker slot.  rate_10s counts the last ten whole
  * seconds (the current, partial second is left out so the figure does not dip).

@@ -98,7 +98,6 @@ extern void tl_slot_release(int code, Datum arg);
 extern void tl_slot_set_state(TlWorkerSlot *slot, const char *state);
 extern void tl_slot_count(TlWorkerSlot *slot, uint64 messages, uint64 bytes);
 extern void tl_slot_error(TlWorkerSlot *slot, const char *fmt,...) pg_attribute_printf(2, 3);
-extern void tl_slot_clear_error(TlWorkerSlot *slot);
 extern void tl_require_shared(void);
 extern const char *tl_role_name(TlRole role);
 
