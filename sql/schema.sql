@@ -12,11 +12,15 @@ GROUP BY table_schema, table_name
 ORDER BY 1;
 
 -- The API.
-SELECT p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS function,
-       pg_get_function_result(p.oid) AS returns
+SET search_path = tweetlake;
+SELECT p.oid::regprocedure AS function, pg_get_function_result(p.oid) AS returns
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname = 'tweetlake'
-ORDER BY 1;
+ORDER BY p.oid::regprocedure::text;
+RESET search_path;
+
+-- Views in the API schema.
+SELECT table_name FROM information_schema.views WHERE table_schema = 'tweetlake' ORDER BY 1;
 
 -- Everything is owned by the extension.
 SELECT count(*) AS objects_not_in_extension

@@ -592,6 +592,7 @@ typedef struct TextBuf
 	char	   *buf;
 	int			len;
 	int			chars;
+	int			limit;			/* characters allowed now (room kept for what must follow) */
 } TextBuf;
 
 static int
@@ -611,7 +612,7 @@ text_add(TextBuf *tb, const char *sep, const char *s, int len)
 	int			seplen = (tb->len > 0 && sep) ? (int) strlen(sep) : 0;
 	int			chars = utf8_chars(s, len) + seplen;
 
-	if (tb->chars + chars > TEXT_MAX_CHARS)
+	if (tb->chars + chars > tb->limit)
 		return false;
 	if (seplen > 0)
 		memcpy(tb->buf + tb->len, sep, seplen);
@@ -692,6 +693,14 @@ make_text(TweetGenerator *g, Tweet *t, TextBuf *tb)
 	double		s = t->sentiment_milli / 1000.0;
 	int			nwords = 6 + (int) rng_below(r, 15);
 	const char *sep = lx->space;
+	int			reserve = 0;
+
+	/* the words fill what the mentions, tags, emoji and link leave free */
+	for (int i = 0; i < t->ntags; i++)
+		reserve += 1 + utf8_chars(t->tags[i], (int) strlen(t->tags[i]));
+	for (int i = t->type == T_REPLY ? 1 : 0; i < t->nmentions; i++)
+		reserve += 2 + (int) strlen(t->mentions[i]);
+	reserve += 3 + (t->has_url ? 24 : 0);
 
 	/* a reply's first mention already opens its text */
 	for (int i = t->type == T_REPLY ? 1 : 0; i < t->nmentions; i++)
@@ -701,6 +710,9 @@ make_text(TweetGenerator *g, Tweet *t, TextBuf *tb)
 
 		text_add(tb, " ", m, l);
 	}
+	tb->limit = TEXT_MAX_CHARS - reserve + (tb->chars);
+	if (tb->limit > TEXT_MAX_CHARS)
+		tb->limit = TEXT_MAX_CHARS;
 	for (int i = 0; i < nwords; i++)
 	{
 		const char *w;
@@ -715,6 +727,7 @@ make_text(TweetGenerator *g, Tweet *t, TextBuf *tb)
 		if (!text_add(tb, sep[0] ? sep : NULL, w, (int) strlen(w)))
 			break;
 	}
+	tb->limit = TEXT_MAX_CHARS;
 	if (rng_unit(r) < 0.10)
 	{
 		const char *e = s > 0.1 ? emoji_pos[rng_below(r, N(emoji_pos))] :
@@ -764,7 +777,7 @@ tg_make(TweetGenerator *g, int64_t created_at_us)
 {
 	Tweet	   *t = &g->t;
 	Rng		   *r = &g->rng;
-	TextBuf		tb = {t->text, 0, 0};
+	TextBuf		tb = {t->text, 0, 0, TEXT_MAX_CHARS};
 	double		u;
 
 	if (created_at_us == TG_TIMELINE)

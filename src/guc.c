@@ -5,6 +5,7 @@
  */
 #include "tweetlake.h"
 
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 int			tweetlake_batch_size = 10000;
@@ -20,8 +21,13 @@ int			tweetlake_consumers = 1;
 char	   *tweetlake_kafka_config = NULL;
 bool		tweetlake_autostart = true;
 
-void
-tweetlake_define_gucs(void)
+/*
+ * Settings that need a server restart, used only by the workers: they can be defined only
+ * while shared_preload_libraries is processed (PostgreSQL refuses them later), and without
+ * preloading there are no workers to read them.
+ */
+static void
+define_postmaster_gucs(void)
 {
 	DefineCustomStringVariable("tweetlake.database",
 							   "Database the tweetlake workers connect to.",
@@ -30,6 +36,29 @@ tweetlake_define_gucs(void)
 							   "postgres",
 							   PGC_POSTMASTER, 0,
 							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tweetlake.partitions",
+							"Partitions of the topic on the embedded broker.",
+							"Ignored with an external broker, where the topic's own partitions count.",
+							&tweetlake_partitions,
+							4, 1, TL_MAX_PARTITIONS,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("tweetlake.autostart",
+							 "Start the generator and consumers when the server starts.",
+							 "When off, they wait for tweetlake.start().",
+							 &tweetlake_autostart,
+							 true,
+							 PGC_POSTMASTER, 0,
+							 NULL, NULL, NULL);
+}
+
+void
+tweetlake_define_gucs(void)
+{
+	if (process_shared_preload_libraries_in_progress)
+		define_postmaster_gucs();
 
 	DefineCustomStringVariable("tweetlake.brokers",
 							   "Kafka bootstrap servers (host:port,...); empty runs the embedded broker.",
@@ -47,14 +76,6 @@ tweetlake_define_gucs(void)
 							   PGC_SIGHUP, 0,
 							   NULL, NULL, NULL);
 
-	DefineCustomIntVariable("tweetlake.partitions",
-							"Partitions of the topic on the embedded broker.",
-							"Ignored with an external broker, where the topic's own partitions count.",
-							&tweetlake_partitions,
-							4, 1, TL_MAX_PARTITIONS,
-							PGC_POSTMASTER, 0,
-							NULL, NULL, NULL);
-
 	DefineCustomIntVariable("tweetlake.generator_rate",
 							"Tweets per second the generator worker produces; 0 = off, -1 = as fast as possible.",
 							NULL,
@@ -71,12 +92,13 @@ tweetlake_define_gucs(void)
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 
+	/* USERSET: a session may choose its own load_generated batches; workers use the file's */
 	DefineCustomIntVariable("tweetlake.batch_size",
 							"Rows per bronze batch written by load_generated and the consumers.",
 							"Each batch is one INSERT into bronze.tweets, so one run of the silver/gold triggers.",
 							&tweetlake_batch_size,
 							10000, 1, 1000000,
-							PGC_SIGHUP, 0,
+							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("tweetlake.batch_timeout_ms",
@@ -95,14 +117,6 @@ tweetlake_define_gucs(void)
 							   "",
 							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);
-
-	DefineCustomBoolVariable("tweetlake.autostart",
-							 "Start the generator and consumers when the server starts.",
-							 "When off, they wait for tweetlake.start().",
-							 &tweetlake_autostart,
-							 true,
-							 PGC_POSTMASTER, 0,
-							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("tweetlake.max_text_length",
 							"Longest tweet text, in characters, accepted into silver.",
