@@ -44,9 +44,14 @@ CONF
 
   if [ "$(psql_run -d tweetlake -tAc "SELECT count(*) FROM pg_proc WHERE proname = 'start' AND pronamespace = 'tweetlake'::regnamespace")" = 1 ]; then
     psql_run -d tweetlake -c "SELECT tweetlake.start()" >/dev/null
-    echo "tweetlake: workers streaming generated tweets through Kafka ($(psql_run -d tweetlake -tAc "SELECT tweetlake.bootstrap_servers()")); waiting 10 s for data"
-    sleep 10
-    psql_run -d tweetlake -c "SELECT role, pid, state, messages, rate_10s FROM tweetlake.status ORDER BY role, pid"
+    echo "tweetlake: waiting for the workers (the launcher checks for the extension every few seconds)"
+    for _ in $(seq 90); do
+      n=$(psql_run -d tweetlake -tAc "SELECT coalesce(sum(messages), 0) FROM tweetlake.status WHERE role = 'consumer'")
+      [ "${n:-0}" -gt 5000 ] && break
+      sleep 1
+    done
+    echo "tweetlake: streaming generated tweets through Kafka at $(psql_run -d tweetlake -tAc "SELECT tweetlake.bootstrap_servers()")"
+    psql_run -d tweetlake -c "SELECT role, pid, state, messages, round(rate_10s) AS rate_10s, last_error FROM tweetlake.status ORDER BY role, pid"
   else
     echo "tweetlake: loading 200,000 generated tweets"
     psql_run -d tweetlake -c "SELECT tweetlake.load_generated(200000, (extract(epoch FROM now()))::bigint)"

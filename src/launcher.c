@@ -50,7 +50,7 @@ tl_register_launcher(void)
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 10;
+	worker.bgw_restart_time = 5;	/* also while tweetlake.database does not exist yet */
 	strlcpy(worker.bgw_library_name, "tweetlake", BGW_MAXLEN);
 	strlcpy(worker.bgw_function_name, "tweetlake_launcher_main", BGW_MAXLEN);
 	strlcpy(worker.bgw_name, "tweetlake launcher", BGW_MAXLEN);
