@@ -7,6 +7,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/scripts/lib.sh"
 
+make -s -C "$ROOT" test/mock_broker >/dev/null
 WORK=$(pg_owned_dir tweetlake-test)
 RESULTS=$ROOT/build/test-results
 rm -rf "$RESULTS"; mkdir -p "$RESULTS"

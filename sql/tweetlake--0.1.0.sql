@@ -442,6 +442,8 @@ BEGIN
      * g_*         gold upserts: sums and counts add, averages are recomputed from them
      * top_*       the hour's top hashtag/region can only change to one this batch touched,
      *             so it is compared against the stored top (ties: alphabetical)
+     * ORDER BY    every insert/upsert feeds its rows in key order, so concurrent batches
+     *             (several consumers) take row locks in one order and do not deadlock
      */
     WITH parsed AS MATERIALIZED (
         SELECT b.raw, b.kafka_topic, b.kafka_partition, b.kafka_offset, p.*
@@ -480,12 +482,14 @@ BEGIN
     ), tag_users_new AS (
         INSERT INTO tweetlake.hashtag_users (hour, hashtag, user_id)
         SELECT DISTINCT hour, hashtag, user_id FROM tags WHERE user_id IS NOT NULL
+        ORDER BY 1, 2, 3
         ON CONFLICT DO NOTHING
         RETURNING hour, hashtag
     ), tag_mentions_new AS (
         INSERT INTO tweetlake.hashtag_mentions (hour, hashtag, mention)
         SELECT DISTINCT t.hour, t.hashtag, m.mention
         FROM tags t CROSS JOIN LATERAL unnest(t.mentions) AS m(mention)
+        ORDER BY 1, 2, 3
         ON CONFLICT DO NOTHING
         RETURNING hour, hashtag
     ), g_tags AS (
@@ -501,6 +505,7 @@ BEGIN
                USING (hour, hashtag)
         LEFT JOIN (SELECT hour, hashtag, count(*) AS n FROM tag_mentions_new GROUP BY hour, hashtag) m
                USING (hour, hashtag)
+        ORDER BY a.hour, a.hashtag
         ON CONFLICT (hour, hashtag) DO UPDATE SET
             tweet_count      = g.tweet_count + excluded.tweet_count,
             unique_users     = g.unique_users + excluded.unique_users,
@@ -522,6 +527,7 @@ BEGIN
                coalesce(sum(sentiment), 0), count(sentiment)
         FROM s WHERE user_id IS NOT NULL
         GROUP BY day, user_id
+        ORDER BY day, user_id
         ON CONFLICT (day, user_id) DO UPDATE SET
             username         = greatest(g.username, excluded.username),
             tweets_count     = g.tweets_count + excluded.tweets_count,
@@ -534,6 +540,7 @@ BEGIN
     ), region_users_new AS (
         INSERT INTO tweetlake.region_users (hour, region, language, user_id)
         SELECT DISTINCT hour, region, language, user_id FROM s WHERE user_id IS NOT NULL
+        ORDER BY 1, 2, 3, 4
         ON CONFLICT DO NOTHING
         RETURNING hour, region, language
     ), g_region AS (
@@ -551,6 +558,7 @@ BEGIN
         LEFT JOIN (SELECT hour, region, language, count(*) AS n
                    FROM region_users_new GROUP BY hour, region, language) u
                USING (hour, region, language)
+        ORDER BY a.hour, a.region, a.language
         ON CONFLICT (hour, region, language) DO UPDATE SET
             tweet_count      = g.tweet_count + excluded.tweet_count,
             unique_users     = g.unique_users + excluded.unique_users,
@@ -565,11 +573,13 @@ BEGIN
     ), region_totals AS (
         INSERT INTO tweetlake.region_hour_counts AS r (hour, region, tweet_count)
         SELECT hour, region, count(*) FROM s GROUP BY hour, region
+        ORDER BY hour, region
         ON CONFLICT (hour, region) DO UPDATE SET tweet_count = r.tweet_count + excluded.tweet_count
         RETURNING hour, region, tweet_count
     ), language_users_new AS (
         INSERT INTO tweetlake.language_users (hour, language, user_id)
         SELECT DISTINCT hour, language, user_id FROM s WHERE user_id IS NOT NULL
+        ORDER BY 1, 2, 3
         ON CONFLICT DO NOTHING
         RETURNING hour, language
     ), g_language AS (
@@ -585,6 +595,7 @@ BEGIN
         LEFT JOIN (SELECT hour, language, count(*) AS n
                    FROM language_users_new GROUP BY hour, language) u
                USING (hour, language)
+        ORDER BY a.hour, a.language
         ON CONFLICT (hour, language) DO UPDATE SET
             tweet_count      = g.tweet_count + excluded.tweet_count,
             unique_users     = g.unique_users + excluded.unique_users,
@@ -601,6 +612,7 @@ BEGIN
     ), hour_users_new AS (
         INSERT INTO tweetlake.hour_users (hour, user_id)
         SELECT DISTINCT hour, user_id FROM s WHERE user_id IS NOT NULL
+        ORDER BY 1, 2
         ON CONFLICT DO NOTHING
         RETURNING hour
     ), top_tag AS (
@@ -625,6 +637,7 @@ BEGIN
     LEFT JOIN (SELECT hour, count(*) AS n FROM hour_users_new GROUP BY hour) u USING (hour)
     LEFT JOIN top_tag t USING (hour)
     LEFT JOIN top_region r USING (hour)
+    ORDER BY a.hour
     ON CONFLICT (hour) DO UPDATE SET
         total_tweets      = g.total_tweets + excluded.total_tweets,
         unique_users      = g.unique_users + excluded.unique_users,

@@ -50,6 +50,8 @@ tweetlake_broker_main(Datum arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 
+	/* no database: only a backend entry, for pg_stat_activity */
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	slot = tl_slot_acquire(TL_ROLE_BROKER, 0);
 	pgstat_report_appname("tweetlake broker");
 

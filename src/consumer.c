@@ -99,15 +99,21 @@ consumer_exit(int code, Datum arg)
 	disconnect();
 }
 
-/* Runs one SQL statement with the given arguments in the current transaction. */
+/* Runs one SQL statement with the given arguments (nulls as in SPI: 'n' = NULL). */
 static int
-run_sql(const char *sql, int nargs, Oid *types, Datum *values)
+run_sql_nulls(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
 {
-	int			rc = SPI_execute_with_args(sql, nargs, types, values, NULL, false, 0);
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
 
 	if (rc < 0)
 		elog(ERROR, "tweetlake consumer: SPI failed (%s) running: %s", SPI_result_code_string(rc), sql);
 	return rc;
+}
+
+static int
+run_sql(const char *sql, int nargs, Oid *types, Datum *values)
+{
+	return run_sql_nulls(sql, nargs, types, values, NULL);
 }
 
 static Datum
@@ -140,6 +146,7 @@ load_offsets(const char *cluster_id)
 {
 	Oid			types[3] = {TEXTOID, INT4ARRAYOID, TEXTOID};
 	Datum		values[3];
+	char		nulls[4] = {' ', ' ', cluster_id ? ' ' : 'n', '\0'};
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -150,10 +157,10 @@ load_offsets(const char *cluster_id)
 	values[0] = CStringGetTextDatum(cons.topic);
 	values[1] = int4_array(cons.mine, cons.nmine);
 	values[2] = cluster_id ? CStringGetTextDatum(cluster_id) : (Datum) 0;
-	run_sql("INSERT INTO tweetlake.offsets (topic, partition, next_offset, cluster_id) "
-			"SELECT $1, p, -1, $3 FROM unnest($2) AS p ORDER BY p "
-			"ON CONFLICT (topic, partition) DO NOTHING",
-			3, types, values);
+	run_sql_nulls("INSERT INTO tweetlake.offsets (topic, partition, next_offset, cluster_id) "
+				  "SELECT $1, p, -1, $3 FROM unnest($2) AS p ORDER BY p "
+				  "ON CONFLICT (topic, partition) DO NOTHING",
+				  3, types, values, nulls);
 
 	/* Another cluster: its offsets mean nothing here; keep the rows, restart the count. */
 	if (cluster_id)

@@ -97,7 +97,6 @@ start_child(Child *c)
 {
 	BackgroundWorker worker;
 	const char *fn = NULL;
-	bool		needs_db = false;
 
 	memset(&worker, 0, sizeof(worker));
 	switch (c->role)
@@ -110,12 +109,12 @@ start_child(Child *c)
 			break;
 		case TL_ROLE_CONSUMER:
 			fn = "tweetlake_consumer_main";
-			needs_db = true;
 			break;
 		default:
 			elog(ERROR, "unexpected tweetlake worker role %d", c->role);
 	}
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | (needs_db ? BGWORKER_BACKEND_DATABASE_CONNECTION : 0);
+	/* every child has a backend entry, so pg_stat_activity shows it by name */
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
 	worker.bgw_restart_time = BGW_NEVER_RESTART;
 	strlcpy(worker.bgw_library_name, "tweetlake", BGW_MAXLEN);

@@ -169,6 +169,8 @@ tweetlake_generator_main(Datum arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 
+	/* no database: only a backend entry, for pg_stat_activity */
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	gen_slot = tl_slot_acquire(TL_ROLE_GENERATOR, 0);
 	before_shmem_exit(gen_exit, (Datum) 0);
 
