@@ -103,8 +103,10 @@ sub kcat_produce
 {
 	my ($bootstrap, $topic, $file, $delim, @extra) = @_;
 	my ($out, $err) = ('', '');
+	# keyless messages: spread them one by one, not in sticky runs on one partition
 	IPC::Run::run([ 'kcat', '-P', '-b', $bootstrap, '-t', $topic, '-D', $delim,
-		'-X', 'enable.idempotence=true', @extra, '-l', $file ], '>', \$out, '2>', \$err)
+		'-X', 'enable.idempotence=true', '-X', 'sticky.partitioning.linger.ms=0',
+		@extra, '-l', $file ], '>', \$out, '2>', \$err)
 	  or die "kcat -P failed: $err";
 }
 
