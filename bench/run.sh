@@ -4,6 +4,11 @@
 #   generator   fast C serializer  vs  json-c objects (same model)  vs  Python json.dumps
 #   end to end  load_generated -> bronze -> silver -> gold  vs  plain COPY of the same typed
 #               rows into an unindexed table, plus where the time goes, stage by stage
+#   bronze raw  INSERT of the same messages as text  vs  json  vs  jsonb
+#   Kafka       generator (max rate) -> embedded broker -> consumer -> gold  vs  the COPY
+#               ceiling and a `kcat -C | psql COPY` pipeline; freshness (produce -> commit)
+#               p50/p99 at 1k and 10k tweets/s; the generator's rate accuracy over a minute;
+#               consumer memory (RssAnon) over many messages
 # Prints "name value unit" lines, a Markdown table, and "bench: <n> metrics, <m> below goal".
 # It measures; it does not gate: the exit status is 0 whatever the figures.
 set -euo pipefail
@@ -12,9 +17,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 SCALE=${SCALE:-default}
 case "$SCALE" in
-  smoke)   N_GEN=100000;  N_PY=20000;  N_LOAD=20000 ;;
-  default) N_GEN=1000000; N_PY=100000; N_LOAD=200000 ;;
-  large)   N_GEN=3000000; N_PY=300000; N_LOAD=1000000 ;;
+  smoke)   N_GEN=100000;  N_PY=20000;  N_LOAD=20000;   W_KAFKA=5;  W_FRESH=5;  W_RATE=10; N_RSS=50000 ;;
+  default) N_GEN=1000000; N_PY=100000; N_LOAD=200000;  W_KAFKA=20; W_FRESH=20; W_RATE=60; N_RSS=1000000 ;;
+  large)   N_GEN=3000000; N_PY=300000; N_LOAD=1000000; W_KAFKA=60; W_FRESH=30; W_RATE=60; N_RSS=5000000 ;;
   *) echo "bench: SCALE must be smoke, default or large" >&2; exit 2 ;;
 esac
 
@@ -51,7 +56,7 @@ metric generator_c_vs_python "$(ratio "$gen_fast" "$gen_py")" x
 # --- a server of our own ---------------------------------------------------------
 W=$(pg_owned_dir tweetlake-bench)
 PORT=$(free_port)
-cleanup() { as_pg pg_ctl -D "$W/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$W"; }
+cleanup() { as_pg pg_ctl -D "$W/data" -m immediate stop >/dev/null 2>&1 || true; [ "${KEEP_BENCH_DIR:-}" = 1 ] || rm -rf "$W"; }
 trap cleanup EXIT
 as_pg initdb -D "$W/data" -A trust -U postgres -E UTF8 --locale=C.UTF-8 >/dev/null
 cat >> "$W/data/postgresql.conf" <<CONF
@@ -60,6 +65,11 @@ unix_socket_directories = '$W'
 shared_buffers = 1GB
 max_wal_size = 8GB
 checkpoint_timeout = 30min
+shared_preload_libraries = 'tweetlake'
+tweetlake.database = 'postgres'
+tweetlake.autostart = off
+tweetlake.partitions = 16
+track_commit_timestamp = on
 CONF
 as_pg pg_ctl -D "$W/data" -o "-p $PORT" -l "$W/server.log" -w start >/dev/null
 sql() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -U postgres -d postgres -tA "$@"; }
@@ -102,6 +112,124 @@ sql -c "TRUNCATE bronze.tweets" -c "ALTER TABLE bronze.tweets ENABLE TRIGGER pro
 t0=$(now); sql -c "SELECT tweetlake.load_generated($N_STAGE, 5)" >/dev/null; t1=$(now)
 metric stage_whole_pipeline_us_per_tweet "$(per_tweet_us "$N_STAGE" "$t0" "$t1")" us
 metric copy_typed_row_us "$(awk -v r="$copy_rate" 'BEGIN { printf "%.2f", 1e6 / r }')" us
+
+# --- bronze raw storage: the same messages as text, json, jsonb ---------------------
+for kind in text json jsonb; do
+  sql -c "CREATE TABLE raw_$kind (raw $kind)"
+  t0=$(now); sql -c "INSERT INTO raw_$kind SELECT t::$kind FROM stage_raw" >/dev/null; t1=$(now)
+  eval "raw_${kind}_us=$(per_tweet_us "$N_STAGE" "$t0" "$t1")"
+done
+metric raw_insert_text_us "$raw_text_us" us
+metric raw_insert_json_us "$raw_json_us" us
+metric raw_insert_jsonb_us "$raw_jsonb_us" us
+metric raw_jsonb_vs_text "$(ratio "$raw_jsonb_us" "$raw_text_us")" x
+
+# --- Kafka: the workers on the embedded broker ---------------------------------------
+set_rate() { sql -c "ALTER SYSTEM SET tweetlake.generator_rate = $1" -c "SELECT pg_reload_conf()" >/dev/null; }
+stored() { sql -c "SELECT count(*) FROM bronze.tweets"; }
+consumer_messages() { sql -c "SELECT coalesce(sum(messages), 0) FROM tweetlake.status WHERE role = 'consumer' AND pid = ${1:-0}"; }
+sql -c "DROP EXTENSION tweetlake CASCADE" -c "CREATE EXTENSION tweetlake"
+for _ in $(seq 60); do
+  [ -n "$(sql -c "SELECT tweetlake.bootstrap_servers()")" ] && break; sleep 1
+done
+BOOTSTRAP=$(sql -c "SELECT tweetlake.bootstrap_servers()")
+
+# P1: producer as fast as it goes, consumer into gold: rows stored per second
+set_rate -1
+sql -c "SELECT tweetlake.start()" >/dev/null
+sleep 5
+c0=$(stored); t0=$(now); sleep "$W_KAFKA"; c1=$(stored); t1=$(now)
+kafka_rate=$(rate "$((c1 - c0))" "$t0" "$t1")
+produced=$(sql -c "SELECT round(rate_10s) FROM tweetlake.status WHERE role = 'generator'")
+sql -c "SELECT tweetlake.stop()" >/dev/null
+metric kafka_to_gold_tweets_per_s "$kafka_rate" tweets/s ">=100000"
+metric kafka_to_gold_vs_copy "$(ratio "$kafka_rate" "$copy_rate")" x ">=0.3"
+metric generator_worker_produce_rate_10s "$produced" tweets/s
+
+# baseline: kcat reads the same topic, psql COPYs the raw messages into an unindexed table
+N_KC=$(sql -c "SELECT least(count(*), 50000) FROM bronze.tweets")
+sql -c "CREATE TABLE kcat_raw (raw text)"
+t0=$(now)
+kcat -C -b "$BOOTSTRAP" -t tweets -o beginning -e -q -c "$N_KC" -f '%s
+' 2>/dev/null |
+  as_pg psql -X -q -h "$W" -p "$PORT" -U postgres -d postgres     -c "COPY kcat_raw FROM STDIN WITH (FORMAT csv, DELIMITER E'', QUOTE E'')"
+t1=$(now)
+n_kc=$(sql -c "SELECT count(*) FROM kcat_raw")
+kcat_rate=$(rate "$n_kc" "$t0" "$t1")
+metric kcat_psql_copy_raw_per_s "$kcat_rate" msgs/s
+metric kafka_to_gold_vs_kcat_copy "$(ratio "$kafka_rate" "$kcat_rate")" x
+
+# catch up with whatever the broker still holds, so the next phase starts level
+drain() {
+  set_rate 0
+  sql -c "SELECT tweetlake.start()" >/dev/null
+  for _ in $(seq 120); do
+    [ "$(sql -c "SELECT coalesce(sum(lag), 0) FROM tweetlake.consumer_lag")" = 0 ] && break
+    sleep 1
+  done
+  sql -c "SELECT tweetlake.stop()" >/dev/null
+}
+
+# P3: freshness, produce time (Kafka timestamp) -> commit of the batch that stored it
+freshness() {
+  local r=$1 start stop
+  drain
+  set_rate "$r"
+  sql -c "SELECT tweetlake.start()" >/dev/null
+  sleep 5
+  start=$(sql -c "SELECT now()"); sleep "$W_FRESH"; stop=$(sql -c "SELECT now()")
+  sleep 3
+  sql -c "SELECT tweetlake.stop()" >/dev/null
+  sql -c "SELECT round((percentile_cont(0.5) WITHIN GROUP (ORDER BY d))::numeric, 1) || ' ' ||
+                 round((percentile_cont(0.99) WITHIN GROUP (ORDER BY d))::numeric, 1)
+          FROM (SELECT extract(epoch FROM pg_xact_commit_timestamp(xmin) - kafka_timestamp) * 1000 AS d
+                FROM bronze.tweets WHERE kafka_timestamp BETWEEN '$start' AND '$stop') f"
+}
+read -r p50 p99 <<< "$(freshness 1000)"
+metric freshness_1k_p50_ms "$p50" ms
+metric freshness_1k_p99_ms "$p99" ms "<=500"
+read -r p50 p99 <<< "$(freshness 10000)"
+metric freshness_10k_p50_ms "$p50" ms
+metric freshness_10k_p99_ms "$p99" ms "<=500"
+
+# the generator's token bucket over a longer window
+set_rate 2000
+sql -c "SELECT tweetlake.start()" >/dev/null
+sleep 3
+m0=$(sql -c "SELECT messages FROM tweetlake.status WHERE role = 'generator'"); t0=$(now)
+sleep "$W_RATE"
+m1=$(sql -c "SELECT messages FROM tweetlake.status WHERE role = 'generator'"); t1=$(now)
+sql -c "SELECT tweetlake.stop()" >/dev/null
+accuracy=$(awk -v m="$((m1 - m0))" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", m / (b - a) / 2000 }')
+metric generator_rate_accuracy_2000_per_s "$accuracy" x
+metric generator_rate_error_pct "$(awk -v a="$accuracy" 'BEGIN { d = (a - 1) * 100; if (d < 0) d = -d; printf "%.2f", d }')" % "<=2"
+
+# P5: consumer memory over many messages (RssAnon: its own heap, not shared buffers)
+set_rate -1
+started=$(sql -c "SELECT now()")
+sql -c "SELECT tweetlake.start()" >/dev/null
+cpid=
+for _ in $(seq 120); do
+  # the consumer started by this start(), not the previous one still finishing
+  cpid=$(sql -c "SELECT pid FROM tweetlake.status WHERE role = 'consumer' AND pid IS NOT NULL AND started_at > '$started'")
+  [ -n "$cpid" ] && [ "$(consumer_messages "$cpid")" -gt 20000 ] && break
+  sleep 1
+done
+rss0=$(awk '/^RssAnon/ {print $2}' "/proc/$cpid/status")
+base=$(consumer_messages "$cpid")
+deadline=$(( $(date +%s) + 900 ))
+while [ "$(( $(consumer_messages "$cpid") - base ))" -lt "$N_RSS" ]; do
+  [ -d "/proc/$cpid" ] || { echo "bench: consumer $cpid went away"; break; }
+  [ "$(date +%s)" -lt "$deadline" ] || { echo "bench: consumer did not reach $N_RSS messages in 15 min"; break; }
+  sleep 2
+done
+n_rss=$(( $(consumer_messages "$cpid") - base ))
+rss1=$(awk '/^RssAnon/ {print $2}' "/proc/$cpid/status" 2>/dev/null || echo 0)
+sql -c "SELECT tweetlake.stop()" >/dev/null
+metric consumer_rss_anon_start_kb "$rss0" kB
+metric consumer_rss_anon_after_kb "$rss1" kB
+metric consumer_messages_between "$n_rss" msgs
+metric consumer_rss_growth_pct "$(awk -v a="$rss0" -v b="$rss1" 'BEGIN { printf "%.1f", (b - a) * 100 / a }')" % "<=5"
 
 # --- report --------------------------------------------------------------------
 {

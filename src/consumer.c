@@ -54,6 +54,9 @@ typedef struct Consumer
 	int			nmine;
 	int32	   *mine;			/* partitions assigned to this consumer */
 	int64	   *committed;		/* per partition: next offset as stored in Postgres */
+	int64	   *resume;			/* per partition: where to restart after the broker lost
+								 * the stored offset, or -1 */
+	bool		reconnect;		/* re-assign (resume[]) after the batch in hand */
 	MemoryContext batch_ctx;
 } Consumer;
 
@@ -86,8 +89,13 @@ disconnect(void)
 		rd_kafka_queue_destroy(cons.queue);
 	if (cons.rk)
 	{
-		rd_kafka_consumer_close(cons.rk);
-		rd_kafka_destroy(cons.rk);
+		/*
+		 * No group membership and no broker-side offsets to commit, so no consumer close:
+		 * rd_kafka_consumer_close() can block on partitions whose fetch stopped with an
+		 * offset error, and the launcher waits for this process to exit.
+		 */
+		rd_kafka_assign(cons.rk, NULL);
+		rd_kafka_destroy_flags(cons.rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 	}
 	cons.queue = NULL;
 	cons.rk = NULL;
@@ -209,7 +217,10 @@ assign_from_committed(void)
 	{
 		rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_add(list, cons.topic, cons.mine[i]);
 
-		tp->offset = cons.committed[i] >= 0 ? cons.committed[i] : RD_KAFKA_OFFSET_BEGINNING;
+		if (cons.resume && cons.resume[i] >= 0)
+			tp->offset = cons.resume[i];
+		else
+			tp->offset = cons.committed[i] >= 0 ? cons.committed[i] : RD_KAFKA_OFFSET_BEGINNING;
 	}
 	err = rd_kafka_assign(cons.rk, list);
 	rd_kafka_topic_partition_list_destroy(list);
@@ -244,6 +255,7 @@ connect_consumer(void)
 	rd_kafka_resp_err_t err;
 	char	   *cluster_id;
 	MemoryContext old;
+	int64		resume_saved[TL_MAX_PARTITIONS];
 
 	if (tl_bootstrap_servers(false) == NULL)
 	{
@@ -293,18 +305,33 @@ connect_consumer(void)
 	cons.npartitions = Min(md->topics[0].partition_cnt, TL_MAX_PARTITIONS);
 	rd_kafka_metadata_destroy(md);
 
+	/* keep resume points of a reconnect across the re-allocation below */
+	{
+		int64		saved[TL_MAX_PARTITIONS];
+
+		for (int p = 0; p < TL_MAX_PARTITIONS; p++)
+			saved[p] = -1;
+		for (int i = 0; cons.resume && i < cons.nmine; i++)
+			if (cons.mine[i] < TL_MAX_PARTITIONS)
+				saved[cons.mine[i]] = cons.resume[i];
+		memcpy(resume_saved, saved, sizeof(saved));
+	}
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	if (cons.mine)
 		pfree(cons.mine);
 	if (cons.committed)
 		pfree(cons.committed);
+	if (cons.resume)
+		pfree(cons.resume);
 	cons.mine = palloc(sizeof(int32) * cons.npartitions);
 	cons.committed = palloc(sizeof(int64) * cons.npartitions);
+	cons.resume = palloc(sizeof(int64) * cons.npartitions);
 	cons.nmine = 0;
 	for (int p = 0; p < cons.npartitions; p++)
 		if (p % cons.nconsumers == cons.index)
 		{
 			cons.committed[cons.nmine] = OFFSET_FROM_START;
+			cons.resume[cons.nmine] = resume_saved[p];
 			cons.mine[cons.nmine++] = p;
 		}
 	MemoryContextSwitchTo(old);
@@ -352,19 +379,15 @@ offset_out_of_range(int32 partition)
 						cons.index, partition, cons.topic, lo, cons.committed[i])));
 	tl_slot_error(cons.slot, "partition %d: stored offset " INT64_FORMAT " not on the broker (log " INT64_FORMAT ".." INT64_FORMAT "); continuing at " INT64_FORMAT,
 				  partition, cons.committed[i], lo, hi, lo);
-	/* the offsets row keeps its value until the next batch commits; fencing compares to it */
-	{
-		rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(cons.nmine);
-
-		for (int j = 0; j < cons.nmine; j++)
-		{
-			rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_add(list, cons.topic, cons.mine[j]);
-
-			tp->offset = j == i ? lo : (cons.committed[j] >= 0 ? cons.committed[j] : RD_KAFKA_OFFSET_BEGINNING);
-		}
-		rd_kafka_assign(cons.rk, list);
-		rd_kafka_topic_partition_list_destroy(list);
-	}
+	/*
+	 * With auto.offset.reset=error librdkafka stops fetching this partition; neither a seek
+	 * nor an immediate re-assign (which races the stopping) brings it back reliably.  So
+	 * remember where to go on, finish the batch in hand, and reconnect: the new assignment
+	 * starts this partition at lo.  The offsets row keeps its value until the next batch
+	 * commits, which is what the fencing compares against.
+	 */
+	cons.resume[i] = lo;
+	cons.reconnect = true;
 }
 
 /*
@@ -379,7 +402,11 @@ collect_batch(rd_kafka_message_t **msgs, int max)
 
 	while (n < max && !ShutdownRequestPending)
 	{
-		long		wait_ms = 100;
+		/*
+		 * Short slices: librdkafka waits the whole timeout unless the array fills, so the
+		 * slice bounds how late the first message is noticed (and the batch deadline set).
+		 */
+		long		wait_ms = 10;
 		ssize_t		got;
 
 		if (n > 0)
@@ -419,6 +446,8 @@ collect_batch(rd_kafka_message_t **msgs, int max)
 		CHECK_FOR_INTERRUPTS();
 		if (!PostmasterIsAlive())
 			proc_exit(1);
+		if (cons.reconnect)
+			break;
 		if (ConfigReloadPending || (n == 0 && got <= 0 && tl_shared->broker_generation != cons.broker_generation
 									&& (tweetlake_brokers == NULL || tweetlake_brokers[0] == '\0')))
 			break;
@@ -468,8 +497,9 @@ write_batch(rd_kafka_message_t **msgs, int n)
 	Datum		topic = CStringGetTextDatum(cons.topic);
 	char		activity[64];
 
+	/* below this, a message is already stored (or, after a broker reset, no longer exists) */
 	for (int i = 0; i < cons.nmine; i++)
-		next[i] = cons.committed[i];
+		next[i] = cons.resume[i] >= 0 ? cons.resume[i] : cons.committed[i];
 
 	for (int k = 0; k < n; k++)
 	{
@@ -478,7 +508,7 @@ write_batch(rd_kafka_message_t **msgs, int n)
 		const char *payload = m->payload ? (const char *) m->payload : "";
 		char	   *problem;
 
-		if (i < 0 || (cons.committed[i] >= 0 && m->offset < cons.committed[i]) || m->offset < next[i])
+		if (i < 0 || m->offset < next[i])
 			continue;			/* not ours, or already stored */
 		next[i] = m->offset + 1;
 		bytes += m->len;
@@ -606,7 +636,11 @@ write_batch(rd_kafka_message_t **msgs, int n)
 
 	/* committed: now it is safe to move on */
 	for (int i = 0; i < cons.nmine; i++)
+	{
+		if (next[i] != cons.committed[i])
+			cons.resume[i] = -1;
 		cons.committed[i] = next[i];
+	}
 	tl_slot_count(cons.slot, ngood + ndead, bytes);
 	if (ndead > 0)
 	{
@@ -689,6 +723,11 @@ tweetlake_consumer_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (cons.rk != NULL && cons.reconnect)
+		{
+			cons.reconnect = false;
+			disconnect();
 		}
 		if (cons.rk != NULL && settings_changed())
 		{

@@ -9,7 +9,7 @@
 #include "utils/guc.h"
 
 int			tweetlake_batch_size = 10000;
-int			tweetlake_batch_timeout_ms = 200;
+int			tweetlake_batch_timeout_ms = 100;
 int			tweetlake_max_text_length = 1000;
 int			tweetlake_max_message_bytes = 1024 * 1024;
 char	   *tweetlake_database = NULL;
@@ -105,7 +105,7 @@ tweetlake_define_gucs(void)
 							"Longest a consumer waits to fill a batch before writing what it has.",
 							NULL,
 							&tweetlake_batch_timeout_ms,
-							200, 1, 60000,
+							100, 1, 60000,
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 

@@ -21,7 +21,7 @@ my $node = tweetlake_node('exactly_once',
 	'tweetlake.brokers' => "'$bootstrap'",
 	'tweetlake.generator_rate' => 0,
 	'tweetlake.consumers' => 2,
-	'tweetlake.batch_size' => 300,
+	'tweetlake.batch_size' => 100,
 	'tweetlake.batch_timeout_ms' => 50,
 	restart_after_crash => 'on');
 
@@ -76,9 +76,16 @@ for my $round (1 .. $rounds)
 	my $file = write_messages([ @tweets[ ($round - 1) * $chunk .. $round * $chunk - 1 ] ], "\n");
 	kcat_produce($bootstrap, 'tweets', $file, '\n');
 
-	# strike as soon as the consumers are into this chunk
+	# strike as soon as the consumers are into this chunk (a chunk is 30 batches)
 	my $before = ($round - 1) * $chunk;
-	wait_for($node, "SELECT count(*) > $before FROM bronze.tweets", 't', "round $round: ingest under way");
+	my $started = 0;
+	for (1 .. 3000)
+	{
+		$started = $node->safe_psql('postgres', "SELECT count(*) > $before FROM bronze.tweets") eq 't';
+		last if $started;
+		usleep(10_000);
+	}
+	ok($started, "round $round: ingest under way");
 	my $fault = (qw(kill_consumer kill_backend immediate_restart))[ ($round - 1) % 3 ];
 	my $at = $node->safe_psql('postgres', 'SELECT count(*) FROM bronze.tweets');
 	$mid_ingest++ if $at < $round * $chunk;
