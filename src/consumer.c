@@ -274,6 +274,8 @@ connect_consumer(void)
 	rd_kafka_conf_set(conf, "enable.partition.eof", "false", errstr, sizeof(errstr));
 	rd_kafka_conf_set(conf, "auto.offset.reset", "error", errstr, sizeof(errstr));
 	rd_kafka_conf_set(conf, "fetch.wait.max.ms", "100", errstr, sizeof(errstr));
+	/* a worker's prefetch stays bounded (librdkafka's default is 64 MB) */
+	rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "16384", errstr, sizeof(errstr));
 	rd_kafka_conf_set_error_cb(conf, error_cb);
 
 	cons.rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));

@@ -17,8 +17,8 @@ wait_for($node, "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN
                  ('tweetlake launcher', 'tweetlake broker', 'tweetlake generator', 'tweetlake consumer')",
 	'5', 'launcher, broker, generator and two consumers in pg_stat_activity');
 
-# Data flows: 20k tweets at 2000/s is about 10 s.
-wait_for($node, "SELECT count(*) >= 20000 FROM bronze.tweets", 't', '20000 tweets in bronze');
+# Data flows: 30k tweets at 2000/s is about 15 s.
+wait_for($node, "SELECT count(*) >= 30000 FROM bronze.tweets", 't', '30000 tweets in bronze (15 s at 2000/s)');
 
 # While running: the generator's 10-second rate is near its setting; both consumers work.
 my $gen_rate = sql_value($node, "SELECT rate_10s FROM tweetlake.status WHERE role = 'generator'");
