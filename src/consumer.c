@@ -33,9 +33,6 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#define UNIX_EPOCH_OFFSET_US \
-	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
-
 /* No row yet / read the partition from its beginning. */
 #define OFFSET_FROM_START	(-1)
 

@@ -27,9 +27,6 @@ PG_FUNCTION_INFO_V1(tweetlake_generate_tweets);
 PG_FUNCTION_INFO_V1(tweetlake_generate_tweets_jsonc);
 PG_FUNCTION_INFO_V1(tweetlake_load_generated);
 
-#define UNIX_EPOCH_OFFSET_US \
-	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
-
 static void *
 palloc0_hook(size_t size)
 {

@@ -25,9 +25,6 @@
 
 PG_FUNCTION_INFO_V1(tweetlake_produce);
 
-#define UNIX_EPOCH_OFFSET_US \
-	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
-
 /* The generator's JSON starts {"tweet_id":"<uuid>" : the key is read from there. */
 #define ID_PREFIX		"{\"tweet_id\":\""
 #define ID_PREFIX_LEN	(sizeof(ID_PREFIX) - 1)

@@ -117,6 +117,10 @@ extern PGDLLEXPORT void tweetlake_broker_main(Datum arg);
 extern PGDLLEXPORT void tweetlake_generator_main(Datum arg);
 extern PGDLLEXPORT void tweetlake_consumer_main(Datum arg);
 
+/* Microseconds from 1970-01-01 (Kafka, the generator) to 2000-01-01 (PostgreSQL). */
+#define UNIX_EPOCH_OFFSET_US \
+	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
+
 /* timestamp.c */
 extern bool tl_parse_timestamp(const char *s, size_t len, TimestampTz *result);
 extern TimestampTz tl_utc_hour(TimestampTz ts);
