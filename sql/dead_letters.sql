@@ -71,4 +71,30 @@ INSERT INTO bronze.tweets (raw) VALUES (convert_from('\xc328'::bytea, 'UTF8'));
 -- A NULL raw is refused with a constraint error, not silently dropped.
 INSERT INTO bronze.tweets (raw) VALUES (NULL);
 
+-- Dashboards see dead letters counted by minute and kind of reason, without the message's
+-- details (values, byte positions) and without payloads.
+SELECT reason, sum(dead_letters) AS n FROM tweetlake.dead_letters_by_minute GROUP BY reason ORDER BY reason;
+SELECT sum(dead_letters) = (SELECT count(*) FROM bronze.dead_letters) AS all_counted
+FROM tweetlake.dead_letters_by_minute;
+
+-- The dashboards' role reads gold, silver and the pipeline's status, and nothing else.
+SET ROLE tweetlake_reader;
+SELECT count(*) > 0 AS reads_gold FROM gold.hourly_activity_summary;
+SELECT count(*) > 0 AS reads_silver FROM silver.tweets;
+SELECT count(*) >= 0 AS reads_status FROM tweetlake.status;
+SELECT count(*) >= 0 AS reads_lag FROM tweetlake.consumer_lag;
+SELECT sum(dead_letters) > 0 AS reads_dead_letter_counts FROM tweetlake.dead_letters_by_minute;
+SELECT raw FROM bronze.dead_letters LIMIT 1;
+SELECT raw FROM bronze.tweets LIMIT 1;
+SELECT * FROM tweetlake.offsets;
+INSERT INTO gold.hourly_activity_summary (hour, total_tweets, unique_users, total_engagement,
+    positive_count, negative_count, neutral_count, sentiment_sum, sentiment_n)
+    VALUES (now(), 1, 1, 0, 0, 0, 0, 0, 0);
+UPDATE gold.popular_hashtags_by_hour SET tweet_count = 0;
+DELETE FROM silver.tweets;
+INSERT INTO bronze.tweets (raw) VALUES ('{}');
+SELECT tweetlake.rebuild_gold();
+SELECT tweetlake.stop();
+RESET ROLE;
+
 DROP EXTENSION tweetlake;

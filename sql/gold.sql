@@ -12,18 +12,18 @@ CREATE EXTENSION tweetlake;
 -- batch 1: t1-t4 and t6
 INSERT INTO bronze.tweets (raw) VALUES
  ('{"tweet_id":"t1","text":"one two","created_at":"2026-05-01T10:05:00Z","language":"en","region":"Europe",
-    "hashtags":["#A","#b"],"mentions":["x"],"sentiment_score":0.5,"like_count":10,"retweet_count":2,
+    "hashtags":["#A","#b"],"mentions":["x"],"sentiment_score":0.5,"tweet_type":"original","like_count":10,"retweet_count":2,
     "user":{"user_id":"u1","username":"alice","followers_count":100}}'),
  ('{"tweet_id":"t2","text":"three","created_at":"2026-05-01T10:20:00Z","language":"en","region":"Europe",
-    "hashtags":["#a"],"mentions":["x","@Y"],"sentiment_score":-0.5,"like_count":1,
+    "hashtags":["#a"],"mentions":["x","@Y"],"sentiment_score":-0.5,"tweet_type":"original","like_count":1,
     "user":{"user_id":"u2","username":"bob","followers_count":5000}}'),
  ('{"tweet_id":"t3","text":"cuatro","created_at":"2026-05-01T10:40:00Z","language":"es","region":"Europe",
     "hashtags":["#B"],"sentiment_score":0,"user":{"user_id":"u1","username":"alice","followers_count":101}}'),
  ('{"tweet_id":"t4","text":"five six seven","created_at":"2026-05-01T10:59:59.999Z","language":"en",
     "region":"North America","hashtags":["#a"],"mentions":["z"],"sentiment_score":0.2,"like_count":100,
-    "retweet_count":50,"reply_count":5,"quote_count":5,"user":{"user_id":"u3","username":"carol","followers_count":200000}}'),
+    "retweet_count":50,"reply_count":5,"quote_count":5,"tweet_type":"quote","user":{"user_id":"u3","username":"carol","followers_count":200000}}'),
  ('{"tweet_id":"t6","text":"八","created_at":"2026-05-01T11:30:00Z","language":"ja","region":"Asia",
-    "hashtags":["#c","#a"],"mentions":["x"],"sentiment_score":-0.2,"like_count":7,
+    "hashtags":["#c","#a"],"mentions":["x"],"sentiment_score":-0.2,"tweet_type":"reply","like_count":7,
     "user":{"user_id":"u3","username":"carol","followers_count":200000}}');
 
 -- after batch 1, hour 11 has only #a and #c once each: #a is first alphabetically
@@ -67,6 +67,14 @@ FROM gold.tweet_metrics_by_language ORDER BY hour, language;
 SELECT hour, total_tweets, unique_users, round(avg_sentiment::numeric, 6) AS avg_sentiment,
        total_engagement, top_hashtag, top_region, positive_count, negative_count, neutral_count
 FROM gold.hourly_activity_summary ORDER BY hour;
+
+-- tweet types by influence (followers >= 100k High, >= 10k Medium, else Low; no user: Low)
+-- hour 10: original/Low t1 t2 (eng 13, (0.5-0.5)/2); unknown/Low t3; quote/High t4 (eng 160)
+-- hour 11: reply/High t6 (eng 7); unknown/Low t5 t8 (eng 3, only t8 scored: 0.1)
+SELECT hour, tweet_type, influence_level, tweet_count, total_engagement, avg_engagement,
+       viral_count, round(avg_sentiment::numeric, 6) AS avg_sentiment
+FROM gold.engagement_by_type_hour ORDER BY hour, tweet_type, influence_level;
+SELECT sentiment_category, sum(tweet_count) FROM gold.sentiment_by_hour_view GROUP BY 1 ORDER BY 1;
 
 -- ranking views
 SELECT hour, hashtag, rank_in_hour FROM gold.popular_hashtags_view ORDER BY hour, rank_in_hour, hashtag;

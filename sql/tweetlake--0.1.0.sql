@@ -199,14 +199,22 @@ CREATE INDEX tweets_created_at_brin ON silver.tweets USING brin (created_at);
 COMMENT ON TABLE silver.tweets IS
     'one row per distinct tweet_id; hashtags/mentions lower case without #/@, no duplicates';
 
+-- The author's reach and the tweet's reception, as the dashboards group them.
+CREATE FUNCTION tweetlake.influence_level(followers_count integer) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN followers_count >= 100000 THEN 'High Influence'
+                WHEN followers_count >= 10000 THEN 'Medium Influence'
+                ELSE 'Low Influence' END;
+CREATE FUNCTION tweetlake.engagement_level(total_engagement bigint) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN total_engagement > 1000 THEN 'Viral'
+                WHEN total_engagement > 100 THEN 'Popular'
+                ELSE 'Regular' END;
+
 CREATE VIEW silver.tweets_view AS
 SELECT t.*,
-       CASE WHEN t.followers_count >= 100000 THEN 'High Influence'
-            WHEN t.followers_count >= 10000 THEN 'Medium Influence'
-            ELSE 'Low Influence' END AS influence_level,
-       CASE WHEN t.total_engagement > 1000 THEN 'Viral'
-            WHEN t.total_engagement > 100 THEN 'Popular'
-            ELSE 'Regular' END AS engagement_level
+       tweetlake.influence_level(t.followers_count) AS influence_level,
+       tweetlake.engagement_level(t.total_engagement) AS engagement_level
 FROM silver.tweets t;
 
 /* ------------------------------------------------------------------------
@@ -290,6 +298,25 @@ CREATE TABLE gold.hourly_activity_summary (
     top_hashtag_count bigint,
     top_region_count  bigint
 );
+-- Tweet types (original, retweet, reply, quote) by the author's influence level.
+CREATE TABLE gold.engagement_by_type_hour (
+    hour             timestamptz NOT NULL,
+    tweet_type       text NOT NULL,
+    influence_level  text NOT NULL,
+    tweet_count      bigint NOT NULL,
+    total_engagement bigint NOT NULL,
+    avg_engagement   double precision NOT NULL,
+    viral_count      bigint NOT NULL,
+    avg_sentiment    double precision,
+    sentiment_sum    numeric NOT NULL,
+    sentiment_n      bigint NOT NULL,
+    PRIMARY KEY (hour, tweet_type, influence_level)
+);
+COMMENT ON COLUMN gold.engagement_by_type_hour.influence_level IS
+    'tweetlake.influence_level(followers_count): High >= 100k followers, Medium >= 10k, else Low';
+COMMENT ON COLUMN gold.engagement_by_type_hour.viral_count IS
+    'tweets with total engagement above 1000 (engagement_level Viral)';
+
 COMMENT ON COLUMN gold.hourly_activity_summary.top_hashtag IS
     'hashtag in most tweets that hour (ties: alphabetically first)';
 COMMENT ON COLUMN gold.hourly_activity_summary.top_region IS
@@ -327,7 +354,9 @@ SELECT tweetlake.utc_hour(created_at) AS hour,
        coalesce(region, 'unknown') AS region,
        coalesce(language, 'unknown') AS language,
        user_id, username, followers_count, hashtags, mentions, sentiment_score,
-       sentiment_category, total_engagement, text_length
+       sentiment_category, total_engagement, text_length,
+       coalesce(tweet_type, 'unknown') AS tweet_type,
+       tweetlake.influence_level(followers_count) AS influence_level
 FROM silver.tweets;
 
 CREATE VIEW tweetlake.recompute_popular_hashtags_by_hour AS
@@ -388,6 +417,17 @@ SELECT hour, language, count(*) AS tweet_count,
        count(sentiment_score) AS sentiment_n
 FROM tweetlake.silver_facts
 GROUP BY hour, language;
+
+CREATE VIEW tweetlake.recompute_engagement_by_type_hour AS
+SELECT hour, tweet_type, influence_level, count(*) AS tweet_count,
+       sum(total_engagement)::bigint AS total_engagement,
+       sum(total_engagement)::double precision / count(*) AS avg_engagement,
+       count(*) FILTER (WHERE total_engagement > 1000) AS viral_count,
+       tweetlake.exact_avg(coalesce(sum(sentiment_score::numeric), 0), count(sentiment_score)) AS avg_sentiment,
+       coalesce(sum(sentiment_score::numeric), 0) AS sentiment_sum,
+       count(sentiment_score) AS sentiment_n
+FROM tweetlake.silver_facts
+GROUP BY hour, tweet_type, influence_level;
 
 CREATE VIEW tweetlake.recompute_hourly_activity_summary AS
 WITH tag AS (
@@ -475,7 +515,7 @@ BEGIN
                   coalesce(region, 'unknown') AS region, coalesce(language, 'unknown') AS language,
                   user_id, username, followers_count, hashtags, mentions, sentiment_score,
                   sentiment_score::numeric AS sentiment, sentiment_category, total_engagement,
-                  text_length
+                  text_length, coalesce(tweet_type, 'unknown') AS tweet_type
     ), tags AS MATERIALIZED (
         SELECT s.hour, h.hashtag, s.user_id, s.mentions, s.sentiment, s.total_engagement
         FROM s CROSS JOIN LATERAL unnest(s.hashtags) AS h(hashtag)
@@ -609,6 +649,29 @@ BEGIN
                                                    g.sentiment_n + excluded.sentiment_n),
             avg_engagement   = (g.total_engagement + excluded.total_engagement)::double precision
                                / (g.tweet_count + excluded.tweet_count)
+    ), g_types AS (
+        INSERT INTO gold.engagement_by_type_hour AS g (
+            hour, tweet_type, influence_level, tweet_count, total_engagement, avg_engagement,
+            viral_count, avg_sentiment, sentiment_sum, sentiment_n)
+        SELECT hour, tweet_type, influence_level, count(*), sum(total_engagement),
+               sum(total_engagement)::double precision / count(*),
+               count(*) FILTER (WHERE total_engagement > 1000),
+               tweetlake.exact_avg(coalesce(sum(sentiment), 0), count(sentiment)),
+               coalesce(sum(sentiment), 0), count(sentiment)
+        FROM (SELECT hour, tweet_type, tweetlake.influence_level(followers_count) AS influence_level,
+                     total_engagement, sentiment FROM s) x
+        GROUP BY hour, tweet_type, influence_level
+        ORDER BY hour, tweet_type, influence_level
+        ON CONFLICT (hour, tweet_type, influence_level) DO UPDATE SET
+            tweet_count      = g.tweet_count + excluded.tweet_count,
+            total_engagement = g.total_engagement + excluded.total_engagement,
+            viral_count      = g.viral_count + excluded.viral_count,
+            sentiment_sum    = g.sentiment_sum + excluded.sentiment_sum,
+            sentiment_n      = g.sentiment_n + excluded.sentiment_n,
+            avg_engagement   = (g.total_engagement + excluded.total_engagement)::double precision
+                               / (g.tweet_count + excluded.tweet_count),
+            avg_sentiment    = tweetlake.exact_avg(g.sentiment_sum + excluded.sentiment_sum,
+                                                   g.sentiment_n + excluded.sentiment_n)
     ), hour_users_new AS (
         INSERT INTO tweetlake.hour_users (hour, user_id)
         SELECT DISTINCT hour, user_id FROM s WHERE user_id IS NOT NULL
@@ -691,7 +754,7 @@ BEGIN
     LOCK TABLE silver.tweets IN SHARE MODE;
     TRUNCATE gold.popular_hashtags_by_hour, gold.active_users_by_day, gold.tweet_volume_by_region,
              gold.tweet_metrics_by_language, gold.hourly_activity_summary,
-             tweetlake.hashtag_users, tweetlake.hashtag_mentions, tweetlake.region_users,
+             gold.engagement_by_type_hour, tweetlake.hashtag_users, tweetlake.hashtag_mentions, tweetlake.region_users,
              tweetlake.language_users, tweetlake.hour_users, tweetlake.region_hour_counts;
 
     INSERT INTO tweetlake.hashtag_users
@@ -714,6 +777,7 @@ BEGIN
     INSERT INTO gold.tweet_volume_by_region SELECT * FROM tweetlake.recompute_tweet_volume_by_region;
     INSERT INTO gold.tweet_metrics_by_language SELECT * FROM tweetlake.recompute_tweet_metrics_by_language;
     INSERT INTO gold.hourly_activity_summary SELECT * FROM tweetlake.recompute_hourly_activity_summary;
+    INSERT INTO gold.engagement_by_type_hour SELECT * FROM tweetlake.recompute_engagement_by_type_hour;
 END
 $$;
 COMMENT ON FUNCTION tweetlake.rebuild_gold() IS 'recompute every gold table from silver from scratch';
@@ -732,7 +796,8 @@ BEGIN
         ('active_users_by_day', 'day, user_id'),
         ('tweet_volume_by_region', 'hour, region, language'),
         ('tweet_metrics_by_language', 'hour, language'),
-        ('hourly_activity_summary', 'hour')) AS v(tbl, keys)
+        ('hourly_activity_summary', 'hour'),
+        ('engagement_by_type_hour', 'hour, tweet_type, influence_level')) AS v(tbl, keys)
     LOOP
         RETURN QUERY EXECUTE format(
             'SELECT %1$L::text, count(g.k), count(r.k),
@@ -839,6 +904,13 @@ FROM gold.tweet_metrics_by_language;
 
 -- Hashtags over the last 24 hours (by created_at), with momentum: the last 6 hours' share
 -- against an even spread (1.0 = steady, above = rising).
+-- Sentiment categories per hour as rows (one per category), for pie and stacked charts.
+CREATE VIEW gold.sentiment_by_hour_view AS
+SELECT h.hour, c.sentiment_category, c.tweet_count
+FROM gold.hourly_activity_summary h
+CROSS JOIN LATERAL (VALUES ('positive', h.positive_count), ('negative', h.negative_count),
+                           ('neutral', h.neutral_count)) AS c(sentiment_category, tweet_count);
+
 CREATE VIEW gold.trending_hashtags_view AS
 SELECT hashtag,
        sum(tweet_count)::bigint AS tweet_count,
@@ -850,3 +922,32 @@ SELECT hashtag,
 FROM gold.popular_hashtags_by_hour
 WHERE hour >= date_trunc('hour', now()) - interval '23 hours'
 GROUP BY hashtag;
+
+/* ------------------------------------------------------------------------
+ * Dashboards: read-only access (Superset connects as tweetlake_reader)
+ * ------------------------------------------------------------------------ */
+
+-- Dead letters counted by minute and kind of reason (the reason without the message's own
+-- details, such as byte positions or values), without their payloads.
+CREATE VIEW tweetlake.dead_letters_by_minute AS
+SELECT date_trunc('minute', failed_at) AS minute,
+       regexp_replace(split_part(reason, ':', 1), ' (at byte [0-9]+|\(.*\))$', '') AS reason,
+       count(*) AS dead_letters
+FROM bronze.dead_letters
+GROUP BY 1, 2;
+COMMENT ON VIEW tweetlake.dead_letters_by_minute IS
+    'dead letters per minute and kind of reason, without payloads (for dashboards)';
+
+-- The role is cluster-wide, so it outlives DROP EXTENSION; it is created once, without
+-- LOGIN: give it a password and LOGIN to use it (scripts/superset.sh does).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tweetlake_reader') THEN
+        CREATE ROLE tweetlake_reader NOLOGIN;
+    END IF;
+END
+$$;
+GRANT USAGE ON SCHEMA gold, silver, tweetlake TO tweetlake_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA gold, silver TO tweetlake_reader;
+GRANT SELECT ON tweetlake.status, tweetlake.consumer_lag, tweetlake.dead_letters_by_minute
+    TO tweetlake_reader;
