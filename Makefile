@@ -33,7 +33,8 @@ run: deps
 stop:
 	bash scripts/run.sh stop
 
-test: deps
+test:
+	bash scripts/install-deps.sh --test
 	$(MAKE) all
 	$(MAKE) install
 	bash scripts/test.sh

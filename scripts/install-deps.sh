@@ -9,7 +9,12 @@ packages=(
   build-essential pkg-config libjson-c-dev librdkafka-dev kcat
   libipc-run-perl perl
 )
-# extra groups, e.g. TWEETLAKE_DEPS_EXTRA="openjdk-17-jdk-headless maven"
+# --test: what the test suite needs besides: a JDK and Maven for the real Apache Kafka
+# broker (test/kafka), Chromium and venv for the Superset test.
+if [ "${1:-}" = "--test" ]; then
+  packages+=(openjdk-17-jdk-headless maven chromium python3-venv python3-pip curl)
+fi
+# more, e.g. TWEETLAKE_DEPS_EXTRA="linux-perf"
 read -r -a extra <<< "${TWEETLAKE_DEPS_EXTRA:-}"
 
 missing=()

@@ -37,11 +37,20 @@ cp "$WORK/regress.log" "$RESULTS/" 2>/dev/null
 cp -r "$WORK/tmp_instance/log" "$RESULTS/regress-server-log" 2>/dev/null
 
 # --- TAP ----------------------------------------------------------------------
+# The real Apache Kafka broker of the t/01x suites: jars from Maven Central, cached in
+# build/kafka/lib, copied where the server's user can read them.
+if bash "$ROOT/test/kafka/kafka.sh" install; then
+  cp -r "$ROOT/build/kafka/lib" "$WORK/kafka-lib"
+  [ "$(id -u)" -eq 0 ] && chown -R postgres: "$WORK/kafka-lib"
+else
+  echo "test.sh: Apache Kafka could not be installed from Maven Central; the real-broker suites will fail"
+fi
 if [ -d "$WORK/t" ] && ls "$WORK"/t/*.pl >/dev/null 2>&1; then
   files=$(cd "$WORK" && ls t/*.pl | sort)
   if [ -n "${TAP_ONLY:-}" ]; then files=$TAP_ONLY; fi
   echo "== TAP: $(echo $files | wc -w) files"
   (cd "$WORK" && as_pg env TESTDIR="$WORK" PG_REGRESS="$PG_REGRESS_BIN" TWEETLAKE_SRC="$ROOT" \
+      TWEETLAKE_KAFKA_LIB="$WORK/kafka-lib" \
       perl "$WORK/test/tap-summary.pl" "$PG_PERL_LIB" $files) | tee "$WORK/tap.log"
   t_line=$(grep -E '^tap-summary: ' "$WORK/tap.log" | tail -1)
   if [ -z "$t_line" ]; then

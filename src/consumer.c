@@ -44,9 +44,8 @@ typedef struct Consumer
 	rd_kafka_t *rk;
 	rd_kafka_queue_t *queue;
 	uint32		broker_generation;	/* of the embedded broker we connected to */
-	char	   *brokers;		/* settings we connected with, to notice a reload */
+	char	   *settings;		/* tl_kafka_settings() we connected with, to notice a reload */
 	char	   *topic;
-	char	   *kafka_config;
 	int			npartitions;	/* of the topic */
 	int			nmine;
 	int32	   *mine;			/* partitions assigned to this consumer */
@@ -58,16 +57,14 @@ typedef struct Consumer
 } Consumer;
 
 static Consumer cons;
+static bool cb_error_seen;		/* error_cb ran since the flag was last cleared */
 
-/* librdkafka calls this from rd_kafka_consume_batch_queue(), in this thread. */
+/* librdkafka calls this from rd_kafka_consume_batch_queue() or rd_kafka_poll(), in this thread. */
 static void
 error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
+	cb_error_seen = true;
 	tl_slot_error(cons.slot, "kafka: %s", tl_redact(reason));
-	if (err == RD_KAFKA_RESP_ERR__FATAL || err == RD_KAFKA_RESP_ERR__AUTHENTICATION ||
-		err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
-		ereport(LOG,
-				(errmsg("tweetlake consumer %d: %s", cons.index, tl_redact(reason))));
 }
 
 static int
@@ -281,20 +278,29 @@ connect_consumer(void)
 		tl_slot_error(cons.slot, "could not create Kafka consumer: %s", tl_redact(errstr));
 		return false;
 	}
-	rd_kafka_poll_set_consumer(cons.rk);
-	cons.queue = rd_kafka_queue_get_consumer(cons.rk);
 
 	tl_slot_set_state(cons.slot, "connecting");
+	cb_error_seen = false;
 	rkt = rd_kafka_topic_new(cons.rk, cons.topic, NULL);
 	err = rd_kafka_metadata(cons.rk, 0, rkt, &md, 5000);
 	rd_kafka_topic_destroy(rkt);
+	/* serve error_cb now: it has the cause (say, failed authentication) */
+	rd_kafka_poll(cons.rk, 0);
+	rd_kafka_poll_set_consumer(cons.rk);
+	cons.queue = rd_kafka_queue_get_consumer(cons.rk);
 	if (err || md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt == 0)
 	{
 		rd_kafka_resp_err_t terr = err ? err : (md->topic_cnt ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART);
 
-		tl_slot_error(cons.slot, "topic \"%s\" on %s: %s", cons.topic,
-					  tl_bootstrap_servers(false) ? tl_bootstrap_servers(false) : "?",
-					  terr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ? "topic does not exist" : rd_kafka_err2str(terr));
+		if (cb_error_seen && terr != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+			;					/* keep the broker's own reason in last_error */
+		else if (terr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+			tl_slot_error(cons.slot, "topic \"%s\" does not exist on %s (create it; tweetlake does not create topics)",
+						  cons.topic, tl_bootstrap_servers(false) ? tl_bootstrap_servers(false) : "?");
+		else
+			tl_slot_error(cons.slot, "topic \"%s\" on %s: %s", cons.topic,
+						  tl_bootstrap_servers(false) ? tl_bootstrap_servers(false) : "?",
+						  rd_kafka_err2str(terr));
 		tl_slot_set_state(cons.slot, "waiting for the topic");
 		if (md)
 			rd_kafka_metadata_destroy(md);
@@ -666,9 +672,11 @@ write_batch(rd_kafka_message_t **msgs, int n)
 static bool
 settings_changed(void)
 {
-	return strcmp(cons.brokers, tweetlake_brokers) != 0 ||
-		strcmp(cons.topic, tweetlake_topic) != 0 ||
-		strcmp(cons.kafka_config, tweetlake_kafka_config) != 0 ||
+	char	   *now = tl_kafka_settings();
+	bool		changed = strcmp(cons.settings, now) != 0;
+
+	pfree(now);
+	return changed ||
 		((tweetlake_brokers[0] == '\0') && tl_shared->broker_generation != cons.broker_generation);
 }
 
@@ -677,15 +685,13 @@ remember_settings(void)
 {
 	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
-	if (cons.brokers)
+	if (cons.settings)
 	{
-		pfree(cons.brokers);
+		pfree(cons.settings);
 		pfree(cons.topic);
-		pfree(cons.kafka_config);
 	}
-	cons.brokers = pstrdup(tweetlake_brokers);
+	cons.settings = tl_kafka_settings();
 	cons.topic = pstrdup(tweetlake_topic);
-	cons.kafka_config = pstrdup(tweetlake_kafka_config);
 	cons.broker_generation = tl_shared->broker_generation;
 	MemoryContextSwitchTo(old);
 }

@@ -19,6 +19,7 @@ int			tweetlake_partitions = 4;
 int			tweetlake_generator_rate = 1000;
 int			tweetlake_consumers = 1;
 char	   *tweetlake_kafka_config = NULL;
+char	   *tweetlake_kafka_config_file = NULL;
 bool		tweetlake_autostart = true;
 
 /*
@@ -114,6 +115,16 @@ tweetlake_define_gucs(void)
 							   "Keys prefixed producer. or consumer. apply to that client only. "
 							   "Values of keys that look like secrets never appear in logs or tweetlake.status.",
 							   &tweetlake_kafka_config,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("tweetlake.kafka_config_file",
+							   "File of more librdkafka properties, one key=value per line: the place for secrets.",
+							   "Same keys and prefixes as tweetlake.kafka_config, applied after it; # starts a comment. "
+							   "PostgreSQL logs the new value of a setting changed by a reload, so passwords "
+							   "belong in this file (readable by the server only), not in tweetlake.kafka_config.",
+							   &tweetlake_kafka_config_file,
 							   "",
 							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);

@@ -8,7 +8,11 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <sys/stat.h>
+
 #include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "storage/fd.h"
 #include "utils/builtins.h"
 
 PG_FUNCTION_INFO_V1(tweetlake_bootstrap_servers);
@@ -92,9 +96,79 @@ tl_redact(const char *text)
 }
 
 /*
+ * Applies one "key=value" item (modified in place) to conf for role; false with a
+ * (secret-free) message in errbuf, which names where the item came from.
+ */
+static bool
+apply_property(rd_kafka_conf_t *conf, const char *role, char *item, const char *where,
+			   char *errbuf, size_t errlen)
+{
+	size_t		rolelen = strlen(role);
+	char	   *eq = strchr(item, '=');
+	char	   *key = item;
+	char	   *value;
+	char		err[256];
+
+	while (*key == ' ' || *key == '\t')
+		key++;
+	if (*key == '\0' || *key == '#' || *key == '\r')
+		return true;
+	if (eq == NULL)
+	{
+		snprintf(errbuf, errlen, "%s: \"%s\" is not key=value", where, tl_redact(key));
+		return false;
+	}
+	*eq = '\0';
+	value = eq + 1;
+	for (char *t = eq - 1; t >= key && (*t == ' ' || *t == '\t'); t--)
+		*t = '\0';
+	while (*value == ' ' || *value == '\t')
+		value++;
+	for (char *t = value + strlen(value) - 1; t >= value && (*t == ' ' || *t == '\t' || *t == '\r'); t--)
+		*t = '\0';
+
+	/* producer.x / consumer.x: only for that client */
+	if (strncmp(key, "producer.", 9) == 0 || strncmp(key, "consumer.", 9) == 0)
+	{
+		if (strncmp(key, role, rolelen) != 0 || key[rolelen] != '.')
+			return true;
+		key += rolelen + 1;
+	}
+	if (rd_kafka_conf_set(conf, key, value, err, sizeof(err)) != RD_KAFKA_CONF_OK)
+	{
+		snprintf(errbuf, errlen, "%s: %s: %s", where, key,
+				 is_secret_key(key) ? "invalid value" : err);
+		return false;
+	}
+	return true;
+}
+
+/* The contents of tweetlake.kafka_config_file (palloc'd), or NULL with errbuf set. */
+static char *
+read_config_file(char *errbuf, size_t errlen)
+{
+	FILE	   *f = AllocateFile(tweetlake_kafka_config_file, "r");
+	StringInfoData buf;
+	char		chunk[1024];
+	size_t		n;
+
+	if (f == NULL)
+	{
+		snprintf(errbuf, errlen, "could not open tweetlake.kafka_config_file \"%s\": %s",
+				 tweetlake_kafka_config_file, strerror(errno));
+		return NULL;
+	}
+	initStringInfo(&buf);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		appendBinaryStringInfo(&buf, chunk, n);
+	FreeFile(f);
+	return buf.data;
+}
+
+/*
  * A new librdkafka configuration for role ("producer" or "consumer") with the bootstrap
- * list and tweetlake.kafka_config applied; NULL with a (secret-free) message in errbuf if
- * a property is refused or no broker is known.
+ * list, tweetlake.kafka_config and then tweetlake.kafka_config_file applied; NULL with a
+ * (secret-free) message in errbuf if a property is refused or no broker is known.
  */
 rd_kafka_conf_t *
 tl_kafka_conf(const char *role, char *errbuf, size_t errlen)
@@ -104,7 +178,6 @@ tl_kafka_conf(const char *role, char *errbuf, size_t errlen)
 	char		client_id[64];
 	char	   *list;
 	char	   *save = NULL;
-	size_t		rolelen = strlen(role);
 
 	if (bootstrap == NULL)
 	{
@@ -122,48 +195,63 @@ tl_kafka_conf(const char *role, char *errbuf, size_t errlen)
 
 	list = pstrdup(tweetlake_kafka_config ? tweetlake_kafka_config : "");
 	for (char *item = strtok_r(list, ";\n", &save); item; item = strtok_r(NULL, ";\n", &save))
-	{
-		char	   *eq = strchr(item, '=');
-		char	   *key = item;
-		char	   *value;
-		char		err[256];
-
-		while (*key == ' ' || *key == '\t')
-			key++;
-		if (*key == '\0')
-			continue;
-		if (eq == NULL)
+		if (!apply_property(conf, role, item, "tweetlake.kafka_config", errbuf, errlen))
 		{
-			snprintf(errbuf, errlen, "tweetlake.kafka_config: \"%s\" is not key=value", tl_redact(key));
 			rd_kafka_conf_destroy(conf);
 			return NULL;
 		}
-		*eq = '\0';
-		value = eq + 1;
-		for (char *t = eq - 1; t >= key && (*t == ' ' || *t == '\t'); t--)
-			*t = '\0';
-		while (*value == ' ' || *value == '\t')
-			value++;
-		for (char *t = value + strlen(value) - 1; t >= value && (*t == ' ' || *t == '\t' || *t == '\r'); t--)
-			*t = '\0';
-
-		/* producer.x / consumer.x: only for that client */
-		if (strncmp(key, "producer.", 9) == 0 || strncmp(key, "consumer.", 9) == 0)
-		{
-			if (strncmp(key, role, rolelen) != 0 || key[rolelen] != '.')
-				continue;
-			key += rolelen + 1;
-		}
-		if (rd_kafka_conf_set(conf, key, value, err, sizeof(err)) != RD_KAFKA_CONF_OK)
-		{
-			snprintf(errbuf, errlen, "tweetlake.kafka_config: %s: %s", key,
-					 is_secret_key(key) ? "invalid value" : err);
-			rd_kafka_conf_destroy(conf);
-			return NULL;
-		}
-	}
 	pfree(list);
+
+	if (tweetlake_kafka_config_file && tweetlake_kafka_config_file[0] != '\0')
+	{
+		char	   *contents = read_config_file(errbuf, errlen);
+		char	   *line = contents;
+		int			lineno = 0;
+
+		if (contents == NULL)
+		{
+			rd_kafka_conf_destroy(conf);
+			return NULL;
+		}
+		while (line != NULL && *line != '\0')
+		{
+			char	   *next = strchr(line, '\n');
+			char		where[64];
+
+			if (next)
+				*next++ = '\0';
+			snprintf(where, sizeof(where), "tweetlake.kafka_config_file line %d", ++lineno);
+			if (!apply_property(conf, role, line, where, errbuf, errlen))
+			{
+				pfree(contents);
+				rd_kafka_conf_destroy(conf);
+				return NULL;
+			}
+			line = next;
+		}
+		pfree(contents);
+	}
 	return conf;
+}
+
+/*
+ * Everything a client is built from, to notice a reload that changes it: the settings
+ * and the identity of the properties file (path, inode, size, modification time), so an
+ * edited file takes effect at the next reload.  Holds no secret.
+ */
+char *
+tl_kafka_settings(void)
+{
+	struct stat st;
+	const char *file = tweetlake_kafka_config_file ? tweetlake_kafka_config_file : "";
+	char		fid[128] = "";
+
+	if (file[0] != '\0' && stat(file, &st) == 0)
+		snprintf(fid, sizeof(fid), "%lu:%lld:%lld.%09ld", (unsigned long) st.st_ino,
+				 (long long) st.st_size, (long long) st.st_mtim.tv_sec, (long) st.st_mtim.tv_nsec);
+	return psprintf("%s|%s|%s|%s|%s|%s", tweetlake_brokers, tweetlake_topic,
+					tweetlake_kafka_config, file, fid,
+					tl_bootstrap_servers(false) ? tl_bootstrap_servers(false) : "");
 }
 
 /* tweetlake.bootstrap_servers(): where outside Kafka clients (kcat, ...) connect. */

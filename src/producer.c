@@ -46,9 +46,12 @@ delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	}
 }
 
+static bool gen_cb_error_seen;	/* gen_error_cb ran since the flag was last cleared */
+
 static void
 gen_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
+	gen_cb_error_seen = true;
 	tl_slot_error(gen_slot, "kafka: %s", tl_redact(reason));
 }
 
@@ -73,8 +76,11 @@ gen_exit(int code, Datum arg)
 static char *
 current_settings(void)
 {
-	return psprintf("%s|%s|%s|%u", tweetlake_brokers, tweetlake_topic, tweetlake_kafka_config,
-					(tweetlake_brokers[0] == '\0') ? tl_shared->broker_generation : 0);
+	char	   *s = tl_kafka_settings();
+	char	   *r = psprintf("%s|%u", s, (tweetlake_brokers[0] == '\0') ? tl_shared->broker_generation : 0);
+
+	pfree(s);
+	return r;
 }
 
 static bool
@@ -101,7 +107,49 @@ gen_connect(void)
 	if (gen_rk == NULL)
 	{
 		tl_slot_error(gen_slot, "could not create Kafka producer: %s", tl_redact(errstr));
+		tl_slot_set_state(gen_slot, "waiting for a broker");
 		return false;
+	}
+
+	/*
+	 * Produce only to a topic the cluster has: messages for a missing one would sit in
+	 * the queue until they time out.
+	 */
+	tl_slot_set_state(gen_slot, "connecting");
+	{
+		const struct rd_kafka_metadata *md = NULL;
+		rd_kafka_topic_t *rkt = rd_kafka_topic_new(gen_rk, tweetlake_topic, NULL);
+		rd_kafka_resp_err_t err;
+		rd_kafka_resp_err_t terr;
+
+		gen_cb_error_seen = false;
+		err = rd_kafka_metadata(gen_rk, 0, rkt, &md, 5000);
+		terr = err;
+		rd_kafka_topic_destroy(rkt);
+		/* serve gen_error_cb now: it has the cause (say, failed authentication) */
+		rd_kafka_poll(gen_rk, 0);
+		if (!err)
+			terr = md->topic_cnt != 1 ? RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART :
+				md->topics[0].err ? md->topics[0].err :
+				md->topics[0].partition_cnt == 0 ? RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART : 0;
+		if (md)
+			rd_kafka_metadata_destroy(md);
+		if (terr)
+		{
+			if (gen_cb_error_seen && terr != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+				;				/* keep the broker's own reason in last_error */
+			else if (terr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+				tl_slot_error(gen_slot, "topic \"%s\" does not exist on %s (create it; tweetlake does not create topics)",
+							  tweetlake_topic, tl_bootstrap_servers(false));
+			else
+				tl_slot_error(gen_slot, "topic \"%s\" on %s: %s", tweetlake_topic,
+							  tl_bootstrap_servers(false), rd_kafka_err2str(terr));
+			tl_slot_set_state(gen_slot, terr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ?
+							  "waiting for the topic" : "waiting for a broker");
+			rd_kafka_destroy(gen_rk);
+			gen_rk = NULL;
+			return false;
+		}
 	}
 	return true;
 }
@@ -218,7 +266,8 @@ tweetlake_generator_main(Datum arg)
 			MemoryContextSwitchTo(old);
 			if (!gen_connect())
 			{
-				tl_slot_set_state(gen_slot, "waiting for a broker");
+				if (tl_bootstrap_servers(false) == NULL)
+					tl_slot_set_state(gen_slot, "waiting for the embedded broker");
 				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 								 2000L, PG_WAIT_EXTENSION);
 				ResetLatch(MyLatch);
@@ -226,6 +275,7 @@ tweetlake_generator_main(Datum arg)
 			}
 			last = GetCurrentTimestamp();
 			tokens = 0;
+			shown_rate = INT_MIN;	/* show the producing state again */
 		}
 
 		rate = tweetlake_generator_rate;
@@ -313,8 +363,7 @@ sql_delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 static char *
 sql_current_settings(void)
 {
-	return psprintf("%s|%s|%s|%s", tweetlake_brokers, tweetlake_topic, tweetlake_kafka_config,
-					tl_bootstrap_servers(false) ? tl_bootstrap_servers(false) : "");
+	return tl_kafka_settings();
 }
 
 Datum

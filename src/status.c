@@ -177,20 +177,53 @@ tl_slot_count(TlWorkerSlot *slot, uint64 messages, uint64 bytes)
 	SpinLockRelease(&slot->mutex);
 }
 
+/*
+ * Two messages that differ only in their digits (timings, offsets, counts) or in the
+ * "(after 12ms in state UP, 1 identical error(s) suppressed)" librdkafka appends.
+ */
+static bool
+same_but_numbers(const char *a, const char *b)
+{
+	for (;;)
+	{
+		if (strncmp(a, " (after ", 8) == 0 && strncmp(b, " (after ", 8) == 0)
+			return true;
+		while (*a >= '0' && *a <= '9')
+			a++;
+		while (*b >= '0' && *b <= '9')
+			b++;
+		if (*a != *b)
+			return false;
+		if (*a == '\0')
+			return true;
+		a++;
+		b++;
+	}
+}
+
 void
 tl_slot_error(TlWorkerSlot *slot, const char *fmt,...)
 {
 	va_list		args;
 	char		buf[256];
 
+	char		prev[256];
+
 	va_start(args, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, args);
 	va_end(args);
 
 	SpinLockAcquire(&slot->mutex);
+	strlcpy(prev, slot->last_error, sizeof(prev));
 	strlcpy(slot->last_error, buf, sizeof(slot->last_error));
 	slot->last_error_at = GetCurrentTimestamp();
 	SpinLockRelease(&slot->mutex);
+
+	/* the server log gets each new kind of error once, not every retry of it */
+	if (!same_but_numbers(prev, buf))
+		ereport(LOG,
+				(errmsg("tweetlake %s%s: %s", tl_role_name(slot->role),
+						slot->role == TL_ROLE_CONSUMER ? psprintf(" %d", slot->index) : "", buf)));
 }
 
 /*

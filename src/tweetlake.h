@@ -24,6 +24,7 @@ extern int	tweetlake_partitions;
 extern int	tweetlake_generator_rate;
 extern int	tweetlake_consumers;
 extern char *tweetlake_kafka_config;
+extern char *tweetlake_kafka_config_file;
 extern bool tweetlake_autostart;
 
 extern void tweetlake_define_gucs(void);
@@ -110,6 +111,7 @@ struct rd_kafka_conf_s;
 extern const char *tl_bootstrap_servers(bool wait);
 extern struct rd_kafka_conf_s *tl_kafka_conf(const char *role, char *errbuf, size_t errlen);
 extern const char *tl_redact(const char *text);
+extern char *tl_kafka_settings(void);
 
 /* Worker entry points (bgw_function_name) */
 extern PGDLLEXPORT void tweetlake_launcher_main(Datum arg);

@@ -13,10 +13,14 @@ use Test::More;
 use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(tweetlake_node wait_for sql_value start_mock_broker stop_mock_broker
-                 kcat_produce write_messages generated_tweets);
+                 kcat_produce write_messages generated_tweets
+                 start_kafka stop_kafka restart_kafka kafka_topic kafka_tool
+                 exactly_once_under_faults);
 
 # Source checkout (for test/mock_broker); scripts/test.sh copies test/ next to t/.
 my $test_dir = -d 'test' ? 'test' : "$ENV{TWEETLAKE_SRC}/test";
+# Where scripts/test.sh put the Kafka jars (readable by the server's user).
+$ENV{KAFKA_LIB} = $ENV{TWEETLAKE_KAFKA_LIB} if $ENV{TWEETLAKE_KAFKA_LIB};
 
 # A started node with tweetlake preloaded and created in "postgres"; extra settings given
 # as a hash are appended to postgresql.conf.
@@ -87,6 +91,53 @@ sub stop_mock_broker
 	$h->finish;
 }
 
+# A real Apache Kafka broker (test/kafka/kafka.sh: KRaft, one node, Maven Central jars in
+# $TWEETLAKE_KAFKA_LIB).  Returns a hash: dir, bootstrap (PLAINTEXT), sasl_bootstrap
+# (SASL_PLAINTEXT), ssl_bootstrap (SASL_SSL), ca (PEM file), users (name => password).
+# Dies when the broker cannot start: a real-broker test never passes without one.
+sub start_kafka
+{
+	my $dir = PostgreSQL::Test::Utils::tempdir . '/kafka';
+	my %k = (dir => $dir);
+	kafka_sh('start', $dir);
+	for (split /\n/, PostgreSQL::Test::Utils::slurp_file("$dir/ports"))
+	{
+		$k{bootstrap} = $1 if /^BOOTSTRAP=(.*)/;
+		$k{sasl_bootstrap} = $1 if /^SASL_BOOTSTRAP=(.*)/;
+		$k{ssl_bootstrap} = $1 if /^SSL_BOOTSTRAP=(.*)/;
+	}
+	for (split /\n/, PostgreSQL::Test::Utils::slurp_file("$dir/users"))
+	{
+		$k{users}{$1} = $2 if /^(\w+)=(.*)/;
+	}
+	$k{ca} = "$dir/ca.pem";
+	return \%k;
+}
+
+sub stop_kafka { my ($k) = @_; kafka_sh('stop', $k->{dir}) if $k && -d $k->{dir}; }
+sub restart_kafka { my ($k) = @_; kafka_sh('restart', $k->{dir}); }
+sub kafka_topic { my ($k, $topic, $partitions) = @_; kafka_sh('topic', $k->{dir}, $topic, $partitions); }
+
+# Runs a Kafka tool class (ConsoleProducer, ...) with stdin from $in; returns stdout.
+sub kafka_tool
+{
+	my ($k, $in, $class, @args) = @_;
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ 'bash', "$test_dir/kafka/kafka.sh", 'tool', $k->{dir}, $class, @args ],
+		'<', \$in, '>', \$out, '2>', \$err)
+	  or die "$class failed: $err";
+	return $out;
+}
+
+sub kafka_sh
+{
+	my ($action, @args) = @_;
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ 'bash', "$test_dir/kafka/kafka.sh", $action, @args ], '>', \$out, '2>', \$err)
+	  or die "test/kafka/kafka.sh $action failed: $err$out";
+	return $out;
+}
+
 # Writes messages (byte strings) to a file separated by $delim; returns the file name.
 sub write_messages
 {
@@ -118,6 +169,131 @@ sub generated_tweets
 	my $out = $node->safe_psql('postgres',
 		"SELECT t FROM tweetlake.generate_tweets($n, $seed, '$start') t");
 	return split /\n/, $out;
+}
+
+# Exactly once into bronze under faults: $rounds chunks of $chunk known messages are sent
+# with kcat, and as soon as the consumers are into a chunk one fault strikes, in turn:
+# SIGKILL of a consumer worker, SIGKILL of a backend (crash and restart of the whole
+# server; needs restart_after_crash = on), an immediate stop and start.  The broker must
+# outlive all of them.  Afterwards bronze holds each message exactly once, by Kafka
+# coordinates and by tweet_id, with no gap, and gold equals a full recompute.
+sub exactly_once_under_faults
+{
+	my ($node, $bootstrap, $topic, $rounds, $chunk, $seed) = @_;
+	my $n = $chunk * $rounds;
+	my @tweets = generated_tweets($node, $n, $seed);
+	is(scalar @tweets, $n, "$n messages to send");
+	my @ids = sort map { /"tweet_id":"([^"]+)"/ ? $1 : die "no id" } @tweets;
+
+	my $consumer_pid = sub
+	{
+		my $pid = '';
+		for (1 .. 120)
+		{
+			$pid = $node->safe_psql('postgres',
+				"SELECT pid FROM tweetlake.status WHERE role = 'consumer' AND pid IS NOT NULL AND messages > 0 LIMIT 1");
+			return $pid if $pid ne '';
+			usleep(250_000);
+		}
+		return $pid;
+	};
+
+	# After a SIGKILL: the postmaster has reaped the process (and begun its crash handling)
+	# once the pid is gone; only then does "accepts connections" mean "recovered".
+	my $gone = sub
+	{
+		my ($pid) = @_;
+		for (1 .. 200)
+		{
+			return 1 unless kill(0, $pid);
+			usleep(50_000);
+		}
+		return 0;
+	};
+
+	my $server_back = sub
+	{
+		for (1 .. 240)
+		{
+			my $ret = $node->psql('postgres', 'SELECT 1');
+			return 1 if $ret == 0;
+			usleep(250_000);
+		}
+		return 0;
+	};
+
+	my %faults = (kill_consumer => 0, kill_backend => 0, immediate_restart => 0);
+	my $mid_ingest = 0;
+	for my $round (1 .. $rounds)
+	{
+		my $file = write_messages([ @tweets[ ($round - 1) * $chunk .. $round * $chunk - 1 ] ], "\n");
+		kcat_produce($bootstrap, $topic, $file, '\n');
+
+		# strike as soon as the consumers are into this chunk (a chunk is 30 batches)
+		my $before = ($round - 1) * $chunk;
+		my $started = 0;
+		for (1 .. 3000)
+		{
+			$started = $node->safe_psql('postgres', "SELECT count(*) > $before FROM bronze.tweets") eq 't';
+			last if $started;
+			usleep(10_000);
+		}
+		ok($started, "round $round: ingest under way");
+		my $fault = (qw(kill_consumer kill_backend immediate_restart))[ ($round - 1) % 3 ];
+		my $at = $node->safe_psql('postgres', 'SELECT count(*) FROM bronze.tweets');
+		$mid_ingest++ if $at < $round * $chunk;
+		note("round $round: $fault with $at of " . ($round * $chunk) . " rows in bronze");
+		if ($fault eq 'kill_consumer')
+		{
+			my $pid = $consumer_pid->();
+			ok($pid ne '' && kill('KILL', $pid) && $gone->($pid), "round $round: SIGKILL consumer $pid");
+		}
+		elsif ($fault eq 'kill_backend')
+		{
+			my $sleeper = IPC::Run::start([ 'psql', '-X', '-h', $node->host, '-p', $node->port,
+				'-d', 'postgres', '-c', 'SELECT pg_sleep(60)' ], '>', \my $o, '2>', \my $e);
+			my $pid = '';
+			for (1 .. 40)
+			{
+				$pid = $node->safe_psql('postgres',
+					"SELECT pid FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)' LIMIT 1");
+				last if $pid ne '';
+				usleep(100_000);
+			}
+			ok($pid ne '' && kill('KILL', $pid) && $gone->($pid), "round $round: SIGKILL backend $pid");
+			$sleeper->kill_kill;
+		}
+		else
+		{
+			$node->stop('immediate');
+			$node->start;
+			pass("round $round: immediate stop and start");
+		}
+		$faults{$fault}++;
+		ok($server_back->(), "round $round: server accepts connections again");
+	}
+	my $each = int($rounds / 3);
+	is_deeply(\%faults, { kill_consumer => $each, kill_backend => $each, immediate_restart => $each },
+		"$each faults of each kind");
+	ok($mid_ingest >= 2 * $rounds / 3, "faults struck while a chunk was half ingested ($mid_ingest of $rounds)");
+
+	# Let the consumers finish: the stored offsets add up to every message sent.
+	wait_for($node, 'SELECT coalesce(sum(next_offset), 0) FROM tweetlake.offsets', "$n",
+		'stored offsets cover every message', 240);
+
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM bronze.tweets'), "$n", "bronze has $n rows");
+	is($node->safe_psql('postgres', 'SELECT count(DISTINCT (kafka_partition, kafka_offset)) FROM bronze.tweets'),
+		"$n", 'every (partition, offset) exactly once');
+	is($node->safe_psql('postgres',
+			"SELECT count(*) FROM (SELECT kafka_partition, max(kafka_offset) + 1 - count(*) AS gap
+			 FROM bronze.tweets GROUP BY kafka_partition) g WHERE gap <> 0"),
+		'0', 'no gap in any partition');
+	my @stored = split /\n/, $node->safe_psql('postgres', 'SELECT tweet_id FROM bronze.tweets ORDER BY tweet_id COLLATE "C"');
+	is_deeply(\@stored, \@ids, 'bronze holds exactly the tweet_ids sent, each once');
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM silver.tweets'), "$n", "silver has $n rows");
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM bronze.dead_letters'), '0', 'no dead letters');
+	is($node->safe_psql('postgres', 'SELECT sum(missing + extra + differing) FROM tweetlake.verify()'), '0',
+		'verify(): gold equals a full recompute');
 }
 
 1;
