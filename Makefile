@@ -25,10 +25,12 @@ include $(PGXS)
 deps:
 	bash scripts/install-deps.sh
 
-run: deps
+# make run SUPERSET=1: the Superset dashboards too (scripts/superset.sh)
+run:
+	bash scripts/install-deps.sh $(if $(filter 1,$(SUPERSET)),--superset)
 	$(MAKE) all
 	$(MAKE) install
-	bash scripts/run.sh start
+	SUPERSET=$(SUPERSET) bash scripts/run.sh start
 
 stop:
 	bash scripts/run.sh stop

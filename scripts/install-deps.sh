@@ -9,11 +9,13 @@ packages=(
   build-essential pkg-config libjson-c-dev librdkafka-dev kcat
   libipc-run-perl perl
 )
+# --superset: what scripts/superset.sh needs (a virtualenv of PyPI packages, curl).
 # --test: what the test suite needs besides: a JDK and Maven for the real Apache Kafka
-# broker (test/kafka), Chromium and venv for the Superset test.
-if [ "${1:-}" = "--test" ]; then
-  packages+=(openjdk-17-jdk-headless maven chromium python3-venv python3-pip curl)
-fi
+# broker (test/kafka), Chromium for the Superset test, PyYAML for the docker/ checks.
+case "${1:-}" in
+  --superset) packages+=(python3-venv python3-pip curl) ;;
+  --test) packages+=(openjdk-17-jdk-headless maven chromium python3-venv python3-pip curl python3-yaml) ;;
+esac
 # more, e.g. TWEETLAKE_DEPS_EXTRA="linux-perf"
 read -r -a extra <<< "${TWEETLAKE_DEPS_EXTRA:-}"
 

@@ -59,15 +59,23 @@ CONF
   psql_run -d tweetlake -c "SELECT hashtag, sum(tweet_count) AS tweets, sum(total_engagement) AS engagement
                             FROM gold.popular_hashtags_by_hour GROUP BY hashtag ORDER BY tweets DESC LIMIT 10"
   psql_run -d tweetlake -c "SELECT * FROM tweetlake.verify()"
+  if [ "${SUPERSET:-0}" = 1 ]; then
+    # the dashboards of superset/bundle, connected as tweetlake_reader
+    PGHOST=$RUN_DIR PGPORT=$port PGDATABASE=tweetlake PGUSER=postgres \
+      SUPERSET_HOME=${SUPERSET_HOME:-$RUN_DIR/superset} bash "$ROOT/scripts/superset.sh" start
+  fi
   cat <<MSG
 
 Connect:  psql "host=127.0.0.1 port=$port dbname=tweetlake user=postgres"
-Superset: postgresql://postgres@127.0.0.1:$port/tweetlake
+Superset: make run SUPERSET=1 serves the dashboards on http://127.0.0.1:${SUPERSET_PORT:-8088}/
 Stop:     make stop
 MSG
 }
 
 stop() {
+  if [ -d "$RUN_DIR/superset" ]; then
+    SUPERSET_HOME=$RUN_DIR/superset bash "$ROOT/scripts/superset.sh" stop
+  fi
   if pg_running; then
     as_pg pg_ctl -D "$DATA" -m fast -w stop >/dev/null
     echo "tweetlake: stopped (data kept in $RUN_DIR; rm -rf it to start afresh)"

@@ -12,7 +12,7 @@ WORK=$(pg_owned_dir tweetlake-test)
 RESULTS=$ROOT/build/test-results
 rm -rf "$RESULTS"; mkdir -p "$RESULTS"
 # The inputs are copied: the checkout may sit where the server's user cannot read.
-cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/test" "$WORK/"
+cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/test" "$ROOT/scripts" "$ROOT/superset" "$WORK/"
 [ -d "$ROOT/t" ] && cp -r "$ROOT/t" "$WORK/"
 [ "$(id -u)" -eq 0 ] && chown -R postgres: "$WORK"
 
@@ -45,12 +45,20 @@ if bash "$ROOT/test/kafka/kafka.sh" install; then
 else
   echo "test.sh: Apache Kafka could not be installed from Maven Central; the real-broker suites will fail"
 fi
+# Apache Superset for t/020_superset.pl: a virtualenv of superset/requirements.txt from PyPI,
+# kept in build/superset-venv between runs.
+export SUPERSET_VENV=${SUPERSET_VENV:-$ROOT/build/superset-venv}
+if ! bash "$ROOT/scripts/superset.sh" install; then
+  echo "test.sh: Apache Superset could not be installed from PyPI into $SUPERSET_VENV; t/020_superset.pl will fail"
+elif ! as_pg test -x "$SUPERSET_VENV/bin/python"; then
+  echo "test.sh: the server's user cannot run $SUPERSET_VENV/bin/python; t/020_superset.pl will fail (set SUPERSET_VENV to a readable place)"
+fi
 if [ -d "$WORK/t" ] && ls "$WORK"/t/*.pl >/dev/null 2>&1; then
   files=$(cd "$WORK" && ls t/*.pl | sort)
   if [ -n "${TAP_ONLY:-}" ]; then files=$TAP_ONLY; fi
   echo "== TAP: $(echo $files | wc -w) files"
   (cd "$WORK" && as_pg env TESTDIR="$WORK" PG_REGRESS="$PG_REGRESS_BIN" TWEETLAKE_SRC="$ROOT" \
-      TWEETLAKE_KAFKA_LIB="$WORK/kafka-lib" \
+      TWEETLAKE_KAFKA_LIB="$WORK/kafka-lib" SUPERSET_VENV="$SUPERSET_VENV" \
       perl "$WORK/test/tap-summary.pl" "$PG_PERL_LIB" $files) | tee "$WORK/tap.log"
   t_line=$(grep -E '^tap-summary: ' "$WORK/tap.log" | tail -1)
   if [ -z "$t_line" ]; then

@@ -1,0 +1,78 @@
+"""Imports superset/bundle into Superset, run by scripts/superset.sh with the venv's Python.
+
+The bundle is kept as a YAML tree; this zips it in the layout `superset import-dashboards -p`
+reads, with the database URI of the running tweetlake (TWEETLAKE_SUPERSET_URI, passed in the
+environment so the reader's password never shows in a process list).  It then imports the
+same files with Superset's asset importer, which, unlike import-dashboards, also overwrites
+charts and datasets already there, so a changed bundle or a moved server takes effect.
+
+usage: python import_bundle.py BUNDLE_DIR ZIP_OUT ADMIN_USER
+"""
+import os
+import sys
+import zipfile
+
+import yaml
+
+
+def read_bundle(bundle_dir, uri):
+    contents = {}
+    for dirpath, _, files in sorted(os.walk(bundle_dir)):
+        for name in sorted(files):
+            if not name.endswith(".yaml"):
+                continue
+            path = os.path.join(dirpath, name)
+            rel = os.path.relpath(path, bundle_dir)
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+            if rel.startswith("databases/"):
+                config = yaml.safe_load(text)
+                config["sqlalchemy_uri"] = uri
+                text = yaml.safe_dump(config, sort_keys=False)
+            contents[rel] = text
+    return contents
+
+
+def write_zip(contents, zip_out):
+    # The importer drops the first path component: everything sits in one folder.
+    old_umask = os.umask(0o077)  # the zip holds the reader's password
+    try:
+        with zipfile.ZipFile(zip_out, "w", zipfile.ZIP_DEFLATED) as z:
+            for rel, text in contents.items():
+                z.writestr(f"tweetlake_dashboards/{rel}", text)
+    finally:
+        os.umask(old_umask)
+
+
+def main():
+    bundle_dir, zip_out, admin = sys.argv[1:4]
+    uri = os.environ["TWEETLAKE_SUPERSET_URI"]
+    contents = read_bundle(bundle_dir, uri)
+    write_zip(contents, zip_out)
+
+    from superset.app import create_app
+
+    app = create_app()
+    with app.app_context():
+        from flask import g
+        from superset.commands.importers.v1.assets import ImportAssetsCommand
+        from superset.extensions import security_manager
+
+        g.user = security_manager.find_user(username=admin)
+        if g.user is None:
+            sys.exit(f"import_bundle.py: no Superset user {admin!r}")
+        meta = yaml.safe_load(contents["metadata.yaml"])
+        meta["type"] = "assets"  # the same files, for the importer that overwrites
+        contents["metadata.yaml"] = yaml.safe_dump(meta)
+        try:
+            ImportAssetsCommand(contents).run()
+        except Exception as exc:  # the command wraps validation errors: show them
+            detail = getattr(exc, "normalized_messages", lambda: "")()
+            sys.exit(f"import_bundle.py: import failed: {exc} {detail}")
+    counts = {k: sum(1 for f in contents if f.startswith(k + "/"))
+              for k in ("databases", "datasets", "charts", "dashboards")}
+    print("imported " + ", ".join(f"{n} {k}" for k, n in counts.items()) + f" (bundle: {zip_out})")
+
+
+if __name__ == "__main__":
+    main()

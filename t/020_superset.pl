@@ -1,0 +1,229 @@
+# Apache Superset on a live tweetlake: scripts/superset.sh imports superset/bundle, the REST
+# API shows every dashboard and chart and each chart's query returns the columns and the
+# figures gold holds, headless Chromium renders every dashboard without an error box (PNGs
+# kept in tmp_check/superset-screenshots), and the read-only role it connects as cannot write
+# or read raw payloads.
+use strict;
+use warnings;
+use HTTP::Tiny;
+use IPC::Run ();
+use JSON::PP;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use lib 't';
+use PipelineTest;
+
+# scripts/test.sh copies scripts/ and superset/ next to t/ and installs the virtualenv.
+my $root = -d 'superset' ? '.' : $ENV{TWEETLAKE_SRC};
+my $venv = $ENV{SUPERSET_VENV} // "$ENV{TWEETLAKE_SRC}/build/superset-venv";
+if (!-x "$venv/bin/superset")
+{
+	fail("Superset is not installed in $venv (scripts/superset.sh install; make test does it)");
+	done_testing();
+	exit;
+}
+
+my $node = tweetlake_node('superset',
+	listen_addresses => "'127.0.0.1'",
+	'tweetlake.generator_rate' => 1000,
+	'tweetlake.consumers' => 1);
+# Superset connects over TCP as tweetlake_reader, with a password.
+$node->append_conf('pg_hba.conf', "host all tweetlake_reader 127.0.0.1/32 scram-sha-256\n");
+$node->reload;
+
+# Two days of history, live tweets on top, and a few messages that land as dead letters.
+$node->safe_psql('postgres',
+	"SELECT tweetlake.load_generated(40000, 11, date_trunc('hour', now()) - interval '47 hours', interval '47 hours')");
+wait_for($node, "SELECT tweetlake.bootstrap_servers() <> ''", 't', 'embedded broker up');
+my $bootstrap = sql_value($node, 'SELECT tweetlake.bootstrap_servers()');
+my $bad = write_messages([ '{"tweet_id": "x1", "text": ', 'not json', '{"tweet_id": 5}' ], "\n");
+kcat_produce($bootstrap, 'tweets', $bad, "\n");
+wait_for($node, 'SELECT count(*) >= 3 FROM bronze.dead_letters', 't', 'dead letters from the bad messages');
+wait_for($node, 'SELECT count(*) > 45000 FROM silver.tweets', 't', 'live tweets on top of the history');
+
+# --- Superset, set up and started by the bootstrap script ---------------------------
+my $home = PostgreSQL::Test::Utils::tempdir . '/superset-home';
+my $port = PostgreSQL::Test::Cluster::get_free_port();
+my $admin_pw = join '', map { ('a' .. 'z', 0 .. 9)[ rand 36 ] } 1 .. 24;
+local $ENV{SUPERSET_VENV} = $venv;
+local $ENV{SUPERSET_HOME} = $home;
+local $ENV{SUPERSET_PORT} = $port;
+local $ENV{SUPERSET_ADMIN_PASSWORD} = $admin_pw;
+local $ENV{PGHOST} = $node->host;
+local $ENV{PGPORT} = $node->port;
+local $ENV{PGDATABASE} = 'postgres';
+local $ENV{SUPERSET_PGHOST} = '127.0.0.1';
+my ($out, $err) = ('', '');
+my $started = IPC::Run::run([ 'bash', "$root/scripts/superset.sh", 'start' ], '>', \$out, '2>', \$err,
+	IPC::Run::timeout(900));
+ok($started, 'scripts/superset.sh start') or diag("$out\n$err");
+END { IPC::Run::run([ 'bash', "$root/scripts/superset.sh", 'stop' ], '>', \my $o, '2>', \my $e) if $home; }
+like($out, qr/imported 1 databases, \d+ datasets, 13 charts, 4 dashboards/, 'the bundle imported: 13 charts, 4 dashboards');
+like($out, qr{http://127\.0\.0\.1:$port/superset/dashboard/tweet-analytics-overview/}, 'the dashboard URL is printed');
+
+# Running it again changes nothing and does not fail: the script is idempotent.
+ok(IPC::Run::run([ 'bash', "$root/scripts/superset.sh", 'start' ], '>', \$out, '2>', \$err, IPC::Run::timeout(600)),
+	'scripts/superset.sh start a second time') or diag("$out\n$err");
+like($out, qr/already running/, 'the second start finds the server running');
+
+# --- REST API ----------------------------------------------------------------------
+my $base = "http://127.0.0.1:$port";
+my $http = HTTP::Tiny->new(timeout => 120);
+my $login = $http->post("$base/api/v1/security/login", {
+		headers => { 'Content-Type' => 'application/json' },
+		content => encode_json({ username => 'admin', password => $admin_pw, provider => 'db', refresh => JSON::PP::false }) });
+is($login->{status}, 200, 'API login as the admin of SUPERSET_ADMIN_PASSWORD');
+my $auth = { Authorization => 'Bearer ' . decode_json($login->{content})->{access_token},
+	'Content-Type' => 'application/json' };
+sub api
+{
+	my ($method, $path, $body) = @_;
+	my $r = $http->request($method, "$base$path",
+		{ headers => $auth, defined $body ? (content => encode_json($body)) : () });
+	return ($r->{status}, eval { decode_json($r->{content}) } // { raw => $r->{content} });
+}
+
+my (undef, $dbs) = api('GET', '/api/v1/database/');
+my ($db) = grep { $_->{database_name} eq 'tweetlake' } @{ $dbs->{result} };
+ok($db, 'database connection "tweetlake"');
+my (undef, $dbd) = api('GET', "/api/v1/database/$db->{id}/connection");
+like($dbd->{result}{sqlalchemy_uri} // '', qr{^postgresql\+psycopg2://tweetlake_reader:[^\@]*\@127\.0\.0\.1:\d+/postgres$},
+	'it connects straight to Postgres as tweetlake_reader');
+
+my (undef, $dash) = api('GET', '/api/v1/dashboard/?q=(page_size:100)');
+is(join(',', sort map { $_->{dashboard_title} } @{ $dash->{result} }),
+	'Pipeline Health,Real-time Trends,Tweet Analytics Overview,User Engagement Analysis',
+	'the four dashboards');
+for my $d (@{ $dash->{result} })
+{
+	my (undef, $c) = api('GET', "/api/v1/dashboard/$d->{id}/charts");
+	ok(@{ $c->{result} } >= 3, "$d->{dashboard_title}: " . scalar(@{ $c->{result} }) . ' charts');
+}
+my (undef, $rt) = api('GET', '/api/v1/dashboard/real-time-trends');
+is(decode_json($rt->{result}{json_metadata})->{refresh_frequency}, 10, 'Real-time Trends refreshes itself every 10 s');
+
+# Each chart: its dataset (gold or a tweetlake status view, never silver or bronze), and the
+# columns its saved query returns.
+my %expect = (
+	'Tweet volume by hour'         => [ 'gold',      'hour,tweets' ],
+	'Top hashtags'                 => [ 'gold',      'hashtag,tweets' ],
+	'Regional activity'            => [ 'gold',      'region,tweets' ],
+	'Sentiment distribution'       => [ 'gold',      'sentiment_category,tweets' ],
+	'Top users by engagement'      => [ 'gold',      'user_id,username,engagement,tweets,followers' ],
+	'Engagement by user influence' => [ 'gold',      'influence_level,avg_engagement_per_tweet' ],
+	'Tweet type distribution'      => [ 'gold',      'tweet_type,tweets' ],
+	'Trending hashtags (24 h)'     => [ 'gold',      'hashtag,tweets' ],
+	'Language performance'         => [ 'gold',      'language,tweets,avg_engagement_per_tweet,avg_text_length' ],
+	'Hourly trending hashtags'     => [ 'gold',      'hour,hashtag,tweets,rank' ],
+	'Ingest rate'                  => [ 'tweetlake', 'messages_per_s' ],
+	'Consumer lag by partition'    => [ 'tweetlake', 'partition,lag' ],
+	# a series per reason: a column each
+	'Dead letters over time'       => [ 'tweetlake', qr/^minute(,[a-z][^,]*)+$/ ]);
+my (undef, $charts) = api('GET', '/api/v1/chart/?q=(page_size:100)');
+is(join(',', sort map { $_->{slice_name} } @{ $charts->{result} }), join(',', sort keys %expect), 'the 13 charts');
+
+my %data;
+sub chart_data
+{
+	my ($c) = @_;
+	my (undef, $full) = api('GET', "/api/v1/chart/$c->{id}");
+	my $qc = decode_json($full->{result}{query_context});
+	$qc->{datasource} = { id => $c->{datasource_id}, type => 'table' };
+	$qc->{force} = JSON::PP::true;
+	my ($status, $r) = api('POST', '/api/v1/chart/data', $qc);
+	return ($status, $r);
+}
+for my $c (sort { $a->{slice_name} cmp $b->{slice_name} } @{ $charts->{result} })
+{
+	my $name = $c->{slice_name};
+	next unless $expect{$name};
+	my (undef, $ds) = api('GET', "/api/v1/dataset/$c->{datasource_id}");
+	is($ds->{result}{schema}, $expect{$name}[0], "$name reads $expect{$name}[0].$ds->{result}{table_name}");
+	my ($status, $r) = chart_data($c);
+	is($status, 200, "$name: data query answers") or diag(explain($r));
+	my $q = $r->{result}[0] // {};
+	like(join(',', @{ $q->{colnames} // [] }), ref $expect{$name}[1] ? $expect{$name}[1] : qr/^\Q$expect{$name}[1]\E$/,
+		"$name: columns");
+	ok(($q->{rowcount} // 0) > 0, "$name: " . ($q->{rowcount} // 0) . ' rows');
+	$data{$name} = $c;
+}
+
+# --- the dashboards in a real browser, with live data ---------------------------------
+my $shots = "${PostgreSQL::Test::Utils::tmp_check}/superset-screenshots";
+my @slugs = qw(tweet-analytics-overview user-engagement-analysis real-time-trends pipeline-health);
+($out, $err) = ('', '');
+IPC::Run::run([ "$venv/bin/python", "$root/superset/check_dashboards.py", $base, 'admin', $shots, @slugs ],
+	'>', \$out, '2>', \$err, IPC::Run::timeout(900));
+my @seen = map { decode_json($_) } grep { /^\{/ } split /\n/, $out;
+is(scalar(@seen), 4, 'Chromium opened the four dashboards') or diag($err);
+for my $d (@seen)
+{
+	ok(-s $d->{png} > 20_000, "$d->{slug}: screenshot $d->{png}");
+	is(scalar(@{ $d->{charts} }), $d->{slug} eq 'tweet-analytics-overview' ? 4 : 3, "$d->{slug}: every chart on the page");
+	for my $c (@{ $d->{charts} })
+	{
+		ok($c->{rendered} && !$c->{error} && !$c->{empty},
+			"$d->{slug}: '$c->{name}' rendered with data")
+		  or diag(explain($c));
+	}
+	is_deeply($d->{page_errors}, [], "$d->{slug}: no script errors on the page");
+}
+
+# --- the figures: quiet pipeline, then Superset's answers against SQL on gold ---------
+$node->safe_psql('postgres', "ALTER SYSTEM SET tweetlake.generator_rate = 0; SELECT pg_reload_conf()");
+wait_for($node, "SELECT state FROM tweetlake.status WHERE role = 'generator'", 'stopped', 'generator stopped');
+wait_for($node, 'SELECT sum(lag) FROM tweetlake.consumer_lag', '0', 'consumer caught up');
+my $rows = sub {
+	my ($name) = @_;
+	my (undef, $r) = chart_data($data{$name});
+	return $r->{result}[0]{data};
+};
+my $volume = 0;
+$volume += $_->{tweets} for @{ $rows->('Tweet volume by hour') };
+is($volume, sql_value($node, 'SELECT count(*) FROM silver.tweets'), "Tweet volume by hour adds up to every tweet in silver ($volume)");
+my @top = sort { $b->{tweets} <=> $a->{tweets} } @{ $rows->('Top hashtags') };
+is(join(',', map { $_->{tweets} } @top),
+	sql_value($node, "SELECT string_agg(n::text, ',' ORDER BY n DESC) FROM (SELECT sum(tweet_count) AS n
+	                  FROM gold.popular_hashtags_by_hour GROUP BY hashtag ORDER BY 1 DESC LIMIT 20) t"),
+	"Top hashtags: the 20 biggest hashtag counts of gold, #$top[0]{hashtag} first");
+is($top[0]{tweets}, sql_value($node, "SELECT count(*) FROM silver.tweets WHERE '$top[0]{hashtag}' = ANY (hashtags)"),
+	"Top hashtags: #$top[0]{hashtag} is in as many tweets as silver says");
+my $dead = 0;
+for my $row (@{ $rows->('Dead letters over time') })
+{
+	$dead += $row->{$_} // 0 for grep { $_ ne 'minute' } keys %$row;
+}
+is($dead, sql_value($node, 'SELECT count(*) FROM bronze.dead_letters'), "Dead letters over time counts every dead letter ($dead)");
+my $lag = $rows->('Consumer lag by partition');
+is(join(',', map { "$_->{partition}:$_->{lag}" } @$lag), '0:0,1:0,2:0,3:0', 'Consumer lag by partition: four partitions, none behind');
+is(scalar(grep { $_->{tweets} > 0 } @{ $rows->('Regional activity') }),
+	sql_value($node, "SELECT count(DISTINCT coalesce(region, 'unknown')) FROM silver.tweets"), 'Regional activity: a bar per region');
+
+# --- tweetlake_reader reads gold and status, writes nothing, sees no raw payloads -------
+my $reader_pw = `sed -n 's/^TWEETLAKE_READER_PASSWORD=//p' $home/secrets.env`;
+chomp $reader_pw;
+my $as_reader = sub {
+	my ($sql) = @_;
+	local $ENV{PGPASSWORD} = $reader_pw;
+	my ($rc, $o, $e) = $node->psql('postgres', $sql,
+		connstr => "host=127.0.0.1 port=" . $node->port . " dbname=postgres user=tweetlake_reader");
+	return ($rc, $o, $e);
+};
+my ($rc, $o, $e) = $as_reader->('SELECT count(*) > 0 FROM gold.hourly_activity_summary');
+is("$rc $o", '0 t', 'tweetlake_reader reads gold over TCP with its password');
+($rc, $o) = $as_reader->("SELECT count(*) FROM tweetlake.status WHERE role = 'consumer'");
+is("$rc $o", '0 1', 'tweetlake_reader reads tweetlake.status');
+for my $case (
+	[ "INSERT INTO gold.hourly_activity_summary (hour) VALUES (now())", qr/permission denied for table hourly_activity_summary/ ],
+	[ 'UPDATE silver.tweets SET text = NULL', qr/permission denied for table tweets/ ],
+	[ 'DELETE FROM gold.popular_hashtags_by_hour', qr/permission denied for table popular_hashtags_by_hour/ ],
+	[ 'SELECT raw FROM bronze.tweets LIMIT 1', qr/permission denied for schema bronze/ ],
+	[ 'SELECT raw FROM bronze.dead_letters LIMIT 1', qr/permission denied for schema bronze/ ],
+	[ 'CREATE TABLE gold.mine (x int)', qr/permission denied for schema gold/ ])
+{
+	($rc, $o, $e) = $as_reader->($case->[0]);
+	like($e, $case->[1], "tweetlake_reader: $case->[0] is refused");
+}
+
+$node->stop('fast');
+done_testing();
