@@ -7,14 +7,20 @@ PG_MAJOR=${PG_MAJOR:-15}
 packages=(
   "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" postgresql-client-"$PG_MAJOR"
   build-essential pkg-config libjson-c-dev librdkafka-dev kcat
-  libipc-run-perl perl
+  libipc-run-perl perl python3
 )
-# --superset: what scripts/superset.sh needs (a virtualenv of PyPI packages, curl).
+superset=(python3-venv python3-pip curl ca-certificates)
+# (none): build and run tweetlake (docker/Dockerfile, make run).
+# --superset: also what scripts/superset.sh needs (a virtualenv of PyPI packages, curl).
+# --superset-only: only that and psql, no server or compiler (docker/superset.Dockerfile).
 # --test: what the test suite needs besides: a JDK and Maven for the real Apache Kafka
 # broker (test/kafka), Chromium for the Superset test, PyYAML for the docker/ checks.
 case "${1:-}" in
-  --superset) packages+=(python3-venv python3-pip curl) ;;
-  --test) packages+=(openjdk-17-jdk-headless maven chromium python3-venv python3-pip curl python3-yaml) ;;
+  "") ;;
+  --superset) packages+=("${superset[@]}") ;;
+  --superset-only) packages=(postgresql-client-"$PG_MAJOR" "${superset[@]}") ;;
+  --test) packages+=(openjdk-17-jdk-headless maven chromium "${superset[@]}" python3-yaml) ;;
+  *) echo "usage: install-deps.sh [--superset|--superset-only|--test]" >&2; exit 2 ;;
 esac
 # more, e.g. TWEETLAKE_DEPS_EXTRA="linux-perf"
 read -r -a extra <<< "${TWEETLAKE_DEPS_EXTRA:-}"
@@ -37,4 +43,8 @@ fi
 
 # Debian creates a default cluster on install; tweetlake runs its own throw-away clusters,
 # so the packaged one is left alone (and not started where there is no init system).
-echo "install-deps: ok ($(pg_config --version), librdkafka $(pkg-config --modversion rdkafka), json-c $(pkg-config --modversion json-c))"
+if [ "${1:-}" = --superset-only ]; then
+  echo "install-deps: ok ($(psql --version), $(python3 --version))"
+else
+  echo "install-deps: ok ($(pg_config --version), librdkafka $(pkg-config --modversion rdkafka), json-c $(pkg-config --modversion json-c))"
+fi

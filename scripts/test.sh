@@ -12,7 +12,7 @@ WORK=$(pg_owned_dir tweetlake-test)
 RESULTS=$ROOT/build/test-results
 rm -rf "$RESULTS"; mkdir -p "$RESULTS"
 # The inputs are copied: the checkout may sit where the server's user cannot read.
-cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/test" "$ROOT/scripts" "$ROOT/superset" "$WORK/"
+cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/test" "$ROOT/scripts" "$ROOT/superset" "$ROOT/docker" "$ROOT/README.md" "$WORK/"
 [ -d "$ROOT/t" ] && cp -r "$ROOT/t" "$WORK/"
 [ "$(id -u)" -eq 0 ] && chown -R postgres: "$WORK"
 
