@@ -11,8 +11,8 @@ REGRESS      = $(sort $(basename $(notdir $(filter-out sql/$(EXTENSION)--%,$(wil
 
 PG_CONFIG   ?= pg_config
 PKG_CONFIG  ?= pkg-config
-PG_CPPFLAGS  = $(shell $(PKG_CONFIG) --cflags json-c rdkafka) -Isrc
-SHLIB_LINK   = $(shell $(PKG_CONFIG) --libs json-c rdkafka)
+PG_CPPFLAGS  = $(shell $(PKG_CONFIG) --cflags json-c rdkafka 2>/dev/null) -Isrc
+SHLIB_LINK   = $(shell $(PKG_CONFIG) --libs json-c rdkafka 2>/dev/null)
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

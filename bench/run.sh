@@ -8,7 +8,12 @@
 #   Kafka       generator (max rate) -> embedded broker -> consumer -> gold  vs  the COPY
 #               ceiling and a `kcat -C | psql COPY` pipeline; freshness (produce -> commit)
 #               p50/p99 at 1k and 10k tweets/s; the generator's rate accuracy over a minute;
-#               consumer memory (RssAnon) over many messages
+#               consumer memory (RssAnon) over many messages; a plain Python consumer
+#               (confluent-kafka + psycopg COPY, bench/python_consumer.py) into a bronze copy
+#   history     one 10k-tweet batch at growing history sizes  vs  tweetlake.rebuild_gold()
+#               at the same size (P4)
+#   dashboards  each chart of superset/dashboard_queries.sql on gold  vs  the same question
+#               asked of silver (bench/silver_queries.sql), answers checked equal (P6)
 # Prints "name value unit" lines, a Markdown table, and "bench: <n> metrics, <m> below goal".
 # It measures; it does not gate: the exit status is 0 whatever the figures.
 set -euo pipefail
@@ -21,6 +26,12 @@ case "$SCALE" in
   default) N_GEN=1000000; N_PY=100000; N_LOAD=200000;  W_KAFKA=20; W_FRESH=20; W_RATE=60; N_RSS=500000 ;;
   large)   N_GEN=3000000; N_PY=300000; N_LOAD=1000000; W_KAFKA=60; W_FRESH=30; W_RATE=60; N_RSS=5000000 ;;
   *) echo "bench: SCALE must be smoke, default or large" >&2; exit 2 ;;
+esac
+# P4 history sizes (tweets in silver before the timed batch), P6 runs per chart (gold, silver)
+case "$SCALE" in
+  smoke)   P4_SIZES="0 50000";            P6_GOLD_RUNS=5; P6_SILVER_RUNS=5 ;;
+  default) P4_SIZES="0 200000 1000000";   P6_GOLD_RUNS=5; P6_SILVER_RUNS=5 ;;
+  large)   P4_SIZES="0 1000000 10000000"; P6_GOLD_RUNS=5; P6_SILVER_RUNS=3 ;;
 esac
 
 OUT=$ROOT/build/bench
@@ -35,7 +46,7 @@ metric() {
 }
 now() { date +%s.%N; }
 rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a) }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "nan"; else printf "%.3f", a / b }'; }
 per_tweet_us() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.2f", (b - a) * 1e6 / n }'; }
 
 echo "bench: SCALE=$SCALE on $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(pg_config --version)"
@@ -124,6 +135,114 @@ metric raw_insert_json_us "$raw_json_us" us
 metric raw_insert_jsonb_us "$raw_jsonb_us" us
 metric raw_jsonb_vs_text "$(ratio "$raw_jsonb_us" "$raw_text_us")" x
 
+# --- P4: one 10k-tweet batch as the history grows, against a full rebuild_gold() ------
+# The history is the same generator stream (one seed, so the same 100k users and the same
+# trending tags per hour) over the same 7 days as the batch, so the batch's upserts land on
+# existing gold rows and its distinct-count probes on full sets. It is loaded in bulk: bronze
+# and silver in one statement per million with the trigger off, then rebuild_gold() (timed:
+# the baseline), which gives exactly the gold the trigger would have kept (verify() checks).
+# Each timed batch is a load_generated(10000) rolled back, then VACUUM, so every run sees
+# the history at exactly N; a first run warms the session's plan caches and is not counted.
+# Chunks and runs are shifted in time so that no two share tweet ids.
+p4_label() {
+  case $1 in
+    0) echo 0 ;;
+    *000000) echo "$(($1 / 1000000))M" ;;
+    *000) echo "$(($1 / 1000))k" ;;
+    *) echo "$1" ;;
+  esac
+}
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) printf "%.1f\n", v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+sql -c "DROP TABLE IF EXISTS stage_raw, stage_silver, copy_target, raw_text, raw_json, raw_jsonb"
+sql -c "DROP EXTENSION tweetlake CASCADE" -c "CREATE EXTENSION tweetlake"
+P4_SEED=7
+P4_T0=$(sql -c "SELECT date_trunc('hour', now()) - interval '7 days 12 hours'")
+P4_CHUNK=${P4_CHUNK:-1000000}  # tweets per bulk statement of the history
+P4_TABLES="bronze.tweets, bronze.dead_letters, silver.tweets, gold.popular_hashtags_by_hour,
+  gold.active_users_by_day, gold.tweet_volume_by_region, gold.tweet_metrics_by_language,
+  gold.hourly_activity_summary, gold.engagement_by_type_hour, tweetlake.hashtag_users,
+  tweetlake.hashtag_mentions, tweetlake.region_users, tweetlake.language_users,
+  tweetlake.hour_users, tweetlake.region_hour_counts"
+silver_cols=$(sql -c "SELECT string_agg(attname, ', ' ORDER BY attnum) FROM pg_attribute
+                      WHERE attrelid = 'tweetlake.parsed_tweet'::regclass AND attnum > 0 AND attname <> 'error'")
+parsed_cols=$(sql -c "SELECT string_agg('p.' || attname, ', ' ORDER BY attnum) FROM pg_attribute
+                      WHERE attrelid = 'tweetlake.parsed_tweet'::regclass AND attnum > 0 AND attname <> 'error'")
+p4_batch() {  # the SELECT of timed run $1 (its own time shift)
+  echo "SELECT tweetlake.load_generated(10000, $P4_SEED,
+          timestamptz '$P4_T0' + interval '17 min 3.5 s' + $1 * interval '1.25 s', '7 days');"
+}
+history=0 chunk=0 p4_sizes_done=""
+for size in $P4_SIZES; do
+  label=$(p4_label "$size")
+  sql -c "ALTER TABLE bronze.tweets DISABLE TRIGGER process_batch"
+  while [ "$history" -lt "$size" ]; do
+    n=$((size - history < P4_CHUNK ? size - history : P4_CHUNK))
+    sql -c "WITH b AS (
+              INSERT INTO bronze.tweets (raw)
+              SELECT t FROM tweetlake.generate_tweets($n, $P4_SEED,
+                  timestamptz '$P4_T0' + $chunk * interval '67 min 13 s', '7 days') t
+              RETURNING raw)
+            INSERT INTO silver.tweets ($silver_cols)
+            SELECT $parsed_cols FROM b, LATERAL tweetlake.parse_tweet(b.raw) p
+            WHERE p.error IS NULL
+            ON CONFLICT (tweet_id) DO NOTHING" >/dev/null
+    history=$((history + n)) chunk=$((chunk + 1))
+  done
+  sql -c "ALTER TABLE bronze.tweets ENABLE TRIGGER process_batch"
+  sql -c "VACUUM ANALYZE $P4_TABLES"
+  in_silver=$(sql -c "SELECT count(*) FROM silver.tweets")
+  [ "$in_silver" = "$size" ] || echo "bench: note: P4 history at $label holds $in_silver tweets in silver"
+  t0=$(now); sql -c "SELECT tweetlake.rebuild_gold()" >/dev/null; t1=$(now)
+  rebuild_ms=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) * 1000 }')
+  sql -c "VACUUM ANALYZE $P4_TABLES"
+  {
+    for r in 0 1 2 3; do  # run 0 warms up
+      echo "BEGIN;"
+      [ "$r" -gt 0 ] && echo '\timing on'
+      p4_batch "$r"
+      echo '\timing off'
+      echo "ROLLBACK;"
+      echo "VACUUM $P4_TABLES;"
+    done
+  } > "$OUT/p4_batches.sql"
+  batch_ms=$(sql -f "$OUT/p4_batches.sql" | awk '/^Time:/ { print $2 }' | median)
+  metric "p4_batch_ms_at_$label" "$batch_ms" ms
+  metric "p4_rebuild_gold_ms_at_$label" "$rebuild_ms" ms
+  eval "p4_batch_$label=$batch_ms"
+  p4_sizes_done="$p4_sizes_done $label"
+done
+first=${p4_sizes_done# }; first=${first%% *}; last=${p4_sizes_done##* }
+metric p4_batch_growth_x "$(ratio "$(eval echo "\$p4_batch_$last")" "$(eval echo "\$p4_batch_$first")")" x "<=1.2"
+metric "p4_batch_vs_rebuild_at_$last" "$(ratio "$(eval echo "\$p4_batch_$last")" "$rebuild_ms")" x
+# one batch committed on top of the largest history, then gold against a full recompute
+sql -c "$(p4_batch 4)" >/dev/null
+[ "$(sql -c "SELECT count(*) FILTER (WHERE missing + extra + differing > 0) FROM tweetlake.verify()")" = 0 ] ||
+  echo "bench: WARNING: verify() found differences after the P4 batches"
+
+# --- P6: the dashboards' chart SQL on gold vs the same questions asked of silver ------
+# At the largest P4 history. Each chart's query runs once to warm up, then P6_*_RUNS times
+# in one session (psql \timing, rows fetched and discarded); the median counts. Charts 11-13
+# read worker status and dead letters and have no silver twin (see bench/silver_queries.sql).
+sql -c "VACUUM ANALYZE"
+python3 "$ROOT/bench/charts.py" time-script "$ROOT/superset/dashboard_queries.sql" "$P6_GOLD_RUNS" > "$OUT/p6_gold.sql"
+python3 "$ROOT/bench/charts.py" time-script "$ROOT/bench/silver_queries.sql" "$P6_SILVER_RUNS" > "$OUT/p6_silver.sql"
+sql -f "$OUT/p6_gold.sql" | python3 "$ROOT/bench/charts.py" time-parse > "$OUT/p6_gold.txt"
+sql -f "$OUT/p6_silver.sql" | python3 "$ROOT/bench/charts.py" time-parse > "$OUT/p6_silver.txt"
+# same rows? (LIMITs dropped so that ties at the cut cannot differ; multisets of rows)
+python3 "$ROOT/bench/charts.py" compare-script "$ROOT/superset/dashboard_queries.sql" "$ROOT/bench/silver_queries.sql" > "$OUT/p6_compare.sql"
+sql -F ' ' -f "$OUT/p6_compare.sql" | while read -r c only_gold only_silver; do
+  [ "$only_gold" = 0 ] && [ "$only_silver" = 0 ] ||
+    echo "bench: WARNING: P6 chart $c: gold and silver answers differ ($only_gold rows only in gold, $only_silver only in silver)"
+done
+while read -r c gold_ms; do
+  metric "p6_chart${c}_gold_ms" "$gold_ms" ms "<=50"
+  silver_ms=$(awk -v c="$c" '$1 == c { print $2 }' "$OUT/p6_silver.txt")
+  if [ -n "$silver_ms" ]; then
+    metric "p6_chart${c}_silver_ms" "$silver_ms" ms
+    metric "p6_chart${c}_silver_vs_gold_x" "$(ratio "$silver_ms" "$gold_ms")" x
+  fi
+done < "$OUT/p6_gold.txt"
+
 # --- Kafka: the workers on the embedded broker ---------------------------------------
 set_rate() { sql -c "ALTER SYSTEM SET tweetlake.generator_rate = $1" -c "SELECT pg_reload_conf()" >/dev/null; }
 stored() { sql -c "SELECT count(*) FROM bronze.tweets"; }
@@ -158,6 +277,38 @@ n_kc=$(sql -c "SELECT count(*) FROM kcat_raw")
 kcat_rate=$(rate "$n_kc" "$t0" "$t1")
 metric kcat_psql_copy_raw_per_s "$kcat_rate" msgs/s
 metric kafka_to_gold_vs_kcat_copy "$(ratio "$kafka_rate" "$kcat_rate")" x
+
+# baseline: a plain Python consumer (confluent-kafka + psycopg COPY, bench/python_consumer.py)
+# writes the same bronze rows (raw + Kafka coordinates, into a copy of bronze.tweets without
+# its trigger) and the offsets in the same transaction; from PyPI into build/bench-venv
+python_consumer() {
+  local venv=$ROOT/build/bench-venv log=$OUT/python_consumer.log
+  if ! cmp -s "$ROOT/bench/requirements.txt" "$venv/requirements.txt" 2>/dev/null; then
+    rm -rf "$venv"
+    if ! { python3 -m venv "$venv" && "$venv/bin/pip" install -q --disable-pip-version-check \
+             -r "$ROOT/bench/requirements.txt"; } > "$log" 2>&1; then
+      echo "bench: python consumer skipped: could not install bench/requirements.txt into $venv ($(tail -1 "$log"))"
+      rm -rf "$venv"
+      return 0
+    fi
+    cp "$ROOT/bench/requirements.txt" "$venv/requirements.txt"
+  fi
+  sql -c "CREATE TABLE py_bronze (LIKE bronze.tweets INCLUDING DEFAULTS INCLUDING GENERATED)" \
+      -c "CREATE TABLE py_offsets (topic text, partition integer, next_offset bigint NOT NULL,
+                                   PRIMARY KEY (topic, partition))"
+  if ! "$venv/bin/python" "$ROOT/bench/python_consumer.py" --bootstrap "$BOOTSTRAP" --topic tweets \
+         --dsn "host=$W port=$PORT user=postgres dbname=postgres" --table py_bronze \
+         --offsets-table py_offsets --count "$N_KC" > "$OUT/python_consumer.txt" 2>> "$log"; then
+    echo "bench: python consumer skipped: it failed ($(tail -1 "$log"))"
+    return 0
+  fi
+  py_rate=$(awk '/^python_consumer_msgs_per_s/ { print $2 }' "$OUT/python_consumer.txt")
+  [ "$(sql -c "SELECT count(*) FROM py_bronze")" = "$(awk '/^python_consumer_msgs / { print $2 }' "$OUT/python_consumer.txt")" ] ||
+    echo "bench: WARNING: python consumer: rows in py_bronze differ from messages it counted"
+  metric python_consumer_msgs_per_s "$py_rate" msgs/s
+  metric kafka_to_gold_vs_python_consumer "$(ratio "$kafka_rate" "$py_rate")" x
+}
+python_consumer
 
 # catch up with whatever the broker still holds, so the next phase starts level
 drain() {

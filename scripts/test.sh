@@ -71,6 +71,21 @@ if [ -d "$WORK/t" ] && ls "$WORK"/t/*.pl >/dev/null 2>&1; then
   cp -r "$WORK/tmp_check" "$RESULTS/tap-tmp_check" 2>/dev/null
 fi
 
+# --- the benchmark harness, at its smallest: it measures and does not gate, but it must run
+# to its end (bench/run.sh prints "bench: <n> metrics, <m> below goal" last).
+if [ -z "${TAP_ONLY:-}${REGRESS_ONLY:-}" ] && [ "${SKIP_BENCH:-}" != 1 ]; then
+  echo "== bench: SCALE=smoke bash bench/run.sh"
+  SCALE=smoke bash "$ROOT/bench/run.sh" > "$RESULTS/bench-smoke.log" 2>&1
+  b_rc=$?
+  b_line=$(grep -E '^bench: [0-9]+ metrics, [0-9]+ below goal$' "$RESULTS/bench-smoke.log" | tail -1)
+  if [ "$b_rc" -eq 0 ] && [ -n "$b_line" ]; then
+    echo "ok - bench smoke run: $b_line"; passed=$((passed + 1))
+  else
+    tail -n 30 "$RESULTS/bench-smoke.log"
+    echo "not ok - bench smoke run (exit $b_rc; log: $RESULTS/bench-smoke.log)"; failed=$((failed + 1))
+  fi
+fi
+
 chmod -R a+rX "$RESULTS" 2>/dev/null
 [ "${KEEP_TEST_DIR:-}" = 1 ] || rm -rf "$WORK"
 echo "$passed passed, $failed failed"
