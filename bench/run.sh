@@ -159,7 +159,7 @@ P4_SEED=7
 P4_T0=$(sql -c "SELECT date_trunc('hour', now()) - interval '7 days 12 hours'")
 P4_CHUNK=${P4_CHUNK:-1000000}  # tweets per bulk statement of the history
 P4_TABLES="bronze.tweets, bronze.dead_letters, silver.tweets, gold.popular_hashtags_by_hour,
-  gold.active_users_by_day, gold.tweet_volume_by_region, gold.tweet_metrics_by_language,
+  gold.active_users_by_day, gold.user_engagement, gold.tweet_volume_by_region, gold.tweet_metrics_by_language,
   gold.hourly_activity_summary, gold.engagement_by_type_hour, tweetlake.hashtag_users,
   tweetlake.hashtag_mentions, tweetlake.region_users, tweetlake.language_users,
   tweetlake.hour_users, tweetlake.region_hour_counts"

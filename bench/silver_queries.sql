@@ -42,12 +42,12 @@ GROUP BY sentiment_category
 ORDER BY tweets DESC;
 
 -- chart 5: Top users by engagement
-SELECT user_id, username, sum(total_engagement) AS engagement, count(*) AS tweets,
-       max(followers_count) AS followers
+SELECT user_id, max(username) AS username, sum(total_engagement) AS total_engagement,
+       count(*) AS tweets_count, max(followers_count) AS followers_count
 FROM silver.tweets
 WHERE user_id IS NOT NULL
-GROUP BY user_id, username
-ORDER BY engagement DESC
+GROUP BY user_id
+ORDER BY total_engagement DESC
 LIMIT 50;
 
 -- chart 6: Engagement by user influence

@@ -52,6 +52,11 @@ FROM gold.popular_hashtags_by_hour ORDER BY hour, hashtag;
 SELECT day, user_id, username, tweets_count, followers_count, total_engagement, avg_sentiment
 FROM gold.active_users_by_day ORDER BY day, user_id;
 
+-- each user over all time (one day here), by engagement: u3 167 (followers 200000),
+-- u1 12 (101), u2 1+3 = 4 (max(5000, 5100))
+SELECT user_id, username, tweets_count, followers_count, total_engagement, first_day, last_day
+FROM gold.user_engagement ORDER BY total_engagement DESC;
+
 SELECT hour, region, language, tweet_count, unique_users, avg_sentiment, positive_count,
        negative_count, neutral_count, total_engagement
 FROM gold.tweet_volume_by_region ORDER BY hour, region, language;

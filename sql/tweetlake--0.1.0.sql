@@ -251,6 +251,20 @@ CREATE TABLE gold.active_users_by_day (
 );
 COMMENT ON COLUMN gold.active_users_by_day.followers_count IS 'largest followers_count seen that day';
 
+-- Each user over all time: the "top users" ranking reads one row per user here instead of
+-- summing active_users_by_day over every day.  No index on total_engagement: it would cost
+-- every batch about 5 % (bench/RESULTS.md), and a top-50 over one row per user is a sort.
+CREATE TABLE gold.user_engagement (
+    user_id          text PRIMARY KEY,
+    username         text,
+    tweets_count     bigint NOT NULL,
+    followers_count  integer,
+    total_engagement bigint NOT NULL,
+    first_day        date NOT NULL,
+    last_day         date NOT NULL
+);
+COMMENT ON TABLE gold.user_engagement IS 'per user over all time: tweets, engagement, largest followers_count, first and last day seen';
+
 CREATE TABLE gold.tweet_volume_by_region (
     hour             timestamptz NOT NULL,
     region           text NOT NULL,
@@ -391,6 +405,15 @@ SELECT day, user_id, max(username) AS username, count(*) AS tweets_count,
 FROM tweetlake.silver_facts
 WHERE user_id IS NOT NULL
 GROUP BY day, user_id;
+
+CREATE VIEW tweetlake.recompute_user_engagement AS
+SELECT user_id, max(username) AS username, count(*) AS tweets_count,
+       max(followers_count) AS followers_count,
+       sum(total_engagement)::bigint AS total_engagement,
+       min(day) AS first_day, max(day) AS last_day
+FROM tweetlake.silver_facts
+WHERE user_id IS NOT NULL
+GROUP BY user_id;
 
 CREATE VIEW tweetlake.recompute_tweet_volume_by_region AS
 SELECT hour, region, language, count(*) AS tweet_count,
@@ -577,6 +600,21 @@ BEGIN
             sentiment_n      = g.sentiment_n + excluded.sentiment_n,
             avg_sentiment    = tweetlake.exact_avg(g.sentiment_sum + excluded.sentiment_sum,
                                                    g.sentiment_n + excluded.sentiment_n)
+    ), g_user_totals AS (
+        INSERT INTO gold.user_engagement AS g (
+            user_id, username, tweets_count, followers_count, total_engagement, first_day, last_day)
+        SELECT user_id, max(username), count(*), max(followers_count), sum(total_engagement),
+               min(day), max(day)
+        FROM s WHERE user_id IS NOT NULL
+        GROUP BY user_id
+        ORDER BY user_id
+        ON CONFLICT (user_id) DO UPDATE SET
+            username         = greatest(g.username, excluded.username),
+            tweets_count     = g.tweets_count + excluded.tweets_count,
+            followers_count  = greatest(g.followers_count, excluded.followers_count),
+            total_engagement = g.total_engagement + excluded.total_engagement,
+            first_day        = least(g.first_day, excluded.first_day),
+            last_day         = greatest(g.last_day, excluded.last_day)
     ), region_users_new AS (
         INSERT INTO tweetlake.region_users (hour, region, language, user_id)
         SELECT DISTINCT hour, region, language, user_id FROM s WHERE user_id IS NOT NULL
@@ -752,7 +790,7 @@ AS $$
 BEGIN
     -- Serialise with the incremental path so nothing lands between truncate and reload.
     LOCK TABLE silver.tweets IN SHARE MODE;
-    TRUNCATE gold.popular_hashtags_by_hour, gold.active_users_by_day, gold.tweet_volume_by_region,
+    TRUNCATE gold.popular_hashtags_by_hour, gold.active_users_by_day, gold.user_engagement, gold.tweet_volume_by_region,
              gold.tweet_metrics_by_language, gold.hourly_activity_summary,
              gold.engagement_by_type_hour, tweetlake.hashtag_users, tweetlake.hashtag_mentions, tweetlake.region_users,
              tweetlake.language_users, tweetlake.hour_users, tweetlake.region_hour_counts;
@@ -774,6 +812,7 @@ BEGIN
 
     INSERT INTO gold.popular_hashtags_by_hour SELECT * FROM tweetlake.recompute_popular_hashtags_by_hour;
     INSERT INTO gold.active_users_by_day SELECT * FROM tweetlake.recompute_active_users_by_day;
+    INSERT INTO gold.user_engagement SELECT * FROM tweetlake.recompute_user_engagement;
     INSERT INTO gold.tweet_volume_by_region SELECT * FROM tweetlake.recompute_tweet_volume_by_region;
     INSERT INTO gold.tweet_metrics_by_language SELECT * FROM tweetlake.recompute_tweet_metrics_by_language;
     INSERT INTO gold.hourly_activity_summary SELECT * FROM tweetlake.recompute_hourly_activity_summary;
@@ -794,6 +833,7 @@ BEGIN
     FOR t IN SELECT * FROM (VALUES
         ('popular_hashtags_by_hour', 'hour, hashtag'),
         ('active_users_by_day', 'day, user_id'),
+        ('user_engagement', 'user_id'),
         ('tweet_volume_by_region', 'hour, region, language'),
         ('tweet_metrics_by_language', 'hour, language'),
         ('hourly_activity_summary', 'hour'),

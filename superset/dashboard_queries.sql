@@ -32,11 +32,9 @@ GROUP BY sentiment_category
 ORDER BY tweets DESC;
 
 -- chart 5: Top users by engagement
-SELECT user_id, username, sum(total_engagement) AS engagement, sum(tweets_count) AS tweets,
-       max(followers_count) AS followers
-FROM gold.active_users_by_day
-GROUP BY user_id, username
-ORDER BY engagement DESC
+SELECT user_id, username, total_engagement, tweets_count, followers_count
+FROM gold.user_engagement
+ORDER BY total_engagement DESC
 LIMIT 50;
 
 -- chart 6: Engagement by user influence

@@ -109,7 +109,7 @@ my %expect = (
 	'Top hashtags'                 => [ 'gold',      'hashtag,tweets' ],
 	'Regional activity'            => [ 'gold',      'region,tweets' ],
 	'Sentiment distribution'       => [ 'gold',      'sentiment_category,tweets' ],
-	'Top users by engagement'      => [ 'gold',      'user_id,username,engagement,tweets,followers' ],
+	'Top users by engagement'      => [ 'gold',      'user_id,username,total_engagement,tweets_count,followers_count' ],
 	'Engagement by user influence' => [ 'gold',      'influence_level,avg_engagement_per_tweet' ],
 	'Tweet type distribution'      => [ 'gold',      'tweet_type,tweets' ],
 	'Trending hashtags (24 h)'     => [ 'gold',      'hashtag,tweets' ],
@@ -188,6 +188,13 @@ is(join(',', map { $_->{tweets} } @top),
 	"Top hashtags: the 20 biggest hashtag counts of gold, #$top[0]{hashtag} first");
 is($top[0]{tweets}, sql_value($node, "SELECT count(*) FROM silver.tweets WHERE '$top[0]{hashtag}' = ANY (hashtags)"),
 	"Top hashtags: #$top[0]{hashtag} is in as many tweets as silver says");
+my @users = @{ $rows->('Top users by engagement') };
+is(join(',', map { $_->{total_engagement} } @users),
+	sql_value($node, "SELECT string_agg(e::text, ',' ORDER BY e DESC) FROM (SELECT sum(total_engagement) AS e
+	                  FROM silver.tweets WHERE user_id IS NOT NULL GROUP BY user_id ORDER BY 1 DESC LIMIT 50) t"),
+	'Top users by engagement: the 50 largest per-user totals that silver gives, largest first');
+is("$users[0]{tweets_count}", sql_value($node, "SELECT count(*) FROM silver.tweets WHERE user_id = '$users[0]{user_id}'"),
+	"Top users by engagement: $users[0]{username} has as many tweets as silver says");
 my $dead = 0;
 for my $row (@{ $rows->('Dead letters over time') })
 {
