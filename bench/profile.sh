@@ -31,18 +31,7 @@ W=$(pg_owned_dir tweetlake-profile)
 PORT=$(free_port)
 cleanup() { as_pg pg_ctl -D "$W/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$W"; }
 trap cleanup EXIT
-as_pg initdb -D "$W/data" -A trust -U postgres -E UTF8 --locale=C.UTF-8 >/dev/null
-cat >> "$W/data/postgresql.conf" <<CONF
-listen_addresses = ''
-unix_socket_directories = '$W'
-shared_buffers = 1GB
-max_wal_size = 8GB
-checkpoint_timeout = 30min
-shared_preload_libraries = 'tweetlake'
-tweetlake.database = 'postgres'
-tweetlake.autostart = off
-CONF
-as_pg pg_ctl -D "$W/data" -o "-p $PORT" -l "$W/server.log" -w start >/dev/null
+bench_server "$W" "$PORT"
 sql() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -U postgres -d postgres -tA "$@"; }
 sql -c "CREATE EXTENSION tweetlake"
 

@@ -31,3 +31,23 @@ pg_owned_dir() {
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
+
+# A throw-away server for the benchmarks in DIR (data in DIR/data, socket in DIR, no TCP) on
+# PORT, with tweetlake preloaded but not started (tweetlake.autostart = off), and the
+# settings bench/RESULTS.md reports; more settings as arguments, one "name = value" each.
+bench_server() {
+  local dir=$1 port=$2; shift 2
+  as_pg initdb -D "$dir/data" -A trust -U postgres -E UTF8 --locale=C.UTF-8 >/dev/null
+  {
+    echo "listen_addresses = ''"
+    echo "unix_socket_directories = '$dir'"
+    echo "shared_buffers = 1GB"
+    echo "max_wal_size = 8GB"
+    echo "checkpoint_timeout = 30min"
+    echo "shared_preload_libraries = 'tweetlake'"
+    echo "tweetlake.database = 'postgres'"
+    echo "tweetlake.autostart = off"
+    if [ $# -gt 0 ]; then printf '%s\n' "$@"; fi
+  } >> "$dir/data/postgresql.conf"
+  as_pg pg_ctl -D "$dir/data" -o "-p $port" -l "$dir/server.log" -w start >/dev/null
+}

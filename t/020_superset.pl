@@ -57,7 +57,16 @@ my ($out, $err) = ('', '');
 my $started = IPC::Run::run([ 'bash', "$root/scripts/superset.sh", 'start' ], '>', \$out, '2>', \$err,
 	IPC::Run::timeout(900));
 ok($started, 'scripts/superset.sh start') or diag("$out\n$err");
-END { IPC::Run::run([ 'bash', "$root/scripts/superset.sh", 'stop' ], '>', \my $o, '2>', \my $e) if $home; }
+# (END runs after the file-level `local`s above are undone: it names the home again)
+sub stop_superset
+{
+	local $ENV{SUPERSET_HOME} = $home;
+	local $ENV{SUPERSET_VENV} = $venv;
+	my ($o, $e) = ('', '');
+	IPC::Run::run([ 'bash', "$root/scripts/superset.sh", 'stop' ], '>', \$o, '2>', \$e);
+	return $o . $e;
+}
+END { stop_superset() if $home && -f "$home/superset.pid"; }
 like($out, qr/imported 1 databases, \d+ datasets, 13 charts, 4 dashboards/, 'the bundle imported: 13 charts, 4 dashboards');
 like($out, qr{http://127\.0\.0\.1:$port/superset/dashboard/tweet-analytics-overview/}, 'the dashboard URL is printed');
 
@@ -232,5 +241,10 @@ for my $case (
 	like($e, $case->[1], "tweetlake_reader: $case->[0] is refused");
 }
 
+# --- stop ---------------------------------------------------------------------------------
+chomp(my $gunicorn = slurp_file("$home/superset.pid"));
+like(stop_superset(), qr/stopped/, 'scripts/superset.sh stop');
+ok(!kill(0, $gunicorn), "Superset (gunicorn $gunicorn) is gone");
+ok(!-e "$home/superset.pid", 'and its pid file');
 $node->stop('fast');
 done_testing();
