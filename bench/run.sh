@@ -67,7 +67,11 @@ metric generator_c_vs_python "$(ratio "$gen_fast" "$gen_py")" x
 # --- a server of our own ---------------------------------------------------------
 W=$(pg_owned_dir tweetlake-bench)
 PORT=$(free_port)
-cleanup() { as_pg pg_ctl -D "$W/data" -m immediate stop >/dev/null 2>&1 || true; [ "${KEEP_BENCH_DIR:-}" = 1 ] || rm -rf "$W"; }
+cleanup() {
+  [ -n "${KAFKA_DIR:-}" ] && bash "$ROOT/test/kafka/kafka.sh" stop "$KAFKA_DIR" >/dev/null 2>&1
+  as_pg pg_ctl -D "$W/data" -m immediate stop >/dev/null 2>&1 || true
+  [ "${KEEP_BENCH_DIR:-}" = 1 ] || rm -rf "$W"
+}
 trap cleanup EXIT
 bench_server "$W" "$PORT" "tweetlake.partitions = 16" "track_commit_timestamp = on"
 sql() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -U postgres -d postgres -tA "$@"; }
@@ -383,6 +387,47 @@ metric consumer_rss_anon_after_kb "$rss1" kB
 metric consumer_rss_anon_max_kb "${rss_max:-0}" kB
 metric consumer_messages_between "$n_rss" msgs
 metric consumer_rss_growth_pct "$(awk -v a="$rss0" -v b="$rss1" 'BEGIN { printf "%.1f", (b - a) * 100 / a }')" % "<=5"
+
+# --- P1 on a real Apache Kafka broker ---------------------------------------------
+# test/kafka/kafka.sh: Kafka 4.1.1 (KRaft, one node) from Maven Central jars on the JDK, the
+# broker of the test suite, on the same machine. The same measurement as on the embedded
+# broker: a topic of 16 partitions, the producer flat out, one consumer, rows stored per
+# second. Skipped, with the reason, where Kafka cannot be installed (no JDK or Maven).
+real_kafka() {
+  local boot log=$OUT/kafka.log
+  if ! bash "$ROOT/test/kafka/kafka.sh" install > "$log" 2>&1; then
+    echo "bench: real-broker P1 skipped: Kafka could not be installed ($(tail -1 "$log"))"
+    return 0
+  fi
+  KAFKA_DIR=$W/kafka
+  boot=$(bash "$ROOT/test/kafka/kafka.sh" start "$KAFKA_DIR" 2>> "$log" | sed -n 's/^BOOTSTRAP=//p')
+  if [ -z "$boot" ]; then
+    echo "bench: real-broker P1 skipped: the broker did not start (see $log)"
+    return 0
+  fi
+  if ! bash "$ROOT/test/kafka/kafka.sh" topic "$KAFKA_DIR" tweets 16 >> "$log" 2>&1; then
+    echo "bench: real-broker P1 skipped: could not create the topic (see $log)"
+    return 0
+  fi
+  sql -c "DROP EXTENSION tweetlake CASCADE" -c "CREATE EXTENSION tweetlake"
+  sql -c "ALTER SYSTEM SET tweetlake.brokers = '$boot'" -c "SELECT pg_reload_conf()" >/dev/null
+  set_rate -1
+  sql -c "SELECT tweetlake.start()" >/dev/null
+  sleep 10
+  local c0 c1 t0 t1 real_rate produced_real
+  c0=$(stored); t0=$(now); sleep "$W_KAFKA"; c1=$(stored); t1=$(now)
+  produced_real=$(sql -c "SELECT round(rate_10s) FROM tweetlake.status WHERE role = 'generator'")
+  sql -c "SELECT tweetlake.stop()" >/dev/null
+  sql -c "ALTER SYSTEM RESET tweetlake.brokers" -c "SELECT pg_reload_conf()" >/dev/null
+  bash "$ROOT/test/kafka/kafka.sh" stop "$KAFKA_DIR" >> "$log" 2>&1
+  KAFKA_DIR=
+  real_rate=$(rate "$((c1 - c0))" "$t0" "$t1")
+  metric kafka_real_to_gold_tweets_per_s "$real_rate" tweets/s ">=100000"
+  metric kafka_real_to_gold_vs_copy "$(ratio "$real_rate" "$copy_rate")" x ">=0.3"
+  metric kafka_real_vs_embedded "$(ratio "$real_rate" "$kafka_rate")" x
+  metric generator_worker_produce_rate_10s_real "$produced_real" tweets/s
+}
+real_kafka
 
 # --- report --------------------------------------------------------------------
 {
