@@ -48,6 +48,6 @@ for round in $(seq "$ROUNDS"); do
     echo "$side $r" >> "$W/rates"
   done
 done
-med() { awk -v s="$1" '$1 == s { print $2 }' "$W/rates" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+med() { awk -v s="$1" '$1 == s { print $2 }' "$W/rates" | median; }
 b=$(med before); n=$(med now)
 echo "ab_trigger: $REV $b tweets/s, installed $n tweets/s (medians of $ROUNDS), installed/before $(awk -v a="$n" -v b="$b" 'BEGIN { printf "%.3f", a / b }')"

@@ -4,7 +4,6 @@
 A chart file has lines "-- chart N: <name>" each followed by one SELECT ending in ";"
 (superset/dashboard_queries.sql, bench/silver_queries.sql).
 
-  charts.py list FILE                      "N<TAB>name" per chart
   charts.py time-script FILE REPS          psql script: each chart once to warm up, then REPS
                                            timed runs (\\timing, results to /dev/null)
   charts.py time-parse                     reads that script's output on stdin, prints
@@ -41,10 +40,7 @@ def charts(path):
 
 def main():
     cmd = sys.argv[1]
-    if cmd == "list":
-        for n, name, _ in charts(sys.argv[2]):
-            print(f"{n}\t{name}")
-    elif cmd == "time-script":
+    if cmd == "time-script":
         reps = int(sys.argv[3])
         print("\\o /dev/null")
         for n, _, sql in charts(sys.argv[2]):

@@ -143,7 +143,6 @@ p4_label() {
     *) echo "$1" ;;
   esac
 }
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) printf "%.1f\n", v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 sql -c "DROP TABLE IF EXISTS stage_raw, stage_silver, copy_target, raw_text, raw_json, raw_jsonb"
 sql -c "DROP EXTENSION tweetlake CASCADE" -c "CREATE EXTENSION tweetlake"
 P4_SEED=7
@@ -163,6 +162,7 @@ p4_batch() {  # the SELECT of timed run $1 (its own time shift)
           timestamptz '$P4_T0' + interval '17 min 3.5 s' + $1 * interval '1.25 s', '7 days');"
 }
 history=0 chunk=0 p4_sizes_done=""
+declare -A p4_batch_ms
 for size in $P4_SIZES; do
   label=$(p4_label "$size")
   sql -c "ALTER TABLE bronze.tweets DISABLE TRIGGER process_batch"
@@ -199,12 +199,12 @@ for size in $P4_SIZES; do
   batch_ms=$(sql -f "$OUT/p4_batches.sql" | awk '/^Time:/ { print $2 }' | median)
   metric "p4_batch_ms_at_$label" "$batch_ms" ms
   metric "p4_rebuild_gold_ms_at_$label" "$rebuild_ms" ms
-  eval "p4_batch_$label=$batch_ms"
+  p4_batch_ms[$label]=$batch_ms
   p4_sizes_done="$p4_sizes_done $label"
 done
 first=${p4_sizes_done# }; first=${first%% *}; last=${p4_sizes_done##* }
-metric p4_batch_growth_x "$(ratio "$(eval echo "\$p4_batch_$last")" "$(eval echo "\$p4_batch_$first")")" x "<=1.2"
-metric "p4_batch_vs_rebuild_at_$last" "$(ratio "$(eval echo "\$p4_batch_$last")" "$rebuild_ms")" x
+metric p4_batch_growth_x "$(ratio "${p4_batch_ms[$last]}" "${p4_batch_ms[$first]}")" x "<=1.2"
+metric "p4_batch_vs_rebuild_at_$last" "$(ratio "${p4_batch_ms[$last]}" "$rebuild_ms")" x
 # one batch committed on top of the largest history, then gold against a full recompute
 sql -c "$(p4_batch 4)" >/dev/null
 [ "$(sql -c "SELECT count(*) FILTER (WHERE missing + extra + differing > 0) FROM tweetlake.verify()")" = 0 ] ||
@@ -244,14 +244,19 @@ for _ in $(seq 60); do
 done
 BOOTSTRAP=$(sql -c "SELECT tweetlake.bootstrap_servers()")
 
-# P1: producer as fast as it goes, consumer into gold: rows stored per second
-set_rate -1
-sql -c "SELECT tweetlake.start()" >/dev/null
-sleep 5
-c0=$(stored); t0=$(now); sleep "$W_KAFKA"; c1=$(stored); t1=$(now)
-kafka_rate=$(rate "$((c1 - c0))" "$t0" "$t1")
-produced=$(sql -c "SELECT round(rate_10s) FROM tweetlake.status WHERE role = 'generator'")
-sql -c "SELECT tweetlake.stop()" >/dev/null
+# P1: producer as fast as it goes, consumer into gold: rows stored per second over
+# $W_KAFKA s after a warm-up of $1 s; prints "<stored per s> <generator's rate_10s>"
+flat_out_rate() {
+  local c0 c1 t0 t1 produced
+  set_rate -1
+  sql -c "SELECT tweetlake.start()" >/dev/null
+  sleep "$1"
+  c0=$(stored); t0=$(now); sleep "$W_KAFKA"; c1=$(stored); t1=$(now)
+  produced=$(sql -c "SELECT round(rate_10s) FROM tweetlake.status WHERE role = 'generator'")
+  sql -c "SELECT tweetlake.stop()" >/dev/null
+  echo "$(rate "$((c1 - c0))" "$t0" "$t1") $produced"
+}
+read -r kafka_rate produced <<< "$(flat_out_rate 5)"
 metric kafka_to_gold_tweets_per_s "$kafka_rate" tweets/s ">=100000"
 metric kafka_to_gold_vs_copy "$(ratio "$kafka_rate" "$copy_rate")" x ">=0.3"
 metric generator_worker_produce_rate_10s "$produced" tweets/s
@@ -376,7 +381,7 @@ done
 n_rss=$(( $(consumer_messages "$cpid") - base ))
 fifth() {  # median of the first (head) or last (tail) fifth of the samples
   local k=$(( ($(wc -l < "$OUT/p5_rss.txt") + 4) / 5 ))
-  "$1" -n "$k" "$OUT/p5_rss.txt" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] + 0 }'
+  "$1" -n "$k" "$OUT/p5_rss.txt" | median
 }
 rss0=$(fifth head)
 rss1=$(fifth tail)
@@ -411,17 +416,11 @@ real_kafka() {
   fi
   sql -c "DROP EXTENSION tweetlake CASCADE" -c "CREATE EXTENSION tweetlake"
   sql -c "ALTER SYSTEM SET tweetlake.brokers = '$boot'" -c "SELECT pg_reload_conf()" >/dev/null
-  set_rate -1
-  sql -c "SELECT tweetlake.start()" >/dev/null
-  sleep 10
-  local c0 c1 t0 t1 real_rate produced_real
-  c0=$(stored); t0=$(now); sleep "$W_KAFKA"; c1=$(stored); t1=$(now)
-  produced_real=$(sql -c "SELECT round(rate_10s) FROM tweetlake.status WHERE role = 'generator'")
-  sql -c "SELECT tweetlake.stop()" >/dev/null
+  local real_rate produced_real
+  read -r real_rate produced_real <<< "$(flat_out_rate 10)"
   sql -c "ALTER SYSTEM RESET tweetlake.brokers" -c "SELECT pg_reload_conf()" >/dev/null
   bash "$ROOT/test/kafka/kafka.sh" stop "$KAFKA_DIR" >> "$log" 2>&1
   KAFKA_DIR=
-  real_rate=$(rate "$((c1 - c0))" "$t0" "$t1")
   metric kafka_real_to_gold_tweets_per_s "$real_rate" tweets/s ">=100000"
   metric kafka_real_to_gold_vs_copy "$(ratio "$real_rate" "$copy_rate")" x ">=0.3"
   metric kafka_real_vs_embedded "$(ratio "$real_rate" "$kafka_rate")" x

@@ -32,6 +32,11 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
+# The median of the numbers on stdin, one per line, with one decimal ("nan" if none).
+median() {
+  sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) printf "%.1f\n", v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
 # A throw-away server for the benchmarks in DIR (data in DIR/data, socket in DIR, no TCP) on
 # PORT, with tweetlake preloaded but not started (tweetlake.autostart = off), and the
 # settings bench/RESULTS.md reports; more settings as arguments, one "name = value" each.

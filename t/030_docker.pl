@@ -139,26 +139,23 @@ sub finish_within
 	return 1;
 }
 
+# psql over TCP as postgres with password $pw: (stdout, stderr, success)
 sub psql_tcp
 {
 	my ($pw, $sql) = @_;
 	my ($o, $e) = ('', '');
 	local $ENV{PGPASSWORD} = $pw;
-	IPC::Run::run([ 'psql', '-X', '-tA', '-h', '127.0.0.1', '-p', $port, '-U', 'postgres', '-d', 'tweetlake',
-			'-c', $sql ], '>', \$o, '2>', \$e);
+	my $ok = IPC::Run::run([ 'psql', '-X', '-tA', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', $port,
+			'-U', 'postgres', '-d', 'tweetlake', '-c', $sql ], '>', \$o, '2>', \$e);
 	chomp $o;
-	return ($o, $e);
+	return ($o, $e, $ok);
 }
 
+# the same with the right password; dies on an error
 sub psql_ok
 {
-	my ($sql) = @_;
-	my ($o, $e) = ('', '');
-	local $ENV{PGPASSWORD} = $password;
-	IPC::Run::run([ 'psql', '-X', '-tA', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', $port, '-U', 'postgres',
-			'-d', 'tweetlake', '-c', $sql ], '>', \$o, '2>', \$e)
-	  or die "psql failed: $e";
-	chomp $o;
+	my ($o, $e, $ok) = psql_tcp($password, @_);
+	die "psql failed: $e" unless $ok;
 	return $o;
 }
 
