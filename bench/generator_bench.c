@@ -1,7 +1,7 @@
 /*
  * generator_bench.c - the tweet generator outside the server: checks the fast serializer
  * against json-c, measures both in one process, and prints the model's distributions.
- *   cc -O2 -Isrc src/generator.c bench/generator_bench.c $(pkg-config --cflags --libs json-c) -lm
+ *   cc -O2 -Isrc src/tweet_model.c bench/generator_bench.c $(pkg-config --cflags --libs json-c) -lm
  *   generator_bench check N | bench N | stats N | dump N
  */
 #include <stdio.h>
@@ -11,7 +11,7 @@
 
 #include <json.h>
 
-#include "generator.h"
+#include "tweet_model.h"
 
 static void *
 zalloc(size_t n)

@@ -52,7 +52,7 @@ per_tweet_us() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.2f", (b - 
 echo "bench: SCALE=$SCALE on $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(pg_config --version)"
 
 # --- P2: the generator, outside the server -------------------------------------
-cc -O2 -I"$ROOT/src" "$ROOT/src/generator.c" "$ROOT/bench/generator_bench.c" \
+cc -O2 -I"$ROOT/src" "$ROOT/src/tweet_model.c" "$ROOT/bench/generator_bench.c" \
    $(pkg-config --cflags --libs json-c) -lm -o "$OUT/generator_bench"
 "$OUT/generator_bench" bench "$N_GEN" > "$OUT/generator.txt"
 gen_fast=$(awk '/^generator_fast_tweets_per_s/ {print $2}' "$OUT/generator.txt")

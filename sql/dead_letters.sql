@@ -56,6 +56,10 @@ ORDER BY b.n;
 SELECT count(*) AS dead_letters, count(DISTINCT raw) AS distinct_raw,
        bool_and(failed_at IS NOT NULL AND kafka_topic IS NULL) AS sql_path
 FROM bronze.dead_letters;
+-- A dead letter's tweet_id is the one bronze.tweets has for the message (tweet_id_of).
+SELECT count(*) AS dead_letters, count(d.tweet_id) AS with_tweet_id,
+       count(*) FILTER (WHERE d.tweet_id IS NOT DISTINCT FROM b.tweet_id) AS same_as_bronze
+FROM bronze.dead_letters d JOIN bronze.tweets b ON d.raw = convert_to(b.raw, 'UTF8');
 
 -- Good + dead = everything that came in.
 SELECT (SELECT count(*) FROM silver.tweets) + (SELECT count(*) FROM bronze.dead_letters)

@@ -73,6 +73,20 @@ FROM tweetlake.parse_tweet($${"tweet_id": "z", "text": "x", "created_at": "2026-
 -- Integral floats are accepted as counts (12.0), fractional ones are not.
 SELECT (tweetlake.parse_tweet($${"tweet_id": "f", "text": "x", "created_at": "2026-03-01T00:00:00Z", "like_count": 12.0}$$)).like_count;
 
+-- Key names are read as json-c reads them, escapes and all, by parse_tweet and by
+-- tweet_id_of alike; -0 is stored as 0; integer ids are taken up to 2^63 - 1.
+SELECT p.tweet_id, tweetlake.tweet_id_of(v.m) AS bronze_id, p.sentiment_score::text AS sentiment,
+       p.engagement_score::text AS engagement, p.like_count, p.user_id, p.error
+FROM (VALUES ($${"tw\u0065et_id": "p-\u00e9\ud83d\ude00", "text": "x", "created_at": "2026-03-01T00:00:00Z",
+  "sentiment_score": -0.0, "engagement_score": -0, "like_count": 7.0,
+  "user": {"user\u005fid": 9223372036854775807}}$$)) v(m) CROSS JOIN LATERAL tweetlake.parse_tweet(v.m) p;
+
+-- Region, language and tweet type are gold key columns: at most 64 bytes (README).
+SELECT octet_length(p.region) AS region, octet_length(p.language) AS language, p.error
+FROM (VALUES (64), (65)) v(n)
+CROSS JOIN LATERAL tweetlake.parse_tweet(format('{"tweet_id":"k","text":"x","created_at":"2026-03-01T00:00:00Z","region":"%s","language":"%s"}',
+                                                repeat('é', v.n / 2) || repeat('r', v.n % 2), repeat('l', v.n))) p;
+
 -- The derived gold grain.
 SELECT tweetlake.utc_hour('2026-03-01 18:59:59.999+00'), tweetlake.utc_day('2026-03-01 23:30-05'),
        tweetlake.utc_hour('1999-12-31 23:30+00'), tweetlake.utc_day('1999-12-31 23:30+00');

@@ -64,7 +64,8 @@ tweetlake_broker_main(Datum arg)
 	if (broker_rk == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYSTEM_ERROR),
-				 errmsg("could not create the embedded Kafka broker: %s", errstr)));
+				 errmsg("could not create the embedded Kafka broker"),
+				 errdetail("%s", errstr)));
 	before_shmem_exit(broker_shutdown, (Datum) 0);
 
 	mcluster = rd_kafka_mock_cluster_new(broker_rk, 1);
@@ -76,8 +77,8 @@ tweetlake_broker_main(Datum arg)
 	if (err)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYSTEM_ERROR),
-				 errmsg("could not create topic \"%s\" on the embedded Kafka broker: %s",
-						tweetlake_topic, rd_kafka_err2str(err))));
+				 errmsg("could not create topic \"%s\" on the embedded Kafka broker", tweetlake_topic),
+				 errdetail("%s", rd_kafka_err2str(err))));
 	bootstraps = rd_kafka_mock_cluster_bootstraps(mcluster);
 
 	LWLockAcquire(tl_shared->lock, LW_EXCLUSIVE);

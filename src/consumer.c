@@ -4,11 +4,17 @@
  * and gold) in ONE transaction with the next offsets in tweetlake.offsets.  It resumes
  * from tweetlake.offsets, never from offsets committed to the broker, so after any crash
  * nothing is lost and nothing is stored twice.  Started by the launcher, one per
- * tweetlake.consumers; consumer i takes the partitions p with p % consumers == i.
+ * tweetlake.consumers; consumer i takes the partitions p with p % consumers == i.  It runs
+ * as the role tweetlake_worker, which may write bronze and tweetlake.offsets only.
  *
  * The offsets rows also fence: a batch locks its partitions' rows and checks they still
  * hold what this consumer last wrote, so even two consumers on one partition (say, while
  * a restarted launcher replaces its children) cannot both store the same messages.
+ *
+ * No message stops ingest: a batch that fails on its content is written again with each
+ * chunk of messages in a subtransaction, bisecting failing chunks down to the messages
+ * that fail, which go to bronze.dead_letters with the error.  Failures of the environment
+ * (lock, connection, resources, privileges) are retried, with a growing delay.
  */
 #include "tweetlake.h"
 
@@ -30,21 +36,31 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 /* No row yet / read the partition from its beginning. */
 #define OFFSET_FROM_START	(-1)
 
+/* A batch that cannot be stored is tried again after 1 s, 2 s, 4 s ... at most 30 s. */
+#define RETRY_DELAY_MIN_MS	1000L
+#define RETRY_DELAY_MAX_MS	30000L
+/* The same stall is logged again after this long. */
+#define STALL_LOG_EVERY_MS	60000L
+/* Isolating: messages per subtransaction before a failing chunk is bisected. */
+#define ISOLATE_CHUNK		1024
+/* Longest a stalled consumer spends asking the broker for its high watermarks. */
+#define WATERMARK_QUERY_MS	1000
+
 typedef struct Consumer
 {
 	int			index;
 	int			nconsumers;
 	TlWorkerSlot *slot;
+	TlKafkaClient client;		/* error reporting and the settings rk was built from */
 	rd_kafka_t *rk;
 	rd_kafka_queue_t *queue;
-	uint32		broker_generation;	/* of the embedded broker we connected to */
-	char	   *settings;		/* tl_kafka_settings() we connected with, to notice a reload */
 	char	   *topic;
 	int			npartitions;	/* of the topic */
 	int			nmine;
@@ -53,19 +69,56 @@ typedef struct Consumer
 	int64	   *resume;			/* per partition: where to restart after the broker lost
 								 * the stored offset, or -1 */
 	bool		reconnect;		/* re-assign (resume[]) after the batch in hand */
+	char		state[64];		/* what tweetlake.status shows while consuming */
+
+	/* messages taken from librdkafka that the byte cap kept out of the last batch */
+	rd_kafka_message_t **pending;
+	int			npending;
+	int			pending_pos;	/* the next one to use */
+	int			pending_cap;
+
+	/* a stall: the batch in hand could not be stored */
+	int			retries;		/* failed attempts so far */
+	TimestampTz stalled_since;	/* the first of them; 0 = not stalled */
+	long		retry_delay_ms; /* before the next attempt */
+	char		stall_logged[256];	/* the error last logged, and when */
+	TimestampTz stall_logged_at;
+
 	MemoryContext batch_ctx;
 } Consumer;
 
-static Consumer cons;
-static bool cb_error_seen;		/* error_cb ran since the flag was last cleared */
-
-/* librdkafka calls this from rd_kafka_consume_batch_queue() or rd_kafka_poll(), in this thread. */
-static void
-error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+/*
+ * One batch sorted for writing: messages for bronze.tweets, messages for
+ * bronze.dead_letters, and the offsets rows it moves (from what this consumer last
+ * committed to the offset after its last message).
+ */
+typedef struct Batch
 {
-	cb_error_seen = true;
-	tl_slot_error(cons.slot, "kafka: %s", tl_redact(reason));
-}
+	int			nrows;			/* bronze.tweets */
+	rd_kafka_message_t **rows;
+	Datum	   *raws;
+	int32	   *parts;
+	int64	   *offs;
+	Datum	   *stamps;
+	bool	   *stamp_nulls;
+
+	int			ndead;			/* bronze.dead_letters */
+	int			nisolated;		/* of them, rows that failed on their own */
+	Datum	   *dl_raws;
+	Datum	   *dl_reasons;
+	int32	   *dl_parts;
+	int64	   *dl_offs;
+
+	int			ntouched;		/* tweetlake.offsets rows */
+	int32	   *touched;
+	int64	   *touched_from;
+	int64	   *touched_to;
+
+	int64	   *next;			/* per partition of cons.mine: next offset after the batch */
+	uint64		bytes;
+} Batch;
+
+static Consumer cons;
 
 static int
 partition_index(int32 partition)
@@ -76,9 +129,19 @@ partition_index(int32 partition)
 	return -1;
 }
 
+/* Hands back the messages that were taken from librdkafka but not used. */
+static void
+drop_pending(void)
+{
+	for (int k = cons.pending_pos; k < cons.npending; k++)
+		rd_kafka_message_destroy(cons.pending[k]);
+	cons.npending = cons.pending_pos = 0;
+}
+
 static void
 disconnect(void)
 {
+	drop_pending();
 	if (cons.queue)
 		rd_kafka_queue_destroy(cons.queue);
 	if (cons.rk)
@@ -108,7 +171,7 @@ run_sql_nulls(const char *sql, int nargs, Oid *types, Datum *values, const char 
 	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
 
 	if (rc < 0)
-		elog(ERROR, "tweetlake consumer: SPI failed (%s) running: %s", SPI_result_code_string(rc), sql);
+		elog(ERROR, "SPI_execute_with_args failed (%s) running: %s", SPI_result_code_string(rc), sql);
 	return rc;
 }
 
@@ -139,6 +202,49 @@ int8_array(int64 *v, int n)
 }
 
 /*
+ * Publishes this consumer's partitions (next offset, high watermark) for
+ * tweetlake.consumer_lag.  The watermark is the one librdkafka cached from fetch
+ * responses; with ask_broker, a partition with none cached asks the broker (within
+ * WATERMARK_QUERY_MS in all), so a stalled consumer still shows its lag.  An unknown
+ * watermark keeps the last one published.
+ */
+static void
+publish_progress(bool ask_broker)
+{
+	int64		hw[TL_MAX_PARTITIONS];
+	TimestampTz deadline = GetCurrentTimestamp() + WATERMARK_QUERY_MS * 1000L;
+
+	for (int i = 0; i < cons.nmine; i++)
+	{
+		int64		lo,
+					hi;
+
+		hw[i] = -1;
+		if (cons.rk == NULL)
+			continue;
+		if (rd_kafka_get_watermark_offsets(cons.rk, cons.topic, cons.mine[i], &lo, &hi) == 0 && hi >= 0)
+			hw[i] = hi;
+		else if (ask_broker && GetCurrentTimestamp() < deadline &&
+				 rd_kafka_query_watermark_offsets(cons.rk, cons.topic, cons.mine[i], &lo, &hi,
+												  WATERMARK_QUERY_MS / 4) == 0)
+			hw[i] = hi;
+	}
+
+	LWLockAcquire(tl_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < cons.nmine; i++)
+	{
+		TlPartitionSlot *ps = &tl_shared->partitions[cons.mine[i]];
+
+		ps->consumer = cons.index;
+		ps->next_offset = Max(cons.committed[i], 0);
+		if (hw[i] >= 0)
+			ps->high_watermark = hw[i];
+		ps->updated_at = GetCurrentTimestamp();
+	}
+	LWLockRelease(tl_shared->lock);
+}
+
+/*
  * Reads (creating them if new) this consumer's rows of tweetlake.offsets into
  * cons.committed, with the cluster id check: offsets stored against another Kafka cluster
  * (an embedded broker that came back empty, a topic re-created) would point into nothing.
@@ -160,28 +266,33 @@ load_offsets(const char *cluster_id)
 	values[1] = int4_array(cons.mine, cons.nmine);
 	values[2] = cluster_id ? CStringGetTextDatum(cluster_id) : (Datum) 0;
 	run_sql_nulls("INSERT INTO tweetlake.offsets (topic, partition, next_offset, cluster_id) "
-				  "SELECT $1, p, -1, $3 FROM unnest($2) AS p ORDER BY p "
+				  "SELECT $1, p, -1, $3 FROM pg_catalog.unnest($2) AS p ORDER BY p "
 				  "ON CONFLICT (topic, partition) DO NOTHING",
 				  3, types, values, nulls);
 
 	/* Another cluster: its offsets mean nothing here; keep the rows, restart the count. */
 	if (cluster_id)
 	{
-		run_sql("UPDATE tweetlake.offsets SET next_offset = -1, cluster_id = $3, updated_at = now() "
-				"WHERE topic = $1 AND partition = ANY ($2) AND cluster_id IS DISTINCT FROM $3",
+		run_sql("UPDATE tweetlake.offsets SET next_offset = -1, cluster_id = $3, updated_at = pg_catalog.now() "
+				"WHERE topic OPERATOR(pg_catalog.=) $1 AND partition OPERATOR(pg_catalog.=) ANY ($2) "
+				"AND (cluster_id IS NULL OR cluster_id OPERATOR(pg_catalog.<>) $3)",
 				3, types, values);
 		if (SPI_processed > 0)
 		{
 			tl_slot_error(cons.slot, "broker cluster changed to %s: reading %d partition(s) from their start",
 						  cluster_id, (int) SPI_processed);
 			ereport(WARNING,
-					(errmsg("tweetlake consumer %d: Kafka cluster id changed to \"%s\"; reading topic \"%s\" from the start",
-							cons.index, cluster_id, cons.topic),
-					 errdetail("The broker lost or replaced its data (the embedded broker does on every restart). Rows already in bronze are kept; duplicates of them by tweet_id are skipped in silver.")));
+					(errcode(ERRCODE_WARNING),
+					 errmsg("tweetlake consumer %d: Kafka cluster id changed to \"%s\"",
+							cons.index, cluster_id),
+					 errdetail("The broker lost or replaced its data (the embedded broker does on every restart), so topic \"%s\" is read from the start. "
+							   "Rows already in bronze are kept; duplicates of them by tweet_id are skipped in silver.",
+							   cons.topic)));
 		}
 	}
 
-	run_sql("SELECT partition, next_offset FROM tweetlake.offsets WHERE topic = $1 AND partition = ANY ($2)",
+	run_sql("SELECT partition, next_offset FROM tweetlake.offsets "
+			"WHERE topic OPERATOR(pg_catalog.=) $1 AND partition OPERATOR(pg_catalog.=) ANY ($2)",
 			2, types, values);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
@@ -200,7 +311,11 @@ load_offsets(const char *cluster_id)
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
-/* (Re)assigns this consumer's partitions at the offsets stored in Postgres. */
+/*
+ * (Re)assigns this consumer's partitions at the offsets stored in Postgres.  The high
+ * watermarks published so far stay: consumer_lag keeps showing the lag while this
+ * consumer re-reads.
+ */
 static void
 assign_from_committed(void)
 {
@@ -219,19 +334,11 @@ assign_from_committed(void)
 	err = rd_kafka_assign(cons.rk, list);
 	rd_kafka_topic_partition_list_destroy(list);
 	if (err)
-		elog(ERROR, "tweetlake consumer: could not assign partitions: %s", rd_kafka_err2str(err));
-
-	LWLockAcquire(tl_shared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < cons.nmine; i++)
-	{
-		TlPartitionSlot *ps = &tl_shared->partitions[cons.mine[i]];
-
-		ps->consumer = cons.index;
-		ps->next_offset = Max(cons.committed[i], 0);
-		ps->high_watermark = -1;
-		ps->updated_at = GetCurrentTimestamp();
-	}
-	LWLockRelease(tl_shared->lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not assign Kafka partitions of topic \"%s\": %s",
+						cons.topic, rd_kafka_err2str(err))));
+	publish_progress(false);
 }
 
 /*
@@ -244,12 +351,10 @@ connect_consumer(void)
 {
 	char		errstr[512];
 	rd_kafka_conf_t *conf;
-	const struct rd_kafka_metadata *md = NULL;
-	rd_kafka_topic_t *rkt;
-	rd_kafka_resp_err_t err;
 	char	   *cluster_id;
 	MemoryContext old;
 	int64		resume_saved[TL_MAX_PARTITIONS];
+	int			npartitions;
 
 	if (tl_bootstrap_servers(false) == NULL)
 	{
@@ -260,6 +365,7 @@ connect_consumer(void)
 	if (conf == NULL)
 	{
 		tl_slot_error(cons.slot, "%s", errstr);
+		tl_slot_set_state(cons.slot, "waiting for a valid Kafka configuration");
 		return false;
 	}
 	rd_kafka_conf_set(conf, "group.id", "tweetlake", errstr, sizeof(errstr));
@@ -270,7 +376,7 @@ connect_consumer(void)
 	rd_kafka_conf_set(conf, "fetch.wait.max.ms", "100", errstr, sizeof(errstr));
 	/* a worker's prefetch stays bounded (librdkafka's default is 64 MB) */
 	rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "16384", errstr, sizeof(errstr));
-	rd_kafka_conf_set_error_cb(conf, error_cb);
+	tl_kafka_set_error_cb(&cons.client, conf);
 
 	cons.rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
 	if (cons.rk == NULL)
@@ -280,47 +386,23 @@ connect_consumer(void)
 	}
 
 	tl_slot_set_state(cons.slot, "connecting");
-	cb_error_seen = false;
-	rkt = rd_kafka_topic_new(cons.rk, cons.topic, NULL);
-	err = rd_kafka_metadata(cons.rk, 0, rkt, &md, 5000);
-	rd_kafka_topic_destroy(rkt);
-	/* serve error_cb now: it has the cause (say, failed authentication) */
-	rd_kafka_poll(cons.rk, 0);
-	rd_kafka_poll_set_consumer(cons.rk);
-	cons.queue = rd_kafka_queue_get_consumer(cons.rk);
-	if (err || md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt == 0)
+	npartitions = tl_kafka_topic_partitions(cons.rk, &cons.client, cons.topic);
+	if (npartitions == 0)
 	{
-		rd_kafka_resp_err_t terr = err ? err : (md->topic_cnt ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART);
-
-		if (cb_error_seen && terr != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
-			;					/* keep the broker's own reason in last_error */
-		else if (terr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
-			tl_slot_error(cons.slot, "topic \"%s\" does not exist on %s (create it; tweetlake does not create topics)",
-						  cons.topic, tl_bootstrap_servers(false) ? tl_bootstrap_servers(false) : "?");
-		else
-			tl_slot_error(cons.slot, "topic \"%s\" on %s: %s", cons.topic,
-						  tl_bootstrap_servers(false) ? tl_bootstrap_servers(false) : "?",
-						  rd_kafka_err2str(terr));
-		tl_slot_set_state(cons.slot, "waiting for the topic");
-		if (md)
-			rd_kafka_metadata_destroy(md);
 		disconnect();
 		return false;
 	}
-	cons.npartitions = Min(md->topics[0].partition_cnt, TL_MAX_PARTITIONS);
-	rd_kafka_metadata_destroy(md);
+	rd_kafka_poll_set_consumer(cons.rk);
+	cons.queue = rd_kafka_queue_get_consumer(cons.rk);
+	cons.npartitions = Min(npartitions, TL_MAX_PARTITIONS);
 
 	/* keep resume points of a reconnect across the re-allocation below */
-	{
-		int64		saved[TL_MAX_PARTITIONS];
+	for (int p = 0; p < TL_MAX_PARTITIONS; p++)
+		resume_saved[p] = -1;
+	for (int i = 0; cons.resume && i < cons.nmine; i++)
+		if (cons.mine[i] < TL_MAX_PARTITIONS)
+			resume_saved[cons.mine[i]] = cons.resume[i];
 
-		for (int p = 0; p < TL_MAX_PARTITIONS; p++)
-			saved[p] = -1;
-		for (int i = 0; cons.resume && i < cons.nmine; i++)
-			if (cons.mine[i] < TL_MAX_PARTITIONS)
-				saved[cons.mine[i]] = cons.resume[i];
-		memcpy(resume_saved, saved, sizeof(saved));
-	}
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	if (cons.mine)
 		pfree(cons.mine);
@@ -347,12 +429,8 @@ connect_consumer(void)
 		rd_kafka_mem_free(cons.rk, cluster_id);
 	assign_from_committed();
 
-	{
-		char		state[64];
-
-		snprintf(state, sizeof(state), "consuming %d of %d partitions", cons.nmine, cons.npartitions);
-		tl_slot_set_state(cons.slot, state);
-	}
+	snprintf(cons.state, sizeof(cons.state), "consuming %d of %d partitions", cons.nmine, cons.npartitions);
+	tl_slot_set_state(cons.slot, cons.state);
 	return true;
 }
 
@@ -374,14 +452,19 @@ offset_out_of_range(int32 partition)
 		return;					/* try again on the next error */
 	if (cons.committed[i] > hi)
 		ereport(WARNING,
-				(errmsg("tweetlake consumer %d: partition %d of \"%s\" ends at offset " INT64_FORMAT
-						" but offsets up to " INT64_FORMAT " are stored; the broker lost its log, reading it from offset " INT64_FORMAT,
-						cons.index, partition, cons.topic, hi, cons.committed[i], lo)));
+				(errcode(ERRCODE_WARNING),
+				 errmsg("tweetlake consumer %d: the broker lost its log of partition %d of topic \"%s\"",
+						cons.index, partition, cons.topic),
+				 errdetail("The partition ends at offset " INT64_FORMAT " but offsets up to " INT64_FORMAT
+						   " are stored; it is read again from offset " INT64_FORMAT ".",
+						   hi, cons.committed[i], lo)));
 	else
 		ereport(WARNING,
-				(errmsg("tweetlake consumer %d: partition %d of \"%s\" starts at offset " INT64_FORMAT
-						", past the stored offset " INT64_FORMAT "; messages in between were deleted by the broker before they were read",
-						cons.index, partition, cons.topic, lo, cons.committed[i])));
+				(errcode(ERRCODE_WARNING),
+				 errmsg("tweetlake consumer %d: messages of partition %d of topic \"%s\" were deleted by the broker before they were read",
+						cons.index, partition, cons.topic),
+				 errdetail("The partition starts at offset " INT64_FORMAT ", past the stored offset " INT64_FORMAT ".",
+						   lo, cons.committed[i])));
 	tl_slot_error(cons.slot, "partition %d: stored offset " INT64_FORMAT " not on the broker (log " INT64_FORMAT ".." INT64_FORMAT "); continuing at " INT64_FORMAT,
 				  partition, cons.committed[i], lo, hi, lo);
 	/*
@@ -396,65 +479,84 @@ offset_out_of_range(int32 partition)
 }
 
 /*
- * Fills msgs with up to batch_size messages: waits for the first one as long as it takes
+ * Fills msgs with up to max messages and at most tweetlake.batch_max_bytes of payload (a
+ * larger single message forms a batch alone): waits for the first one as long as it takes
  * (in short slices, to answer signals), then at most batch_timeout_ms for the rest.
+ * Messages the byte cap leaves out stay in cons.pending for the next batch.
  */
 static int
 collect_batch(rd_kafka_message_t **msgs, int max)
 {
 	int			n = 0;
+	uint64		bytes = 0;
+	bool		full = false;
 	TimestampTz first_at = 0;
 
-	while (n < max && !ShutdownRequestPending)
+	while (n < max && !full && !ShutdownRequestPending)
 	{
-		/*
-		 * Short slices: librdkafka waits the whole timeout unless the array fills, so the
-		 * slice bounds how late the first message is noticed (and the batch deadline set).
-		 */
-		long		wait_ms = 10;
-		ssize_t		got;
+		ssize_t		got = 0;
 
-		if (n > 0)
+		if (cons.pending_pos == cons.npending)
 		{
-			long		left = tweetlake_batch_timeout_ms -
-				(long) ((GetCurrentTimestamp() - first_at) / 1000);
+			/*
+			 * Short slices: librdkafka waits the whole timeout unless the array fills, so
+			 * the slice bounds how late the first message is noticed (and the batch
+			 * deadline set).
+			 */
+			long		wait_ms = 10;
 
-			if (left <= 0)
-				break;
-			wait_ms = Min(wait_ms, left);
-		}
-		got = rd_kafka_consume_batch_queue(cons.queue, (int) wait_ms, msgs + n, max - n);
-		if (got > 0)
-		{
-			int			base = n;
-
-			/* keep the messages, act on and drop the error events (n never passes base + k) */
-			for (ssize_t k = 0; k < got; k++)
+			if (n > 0)
 			{
-				rd_kafka_message_t *m = msgs[base + k];
+				long		left = tweetlake_batch_timeout_ms -
+					(long) ((GetCurrentTimestamp() - first_at) / 1000);
 
-				if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
-				{
-					if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
-						m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE)
-						offset_out_of_range(m->partition);
-					else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-						tl_slot_error(cons.slot, "kafka: %s", tl_redact(rd_kafka_message_errstr(m)));
-					rd_kafka_message_destroy(m);
-					continue;
-				}
-				if (n == 0)
-					first_at = GetCurrentTimestamp();
-				msgs[n++] = m;
+				if (left <= 0)
+					break;
+				wait_ms = Min(wait_ms, left);
 			}
+			cons.npending = cons.pending_pos = 0;
+			got = rd_kafka_consume_batch_queue(cons.queue, (int) wait_ms, cons.pending,
+											   Min(max - n, cons.pending_cap));
+			if (got > 0)
+				cons.npending = (int) got;
 		}
+
+		/* keep the messages, act on and drop the error events */
+		while (cons.pending_pos < cons.npending && n < max)
+		{
+			rd_kafka_message_t *m = cons.pending[cons.pending_pos];
+
+			if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+			{
+				if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+					m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE)
+					offset_out_of_range(m->partition);
+				else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+					tl_slot_error(cons.slot, "kafka: %s", tl_redact(rd_kafka_message_errstr(m)));
+				rd_kafka_message_destroy(m);
+				cons.pending_pos++;
+				continue;
+			}
+			if (n > 0 && bytes + m->len > (uint64) tweetlake_batch_max_bytes)
+			{
+				full = true;
+				break;
+			}
+			if (n == 0)
+				first_at = GetCurrentTimestamp();
+			msgs[n++] = m;
+			bytes += m->len;
+			cons.pending_pos++;
+		}
+
 		CHECK_FOR_INTERRUPTS();
 		if (!PostmasterIsAlive())
 			proc_exit(1);
 		if (cons.reconnect)
 			break;
-		if (ConfigReloadPending || (n == 0 && got <= 0 && tl_shared->broker_generation != cons.broker_generation
-									&& (tweetlake_brokers == NULL || tweetlake_brokers[0] == '\0')))
+		if (ConfigReloadPending ||
+			(n == 0 && got <= 0 && (tweetlake_brokers == NULL || tweetlake_brokers[0] == '\0') &&
+			 tl_shared->broker_generation != cons.client.broker_generation))
 			break;
 	}
 	return n;
@@ -475,36 +577,55 @@ payload_problem(const char *p, size_t len)
 	return NULL;
 }
 
-/*
- * Writes one batch: offsets (fenced) + bronze rows + dead letters, one transaction.
- * Messages below the committed offset (re-deliveries) are skipped.
- */
-static void
-write_batch(rd_kafka_message_t **msgs, int n)
+/* A message's payload as bytea, for bronze.dead_letters. */
+static Datum
+payload_bytea(rd_kafka_message_t *m)
 {
-	Datum	   *raws = palloc(sizeof(Datum) * n);
-	int32	   *parts = palloc(sizeof(int32) * n);
-	int64	   *offs = palloc(sizeof(int64) * n);
-	Datum	   *stamps = palloc(sizeof(Datum) * n);
-	bool	   *stamp_nulls = palloc(sizeof(bool) * n);
-	int			ngood = 0;
-	Datum	   *dl_raws = palloc(sizeof(Datum) * n);
-	Datum	   *dl_reasons = palloc(sizeof(Datum) * n);
-	int32	   *dl_parts = palloc(sizeof(int32) * n);
-	int64	   *dl_offs = palloc(sizeof(int64) * n);
-	int			ndead = 0;
-	int64	   *next = palloc(sizeof(int64) * cons.nmine);
-	int32	   *touched = palloc(sizeof(int32) * cons.nmine);
-	int64	   *touched_next = palloc(sizeof(int64) * cons.nmine);
-	int64	   *touched_expected = palloc(sizeof(int64) * cons.nmine);
-	int			ntouched = 0;
-	uint64		bytes = 0;
-	Datum		topic = CStringGetTextDatum(cons.topic);
-	char		activity[64];
+	bytea	   *b = palloc(VARHDRSZ + m->len);
+
+	SET_VARSIZE(b, VARHDRSZ + m->len);
+	if (m->len > 0)
+		memcpy(VARDATA(b), m->payload, m->len);
+	return PointerGetDatum(b);
+}
+
+static void
+add_dead_letter(Batch *b, rd_kafka_message_t *m, const char *reason)
+{
+	b->dl_raws[b->ndead] = payload_bytea(m);
+	b->dl_reasons[b->ndead] = CStringGetTextDatum(reason);
+	b->dl_parts[b->ndead] = m->partition;
+	b->dl_offs[b->ndead] = m->offset;
+	b->ndead++;
+}
+
+/*
+ * Step 1: sorts the messages (in the current memory context) into bronze rows and dead
+ * letters (not text at all), skipping re-deliveries of messages below the committed
+ * offset, and notes the offsets rows the batch moves.  False when there is nothing to do.
+ */
+static bool
+sort_batch(rd_kafka_message_t **msgs, int n, Batch *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->rows = palloc(sizeof(rd_kafka_message_t *) * n);
+	b->raws = palloc(sizeof(Datum) * n);
+	b->parts = palloc(sizeof(int32) * n);
+	b->offs = palloc(sizeof(int64) * n);
+	b->stamps = palloc(sizeof(Datum) * n);
+	b->stamp_nulls = palloc(sizeof(bool) * n);
+	b->dl_raws = palloc(sizeof(Datum) * n);
+	b->dl_reasons = palloc(sizeof(Datum) * n);
+	b->dl_parts = palloc(sizeof(int32) * n);
+	b->dl_offs = palloc(sizeof(int64) * n);
+	b->next = palloc(sizeof(int64) * Max(cons.nmine, 1));
+	b->touched = palloc(sizeof(int32) * Max(cons.nmine, 1));
+	b->touched_from = palloc(sizeof(int64) * Max(cons.nmine, 1));
+	b->touched_to = palloc(sizeof(int64) * Max(cons.nmine, 1));
 
 	/* below this, a message is already stored (or, after a broker reset, no longer exists) */
 	for (int i = 0; i < cons.nmine; i++)
-		next[i] = cons.resume[i] >= 0 ? cons.resume[i] : cons.committed[i];
+		b->next[i] = cons.resume[i] >= 0 ? cons.resume[i] : cons.committed[i];
 
 	for (int k = 0; k < n; k++)
 	{
@@ -513,10 +634,10 @@ write_batch(rd_kafka_message_t **msgs, int n)
 		const char *payload = m->payload ? (const char *) m->payload : "";
 		char	   *problem;
 
-		if (i < 0 || m->offset < next[i])
+		if (i < 0 || m->offset < b->next[i])
 			continue;			/* not ours, or already stored */
-		next[i] = m->offset + 1;
-		bytes += m->len;
+		b->next[i] = m->offset + 1;
+		b->bytes += m->len;
 
 		problem = payload_problem(payload, m->len);
 		if (problem == NULL)
@@ -524,114 +645,250 @@ write_batch(rd_kafka_message_t **msgs, int n)
 			rd_kafka_timestamp_type_t tstype;
 			int64		ms = rd_kafka_message_timestamp(m, &tstype);
 
-			raws[ngood] = PointerGetDatum(cstring_to_text_with_len(payload, (int) m->len));
-			parts[ngood] = m->partition;
-			offs[ngood] = m->offset;
-			stamp_nulls[ngood] = ms < 0;
-			stamps[ngood] = TimestampTzGetDatum(ms * 1000 - UNIX_EPOCH_OFFSET_US);
-			ngood++;
+			b->rows[b->nrows] = m;
+			b->raws[b->nrows] = PointerGetDatum(cstring_to_text_with_len(payload, (int) m->len));
+			b->parts[b->nrows] = m->partition;
+			b->offs[b->nrows] = m->offset;
+			b->stamp_nulls[b->nrows] = ms < 0;
+			b->stamps[b->nrows] = TimestampTzGetDatum(ms * 1000 - UNIX_EPOCH_OFFSET_US);
+			b->nrows++;
 		}
 		else
-		{
-			bytea	   *b = palloc(VARHDRSZ + m->len);
-
-			SET_VARSIZE(b, VARHDRSZ + m->len);
-			memcpy(VARDATA(b), payload, m->len);
-			dl_raws[ndead] = PointerGetDatum(b);
-			dl_reasons[ndead] = CStringGetTextDatum(problem);
-			dl_parts[ndead] = m->partition;
-			dl_offs[ndead] = m->offset;
-			ndead++;
-		}
+			add_dead_letter(b, m, problem);
 	}
 	for (int i = 0; i < cons.nmine; i++)
-		if (next[i] != cons.committed[i])
+		if (b->next[i] != cons.committed[i])
 		{
-			touched[ntouched] = cons.mine[i];
-			touched_next[ntouched] = next[i];
-			touched_expected[ntouched] = cons.committed[i];
-			ntouched++;
+			b->touched[b->ntouched] = cons.mine[i];
+			b->touched_from[b->ntouched] = cons.committed[i];
+			b->touched_to[b->ntouched] = b->next[i];
+			b->ntouched++;
 		}
-	if (ntouched == 0)
+	return b->ntouched > 0;
+}
+
+/* Step 2, the fence: locks the batch's offsets rows and checks nobody else moved them. */
+static void
+fence_offsets(Batch *b)
+{
+	Oid			types[2] = {TEXTOID, INT4ARRAYOID};
+	Datum		values[2] = {CStringGetTextDatum(cons.topic), int4_array(b->touched, b->ntouched)};
+
+	run_sql("SELECT partition, next_offset FROM tweetlake.offsets "
+			"WHERE topic OPERATOR(pg_catalog.=) $1 AND partition OPERATOR(pg_catalog.=) ANY ($2) "
+			"ORDER BY partition FOR UPDATE",
+			2, types, values);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		int32		p = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+		int64		o = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+
+		for (int t = 0; t < b->ntouched; t++)
+			if (b->touched[t] == p && b->touched_from[t] != o)
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("offset of partition %d moved under tweetlake consumer %d", p, cons.index),
+						 errdetail("It moved from " INT64_FORMAT " to " INT64_FORMAT "; another consumer wrote this partition.",
+								   b->touched_from[t], o),
+						 errhint("The batch is dropped and read again from the stored offset.")));
+	}
+	if (SPI_processed != (uint64) b->ntouched)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("rows of topic \"%s\" in tweetlake.offsets disappeared", cons.topic)));
+}
+
+/* Step 3: the bronze rows from..from+count-1 in one INSERT (one run of the batch trigger). */
+static void
+insert_rows(Batch *b, int from, int count)
+{
+	Oid			types[5] = {TEXTOID, TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID};
+	Datum		values[5];
+	int			dims[1] = {count};
+	int			lbs[1] = {1};
+
+	values[0] = CStringGetTextDatum(cons.topic);
+	values[1] = PointerGetDatum(construct_array(b->raws + from, count, TEXTOID, -1, false, TYPALIGN_INT));
+	values[2] = int4_array(b->parts + from, count);
+	values[3] = int8_array(b->offs + from, count);
+	values[4] = PointerGetDatum(construct_md_array(b->stamps + from, b->stamp_nulls + from, 1, dims, lbs,
+												   TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	run_sql("INSERT INTO bronze.tweets (raw, kafka_topic, kafka_partition, kafka_offset, kafka_timestamp) "
+			"SELECT r, $1, p, o, t FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
+			"pg_catalog.unnest($4), pg_catalog.unnest($5)) AS u(r, p, o, t)",
+			5, types, values);
+}
+
+/*
+ * Errors of the environment rather than of the messages: the same batch may well go in
+ * when tried again later.  Class 42 (a missing table or column, a privilege) comes from
+ * the schema, not from a message, so it is one too.
+ */
+static bool
+error_is_environmental(int sqlerrcode)
+{
+	switch (ERRCODE_TO_CATEGORY(sqlerrcode))
+	{
+		case ERRCODE_CONNECTION_EXCEPTION:	/* 08 */
+		case ERRCODE_INVALID_TRANSACTION_STATE: /* 25 */
+		case ERRCODE_TRANSACTION_ROLLBACK:	/* 40: serialization, deadlock, fence */
+		case ERRCODE_SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION: /* 42 */
+		case ERRCODE_INSUFFICIENT_RESOURCES:	/* 53 */
+		case ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE:	/* 55: lock_not_available */
+		case ERRCODE_OPERATOR_INTERVENTION: /* 57: query_canceled, admin_shutdown */
+		case ERRCODE_SYSTEM_ERROR:	/* 58 */
+			return true;
+		default:
+			break;
+	}
+	return sqlerrcode == ERRCODE_DATA_CORRUPTED || sqlerrcode == ERRCODE_INDEX_CORRUPTED;
+}
+
+/*
+ * Step 3 when isolating: the rows from..from+count-1 in chunks, each in a subtransaction
+ * (as a PL/pgSQL exception block does); a failing chunk is halved until the messages that
+ * fail on their own are found, and those become dead letters with the error.  An error of
+ * the environment is thrown on: the whole batch is then retried later.
+ */
+static void
+insert_rows_isolating(Batch *b, int from, int count)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	ErrorData  *edata = NULL;
+
+	if (count == 0)
+		return;
+	if (count > ISOLATE_CHUNK)
+	{
+		for (int k = from; k < from + count; k += ISOLATE_CHUNK)
+			insert_rows_isolating(b, k, Min(ISOLATE_CHUNK, from + count - k));
+		return;
+	}
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		insert_rows(b, from, count);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cons.batch_ctx);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_END_TRY();
+
+	if (edata == NULL)
+		return;
+	if (error_is_environmental(edata->sqlerrcode))
+		ReThrowError(edata);
+	if (count > 1)
+	{
+		insert_rows_isolating(b, from, count / 2);
+		insert_rows_isolating(b, from + count / 2, count - count / 2);
+	}
+	else
+	{
+		MemoryContext old = MemoryContextSwitchTo(cons.batch_ctx);
+
+		add_dead_letter(b, b->rows[from], psprintf("could not store: %s", edata->message));
+		b->nisolated++;
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/* Step 4: the dead letters (not text, or failing on their own when isolating). */
+static void
+insert_dead_letters(Batch *b)
+{
+	Oid			types[5] = {TEXTOID, BYTEAARRAYOID, TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID};
+	Datum		values[5];
+
+	if (b->ndead == 0)
+		return;
+	values[0] = CStringGetTextDatum(cons.topic);
+	values[1] = PointerGetDatum(construct_array(b->dl_raws, b->ndead, BYTEAOID, -1, false, TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_array(b->dl_reasons, b->ndead, TEXTOID, -1, false, TYPALIGN_INT));
+	values[3] = int4_array(b->dl_parts, b->ndead);
+	values[4] = int8_array(b->dl_offs, b->ndead);
+	run_sql("INSERT INTO bronze.dead_letters (raw, reason, kafka_topic, kafka_partition, kafka_offset) "
+			"SELECT r, w, $1, p, o FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
+			"pg_catalog.unnest($4), pg_catalog.unnest($5)) AS u(r, w, p, o)",
+			5, types, values);
+}
+
+/* Step 5: the offsets these rows cover, in the same transaction. */
+static void
+store_offsets(Batch *b)
+{
+	Oid			types[3] = {TEXTOID, INT4ARRAYOID, INT8ARRAYOID};
+	Datum		values[3] = {CStringGetTextDatum(cons.topic), int4_array(b->touched, b->ntouched),
+	int8_array(b->touched_to, b->ntouched)};
+
+	run_sql("UPDATE tweetlake.offsets o SET next_offset = u.n, updated_at = pg_catalog.now() "
+			"FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS u(p, n) "
+			"WHERE o.topic OPERATOR(pg_catalog.=) $1 AND o.partition OPERATOR(pg_catalog.=) u.p",
+			3, types, values);
+}
+
+/* Step 6, after the commit: move on, count, and publish the progress. */
+static void
+batch_committed(Batch *b)
+{
+	for (int i = 0; i < cons.nmine; i++)
+	{
+		if (b->next[i] != cons.committed[i])
+			cons.resume[i] = -1;
+		cons.committed[i] = b->next[i];
+	}
+	tl_slot_count(cons.slot, b->nrows + b->ndead - b->nisolated, b->bytes);
+	if (b->ndead > 0)
+	{
+		SpinLockAcquire(&cons.slot->mutex);
+		cons.slot->dead_letters += b->ndead;
+		SpinLockRelease(&cons.slot->mutex);
+	}
+	publish_progress(false);
+}
+
+/*
+ * Writes one batch: offsets (fenced) + bronze rows + dead letters, one transaction.
+ * Messages below the committed offset (re-deliveries) are skipped.  With isolate, rows
+ * that fail on their own become dead letters instead of failing the batch.
+ */
+static void
+write_batch(rd_kafka_message_t **msgs, int n, bool isolate)
+{
+	Batch		b;
+	char		activity[96];
+
+	if (!sort_batch(msgs, n, &b))
 		return;
 
-	snprintf(activity, sizeof(activity), "writing a batch of %d messages", ngood + ndead);
+	snprintf(activity, sizeof(activity), "%s a batch of %d messages",
+			 isolate ? "isolating failing messages of" : "writing", b.nrows + b.ndead);
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, activity);
 
-	/* 1. fence: lock our offsets rows and check nobody else moved them */
-	{
-		Oid			types[2] = {TEXTOID, INT4ARRAYOID};
-		Datum		values[2] = {topic, int4_array(touched, ntouched)};
-
-		run_sql("SELECT partition, next_offset FROM tweetlake.offsets "
-				"WHERE topic = $1 AND partition = ANY ($2) ORDER BY partition FOR UPDATE",
-				2, types, values);
-		for (uint64 r = 0; r < SPI_processed; r++)
-		{
-			bool		isnull;
-			int32		p = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
-			int64		o = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
-
-			for (int t = 0; t < ntouched; t++)
-				if (touched[t] == p && touched_expected[t] != o)
-					ereport(ERROR,
-							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-							 errmsg("offset of partition %d moved from " INT64_FORMAT " to " INT64_FORMAT " under this consumer",
-									p, touched_expected[t], o),
-							 errdetail("Another consumer wrote this partition; this batch is dropped and re-read from the stored offset.")));
-		}
-		if (SPI_processed != (uint64) ntouched)
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("tweetlake.offsets rows of topic \"%s\" disappeared", cons.topic)));
-	}
-
-	/* 2. the messages: bronze (valid text) and dead letters (not text at all) */
-	if (ngood > 0)
-	{
-		Oid			types[5] = {TEXTOID, TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID};
-		Datum		values[5];
-		int			dims[1] = {ngood};
-		int			lbs[1] = {1};
-
-		values[0] = topic;
-		values[1] = PointerGetDatum(construct_array(raws, ngood, TEXTOID, -1, false, TYPALIGN_INT));
-		values[2] = int4_array(parts, ngood);
-		values[3] = int8_array(offs, ngood);
-		values[4] = PointerGetDatum(construct_md_array(stamps, stamp_nulls, 1, dims, lbs,
-													   TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		run_sql("INSERT INTO bronze.tweets (raw, kafka_topic, kafka_partition, kafka_offset, kafka_timestamp) "
-				"SELECT r, $1, p, o, t FROM unnest($2, $3, $4, $5) AS u(r, p, o, t)",
-				5, types, values);
-	}
-	if (ndead > 0)
-	{
-		Oid			types[5] = {TEXTOID, BYTEAARRAYOID, TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID};
-		Datum		values[5];
-
-		values[0] = topic;
-		values[1] = PointerGetDatum(construct_array(dl_raws, ndead, BYTEAOID, -1, false, TYPALIGN_INT));
-		values[2] = PointerGetDatum(construct_array(dl_reasons, ndead, TEXTOID, -1, false, TYPALIGN_INT));
-		values[3] = int4_array(dl_parts, ndead);
-		values[4] = int8_array(dl_offs, ndead);
-		run_sql("INSERT INTO bronze.dead_letters (raw, reason, kafka_topic, kafka_partition, kafka_offset) "
-				"SELECT r, w, $1, p, o FROM unnest($2, $3, $4, $5) AS u(r, w, p, o)",
-				5, types, values);
-	}
-
-	/* 3. the offsets these rows cover, in the same transaction */
-	{
-		Oid			types[3] = {TEXTOID, INT4ARRAYOID, INT8ARRAYOID};
-		Datum		values[3] = {topic, int4_array(touched, ntouched), int8_array(touched_next, ntouched)};
-
-		run_sql("UPDATE tweetlake.offsets o SET next_offset = u.n, updated_at = now() "
-				"FROM unnest($2, $3) AS u(p, n) WHERE o.topic = $1 AND o.partition = u.p",
-				3, types, values);
-	}
+	fence_offsets(&b);
+	if (isolate)
+		insert_rows_isolating(&b, 0, b.nrows);
+	else if (b.nrows > 0)
+		insert_rows(&b, 0, b.nrows);
+	insert_dead_letters(&b);
+	store_offsets(&b);
 
 	PopActiveSnapshot();
 	SPI_finish();
@@ -639,61 +896,144 @@ write_batch(rd_kafka_message_t **msgs, int n)
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
 
-	/* committed: now it is safe to move on */
-	for (int i = 0; i < cons.nmine; i++)
+	batch_committed(&b);
+	if (b.nisolated > 0)
 	{
-		if (next[i] != cons.committed[i])
-			cons.resume[i] = -1;
-		cons.committed[i] = next[i];
-	}
-	tl_slot_count(cons.slot, ngood + ndead, bytes);
-	if (ndead > 0)
-	{
-		SpinLockAcquire(&cons.slot->mutex);
-		cons.slot->dead_letters += ndead;
-		SpinLockRelease(&cons.slot->mutex);
-	}
-	LWLockAcquire(tl_shared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < cons.nmine; i++)
-	{
-		TlPartitionSlot *ps = &tl_shared->partitions[cons.mine[i]];
-		int64		lo,
-					hi;
+		/* the last of them: its reason is in the dead letter too */
+		char	   *reason = TextDatumGetCString(b.dl_reasons[b.ndead - 1]);
 
-		ps->next_offset = Max(cons.committed[i], 0);
-		/* cached by librdkafka from fetch responses: no round trip */
-		if (rd_kafka_get_watermark_offsets(cons.rk, cons.topic, cons.mine[i], &lo, &hi) == 0 && hi >= 0)
-			ps->high_watermark = hi;
-		ps->updated_at = GetCurrentTimestamp();
+		tl_slot_error(cons.slot, "%d message%s sent to bronze.dead_letters: %s",
+					  b.nisolated, b.nisolated == 1 ? "" : "s", reason);
 	}
-	LWLockRelease(tl_shared->lock);
 }
 
-static bool
-settings_changed(void)
-{
-	char	   *now = tl_kafka_settings();
-	bool		changed = strcmp(cons.settings, now) != 0;
-
-	pfree(now);
-	return changed ||
-		((tweetlake_brokers[0] == '\0') && tl_shared->broker_generation != cons.broker_generation);
-}
-
+/*
+ * Reads the stored offsets again after a failed batch (another consumer may have moved
+ * them).  If that fails too (the extension is being dropped, say), the offsets this
+ * consumer last committed stand: the fence checks them at the next attempt anyway.
+ */
 static void
-remember_settings(void)
+reload_offsets(void)
 {
-	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	MemoryContext old = CurrentMemoryContext;
 
-	if (cons.settings)
+	PG_TRY();
 	{
-		pfree(cons.settings);
-		pfree(cons.topic);
+		load_offsets(NULL);
 	}
-	cons.settings = tl_kafka_settings();
-	cons.topic = pstrdup(tweetlake_topic);
-	cons.broker_generation = tl_shared->broker_generation;
+	PG_CATCH();
+	{
+		FlushErrorState();
+		AbortCurrentTransaction();
+		pgstat_report_activity(STATE_IDLE, NULL);
+	}
+	PG_END_TRY();
 	MemoryContextSwitchTo(old);
+}
+
+/* Tries write_batch(); NULL when it committed, else the error (the transaction is rolled back). */
+static ErrorData *
+try_write_batch(rd_kafka_message_t **msgs, int n, bool isolate)
+{
+	MemoryContext old = MemoryContextSwitchTo(cons.batch_ctx);
+	ErrorData  *edata = NULL;
+
+	PG_TRY();
+	{
+		write_batch(msgs, n, isolate);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cons.batch_ctx);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		pgstat_report_activity(STATE_IDLE, NULL);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	return edata;
+}
+
+/*
+ * The batch in hand could not be stored: counts the attempt, says so (in the log once per
+ * kind of error, then at most every STALL_LOG_EVERY_MS), and drops the batch, to read it
+ * again from the stored offsets after a delay that doubles up to RETRY_DELAY_MAX_MS.
+ */
+static void
+batch_failed(ErrorData *edata, int n)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	char		msg[256];
+
+	if (cons.stalled_since == 0)
+		cons.stalled_since = now;
+	cons.retry_delay_ms = cons.retry_delay_ms == 0 ? RETRY_DELAY_MIN_MS :
+		Min(cons.retry_delay_ms * 2, RETRY_DELAY_MAX_MS);
+	cons.retries++;
+	tl_slot_set_stall(cons.slot, cons.retries, cons.stalled_since);
+
+	snprintf(msg, sizeof(msg), "batch not stored, will retry: %s", edata->message);
+	tl_slot_error_quiet(cons.slot, msg);
+	if (!tl_same_but_numbers(cons.stall_logged, msg) ||
+		TimestampDifferenceExceeds(cons.stall_logged_at, now, STALL_LOG_EVERY_MS))
+	{
+		ereport(LOG,
+				(errcode(edata->sqlerrcode),
+				 errmsg("tweetlake consumer %d could not store a batch of %d messages: %s",
+						cons.index, n, edata->message),
+				 errdetail("Attempt %d since %s; the batch is read again from the stored offsets in %ld ms.",
+						   cons.retries, timestamptz_to_str(cons.stalled_since), cons.retry_delay_ms)));
+		strlcpy(cons.stall_logged, msg, sizeof(cons.stall_logged));
+		cons.stall_logged_at = now;
+	}
+}
+
+/* A batch committed: any stall is over. */
+static void
+stall_over(void)
+{
+	if (cons.retries == 0)
+		return;
+	if (cons.stall_logged[0] != '\0')
+		ereport(LOG,
+				(errmsg("tweetlake consumer %d stored its batch after %d failed attempts",
+						cons.index, cons.retries)));
+	cons.retries = 0;
+	cons.stalled_since = 0;
+	cons.retry_delay_ms = 0;
+	cons.stall_logged[0] = '\0';
+	tl_slot_set_stall(cons.slot, 0, 0);
+}
+
+/*
+ * Stores one batch.  A batch that fails on its content is written again at once with the
+ * failing messages isolated into bronze.dead_letters; one that cannot be stored even so,
+ * or fails on its environment, is dropped (false) to be read again after a delay.
+ */
+static bool
+store_batch(rd_kafka_message_t **msgs, int n)
+{
+	ErrorData  *edata = try_write_batch(msgs, n, false);
+
+	if (edata != NULL && !error_is_environmental(edata->sqlerrcode))
+	{
+		/* a failed attempt too, while the isolating one runs */
+		if (cons.stalled_since == 0)
+			cons.stalled_since = GetCurrentTimestamp();
+		cons.retries++;
+		tl_slot_set_stall(cons.slot, cons.retries, cons.stalled_since);
+		tl_slot_set_state(cons.slot, "isolating failing messages");
+		edata = try_write_batch(msgs, n, true);
+		tl_slot_set_state(cons.slot, cons.state);
+	}
+	if (edata == NULL)
+	{
+		stall_over();
+		return true;
+	}
+	batch_failed(edata, n);
+	return false;
 }
 
 void
@@ -701,19 +1041,34 @@ tweetlake_consumer_main(Datum arg)
 {
 	rd_kafka_message_t **msgs = NULL;
 	int			msgs_cap = 0;
+	TlConsumerArgs args;
 
 	memset(&cons, 0, sizeof(cons));
 	cons.index = DatumGetInt32(arg);
-	memcpy(&cons.nconsumers, MyBgworkerEntry->bgw_extra, sizeof(int));
-	if (cons.nconsumers < 1)
-		cons.nconsumers = 1;
+	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
+	cons.nconsumers = Max(args.nconsumers, 1);
 
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(tweetlake_database, NULL, 0);
+	/* a reload between the fork and the handler above went unseen: read the file once */
+	ConfigReloadPending = true;
+
+	/* as tweetlake_worker when the launcher found it, else as the bootstrap superuser */
+	if (OidIsValid(args.dboid))
+		BackgroundWorkerInitializeConnectionByOid(args.dboid, args.roleoid, 0);
+	else
+		BackgroundWorkerInitializeConnection(tweetlake_database, NULL, 0);
+
+	/*
+	 * Nothing this session runs resolves a name through a schema someone else can create
+	 * objects in: the statements are qualified, and the path is pinned besides
+	 * (PGC_S_OVERRIDE: no ALTER ROLE/DATABASE ... SET search_path applies).
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 
 	cons.slot = tl_slot_acquire(TL_ROLE_CONSUMER, cons.index);
+	cons.client.slot = cons.slot;
 	cons.batch_ctx = AllocSetContextCreate(TopMemoryContext, "tweetlake consumer batch",
 										   ALLOCSET_DEFAULT_SIZES);
 	before_shmem_exit(consumer_exit, (Datum) 0);
@@ -721,7 +1076,6 @@ tweetlake_consumer_main(Datum arg)
 	while (!ShutdownRequestPending)
 	{
 		int			n;
-		MemoryContext old;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -734,14 +1088,17 @@ tweetlake_consumer_main(Datum arg)
 			cons.reconnect = false;
 			disconnect();
 		}
-		if (cons.rk != NULL && settings_changed())
+		if (cons.rk != NULL && tl_kafka_settings_changed(&cons.client))
 		{
 			ereport(LOG, (errmsg("tweetlake consumer %d: Kafka settings changed, reconnecting", cons.index)));
 			disconnect();
 		}
 		if (cons.rk == NULL)
 		{
-			remember_settings();
+			tl_kafka_remember_settings(&cons.client);
+			if (cons.topic)
+				pfree(cons.topic);
+			cons.topic = MemoryContextStrdup(TopMemoryContext, tweetlake_topic);
 			if (!connect_consumer())
 			{
 				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -751,46 +1108,35 @@ tweetlake_consumer_main(Datum arg)
 			}
 		}
 
+		/* msgs and pending hold a batch each (pending: what the byte cap left over) */
 		if (msgs_cap < tweetlake_batch_size)
 		{
 			msgs_cap = tweetlake_batch_size;
 			msgs = msgs ? repalloc(msgs, sizeof(*msgs) * msgs_cap)
 				: MemoryContextAlloc(TopMemoryContext, sizeof(*msgs) * msgs_cap);
+			cons.pending = cons.pending ? repalloc(cons.pending, sizeof(*msgs) * msgs_cap)
+				: MemoryContextAlloc(TopMemoryContext, sizeof(*msgs) * msgs_cap);
+			cons.pending_cap = msgs_cap;
 		}
 		n = collect_batch(msgs, tweetlake_batch_size);
 		if (n == 0)
 			continue;
 
-		old = MemoryContextSwitchTo(cons.batch_ctx);
-		PG_TRY();
+		if (!store_batch(msgs, n))
 		{
-			write_batch(msgs, n);
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-
-			/* the batch is not stored: report, roll back, re-read from the stored offsets */
-			MemoryContextSwitchTo(cons.batch_ctx);
-			edata = CopyErrorData();
-			FlushErrorState();
-			AbortCurrentTransaction();
-			tl_slot_error(cons.slot, "batch not stored, will retry: %s", edata->message);
-			ereport(LOG,
-					(errmsg("tweetlake consumer %d: batch of %d messages not stored, retrying: %s",
-							cons.index, n, edata->message)));
-			pgstat_report_activity(STATE_IDLE, NULL);
+			/* read the batch again from the stored offsets, after the delay */
 			for (int k = 0; k < n; k++)
 				rd_kafka_message_destroy(msgs[k]);
 			n = 0;
-			load_offsets(NULL);
+			drop_pending();
+			MemoryContextReset(cons.batch_ctx);
+			reload_offsets();
 			assign_from_committed();
+			publish_progress(true);
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 1000L, PG_WAIT_EXTENSION);
+							 cons.retry_delay_ms, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
 		}
-		PG_END_TRY();
-		MemoryContextSwitchTo(old);
 		for (int k = 0; k < n; k++)
 			rd_kafka_message_destroy(msgs[k]);
 		MemoryContextReset(cons.batch_ctx);

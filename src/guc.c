@@ -10,6 +10,7 @@
 
 int			tweetlake_batch_size = 10000;
 int			tweetlake_batch_timeout_ms = 100;
+int			tweetlake_batch_max_bytes = 16 * 1024 * 1024;
 int			tweetlake_max_text_length = 1000;
 int			tweetlake_max_message_bytes = 1024 * 1024;
 char	   *tweetlake_database = NULL;
@@ -108,6 +109,15 @@ tweetlake_define_gucs(void)
 							&tweetlake_batch_timeout_ms,
 							100, 1, 60000,
 							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tweetlake.batch_max_bytes",
+							"Most message bytes a consumer puts into one batch.",
+							"A batch ends at tweetlake.batch_size messages or at this many bytes of "
+							"payload, whichever comes first; a single larger message forms a batch of its own.",
+							&tweetlake_batch_max_bytes,
+							16 * 1024 * 1024, 1024, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
 
 	DefineCustomStringVariable("tweetlake.kafka_config",

@@ -1,8 +1,10 @@
 /*
- * kafka.c - librdkafka configuration shared by the producer, the consumers and
- * tweetlake.produce(): where the brokers are (tweetlake.brokers or the embedded broker),
- * the extra properties of tweetlake.kafka_config, and redaction of secrets in anything
- * that reaches the log or tweetlake.status.
+ * kafka.c - the Kafka client pieces shared by the generator (generator_worker.c), the consumers
+ * (consumer.c) and tweetlake.produce(): where the brokers are (tweetlake.brokers or the
+ * embedded broker), the configuration from tweetlake.kafka_config and
+ * tweetlake.kafka_config_file, the error callback that reports into a worker's status slot,
+ * the check that the topic exists, noticing changed settings, and redaction of secrets in
+ * anything that reaches the log or tweetlake.status.
  */
 #include "tweetlake.h"
 
@@ -14,6 +16,7 @@
 #include "lib/stringinfo.h"
 #include "storage/fd.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
 PG_FUNCTION_INFO_V1(tweetlake_bootstrap_servers);
 
@@ -43,12 +46,28 @@ is_secret_key(const char *key)
 {
 	return strstr(key, "password") != NULL || strstr(key, "secret") != NULL ||
 		strstr(key, "sasl.jaas") != NULL || strstr(key, ".key.pem") != NULL ||
-		strstr(key, "token") != NULL;
+		strstr(key, "token") != NULL || strstr(key, "sasl.oauthbearer.config") != NULL;
+}
+
+/* Where the value of a secret-looking key starting at p ends: a quoted string or a word. */
+static const char *
+secret_value_end(const char *p)
+{
+	if (*p == '"' || *p == '\'')
+	{
+		const char *close = strchr(p + 1, *p);
+
+		return close ? close + 1 : p + strlen(p);
+	}
+	while (*p && *p != ';' && *p != ',' && *p != ' ' && *p != '\n')
+		p++;
+	return p;
 }
 
 /*
- * A copy of text with the value after any "<secret-looking key>=" replaced by "***".
- * For librdkafka error strings and configuration echoes.
+ * A copy of text with the value after any "<secret-looking key>=" replaced by "***", and
+ * the value in librdkafka's 'Invalid value "<v>" for configuration property "<secret key>"'
+ * too.  For librdkafka error strings and configuration echoes.
  */
 const char *
 tl_redact(const char *text)
@@ -57,14 +76,59 @@ tl_redact(const char *text)
 	const char *p = text;
 	char	   *o = out;
 	char	   *end = out + sizeof(out) - 4;
+	const char *prop = strstr(text, "for configuration property \"");
+	const char *hide_from = NULL;
+	const char *hide_to = NULL;
+
+	/* Invalid value "<v>" for configuration property "<key>" */
+	if (prop != NULL)
+	{
+		const char *k = prop + strlen("for configuration property \"");
+		const char *kend = strchr(k, '"');
+		char		key[128];
+
+		if (kend != NULL && kend - k < (long) sizeof(key))
+		{
+			memcpy(key, k, kend - k);
+			key[kend - k] = '\0';
+			if (is_secret_key(key))
+			{
+				hide_from = strchr(text, '"');
+				hide_to = prop - 1;
+				while (hide_to > hide_from && *hide_to != '"')
+					hide_to--;
+				if (hide_from == NULL || hide_to <= hide_from)
+					hide_from = hide_to = NULL;
+			}
+		}
+	}
 
 	while (*p && o < end)
 	{
-		const char *eq = strchr(p, '=');
+		const char *eq;
 		const char *k;
 		char		key[128];
 		size_t		klen;
 
+		if (hide_from != NULL && p > hide_from && p < hide_to)
+		{
+			/* inside the quoted value of a secret property: "***" once, then skip it */
+			if (o + 3 < end)
+			{
+				memcpy(o, "***", 3);
+				o += 3;
+			}
+			p = hide_to;
+			continue;
+		}
+		eq = strchr(p, '=');
+		if (hide_from != NULL && p <= hide_from && (eq == NULL || eq > hide_from))
+		{
+			/* copy up to and including the opening quote of the hidden value */
+			while (p <= hide_from && o < end)
+				*o++ = *p++;
+			continue;
+		}
 		if (eq == NULL)
 		{
 			strlcpy(o, p, end - o + 1);
@@ -82,8 +146,7 @@ tl_redact(const char *text)
 			*o++ = *p++;
 		if (is_secret_key(key))
 		{
-			while (*p && *p != ';' && *p != ',' && *p != ' ' && *p != '\n')
-				p++;
+			p = secret_value_end(p);
 			if (o + 3 < end)
 			{
 				memcpy(o, "***", 3);
@@ -93,6 +156,19 @@ tl_redact(const char *text)
 	}
 	*o = '\0';
 	return out;
+}
+
+/* A property name as librdkafka spells them: letters, digits, '.', '_' and '-'. */
+static bool
+is_property_name(const char *key)
+{
+	if (*key == '\0')
+		return false;
+	for (const char *c = key; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+			  (*c >= '0' && *c <= '9') || *c == '.' || *c == '_' || *c == '-'))
+			return false;
+	return true;
 }
 
 /*
@@ -113,9 +189,10 @@ apply_property(rd_kafka_conf_t *conf, const char *role, char *item, const char *
 		key++;
 	if (*key == '\0' || *key == '#' || *key == '\r')
 		return true;
+	/* never echo the item: a line in another syntax ("sasl.password: x") may hold a secret */
 	if (eq == NULL)
 	{
-		snprintf(errbuf, errlen, "%s: \"%s\" is not key=value", where, tl_redact(key));
+		snprintf(errbuf, errlen, "%s: expected key=value", where);
 		return false;
 	}
 	*eq = '\0';
@@ -126,6 +203,12 @@ apply_property(rd_kafka_conf_t *conf, const char *role, char *item, const char *
 		value++;
 	for (char *t = value + strlen(value) - 1; t >= value && (*t == ' ' || *t == '\t' || *t == '\r'); t--)
 		*t = '\0';
+
+	if (!is_property_name(key))
+	{
+		snprintf(errbuf, errlen, "%s: expected key=value with a property name before \"=\"", where);
+		return false;
+	}
 
 	/* producer.x / consumer.x: only for that client */
 	if (strncmp(key, "producer.", 9) == 0 || strncmp(key, "consumer.", 9) == 0)
@@ -178,6 +261,7 @@ tl_kafka_conf(const char *role, char *errbuf, size_t errlen)
 	char		client_id[64];
 	char	   *list;
 	char	   *save = NULL;
+	int			nitem = 0;
 
 	if (bootstrap == NULL)
 	{
@@ -195,11 +279,16 @@ tl_kafka_conf(const char *role, char *errbuf, size_t errlen)
 
 	list = pstrdup(tweetlake_kafka_config ? tweetlake_kafka_config : "");
 	for (char *item = strtok_r(list, ";\n", &save); item; item = strtok_r(NULL, ";\n", &save))
-		if (!apply_property(conf, role, item, "tweetlake.kafka_config", errbuf, errlen))
+	{
+		char		where[64];
+
+		snprintf(where, sizeof(where), "tweetlake.kafka_config item %d", ++nitem);
+		if (!apply_property(conf, role, item, where, errbuf, errlen))
 		{
 			rd_kafka_conf_destroy(conf);
 			return NULL;
 		}
+	}
 	pfree(list);
 
 	if (tweetlake_kafka_config_file && tweetlake_kafka_config_file[0] != '\0')
@@ -216,11 +305,12 @@ tl_kafka_conf(const char *role, char *errbuf, size_t errlen)
 		while (line != NULL && *line != '\0')
 		{
 			char	   *next = strchr(line, '\n');
-			char		where[64];
+			char		where[MAXPGPATH + 64];
 
 			if (next)
 				*next++ = '\0';
-			snprintf(where, sizeof(where), "tweetlake.kafka_config_file line %d", ++lineno);
+			snprintf(where, sizeof(where), "tweetlake.kafka_config_file \"%s\" line %d",
+					 tweetlake_kafka_config_file, ++lineno);
 			if (!apply_property(conf, role, line, where, errbuf, errlen))
 			{
 				pfree(contents);
@@ -235,23 +325,144 @@ tl_kafka_conf(const char *role, char *errbuf, size_t errlen)
 }
 
 /*
- * Everything a client is built from, to notice a reload that changes it: the settings
- * and the identity of the properties file (path, inode, size, modification time), so an
- * edited file takes effect at the next reload.  Holds no secret.
+ * Everything a client is built from, to notice a reload that changes it: the settings,
+ * the identity of the properties file (path, inode, size, modification time), so an
+ * edited file takes effect at the next reload, and the embedded broker's generation, so a
+ * restarted embedded broker (same settings, new log) is noticed too.  Holds no secret.
  */
-char *
-tl_kafka_settings(void)
+static char *
+kafka_settings(void)
 {
 	struct stat st;
 	const char *file = tweetlake_kafka_config_file ? tweetlake_kafka_config_file : "";
 	char		fid[128] = "";
+	bool		embedded = tweetlake_brokers == NULL || tweetlake_brokers[0] == '\0';
 
 	if (file[0] != '\0' && stat(file, &st) == 0)
 		snprintf(fid, sizeof(fid), "%lu:%lld:%lld.%09ld", (unsigned long) st.st_ino,
 				 (long long) st.st_size, (long long) st.st_mtim.tv_sec, (long) st.st_mtim.tv_nsec);
-	return psprintf("%s|%s|%s|%s|%s|%s", tweetlake_brokers, tweetlake_topic,
+	return psprintf("%s|%s|%s|%s|%s|%s|%u", tweetlake_brokers, tweetlake_topic,
 					tweetlake_kafka_config, file, fid,
-					tl_bootstrap_servers(false) ? tl_bootstrap_servers(false) : "");
+					tl_bootstrap_servers(false) ? tl_bootstrap_servers(false) : "",
+					(embedded && tl_shared) ? tl_shared->broker_generation : 0);
+}
+
+/* Notes what client is about to be built from (call before building it). */
+void
+tl_kafka_remember_settings(TlKafkaClient *client)
+{
+	char	   *now = kafka_settings();
+
+	if (client->settings)
+		pfree(client->settings);
+	client->settings = MemoryContextStrdup(TopMemoryContext, now);
+	pfree(now);
+	client->broker_generation = tl_shared ? tl_shared->broker_generation : 0;
+}
+
+/* Whether a reload (or a restarted embedded broker) changed what client was built from. */
+bool
+tl_kafka_settings_changed(const TlKafkaClient *client)
+{
+	char	   *now = kafka_settings();
+	bool		changed = client->settings == NULL || strcmp(client->settings, now) != 0;
+
+	pfree(now);
+	return changed;
+}
+
+/*
+ * Whether the brokers client was built for are still there: false once the embedded broker
+ * it used withdrew its address (it is stopping) or was replaced by a new one.
+ */
+bool
+tl_kafka_broker_alive(const TlKafkaClient *client)
+{
+	bool		alive;
+
+	if (tweetlake_brokers != NULL && tweetlake_brokers[0] != '\0')
+		return true;
+	if (tl_shared == NULL)
+		return false;
+	LWLockAcquire(tl_shared->lock, LW_SHARED);
+	alive = tl_shared->bootstrap[0] != '\0' &&
+		tl_shared->broker_generation == client->broker_generation;
+	LWLockRelease(tl_shared->lock);
+	return alive;
+}
+
+/*
+ * librdkafka's error callback for every worker's client: the reason (redacted) goes to the
+ * worker's status slot.  librdkafka calls it from rd_kafka_poll() or the consume calls,
+ * in the worker's own thread.
+ */
+static void
+client_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	TlKafkaClient *client = (TlKafkaClient *) opaque;
+
+	client->error_seen = true;
+	if (!client->quiet && client->slot != NULL)
+		tl_slot_error(client->slot, "kafka: %s", tl_redact(reason));
+}
+
+/* Makes conf report its client's errors into client (set its slot first). */
+void
+tl_kafka_set_error_cb(TlKafkaClient *client, rd_kafka_conf_t *conf)
+{
+	client->error_seen = false;
+	client->quiet = false;
+	rd_kafka_conf_set_opaque(conf, client);
+	rd_kafka_conf_set_error_cb(conf, client_error_cb);
+}
+
+/*
+ * Asks the brokers for topic: its partition count, or 0 when it cannot be used (yet), with
+ * the reason in the client's last_error and its state "waiting for the topic" or "waiting
+ * for a broker".  A missing topic is named with the brokers asked; otherwise the error
+ * callback's own reason (say, failed authentication) is kept when there is one.
+ */
+int
+tl_kafka_topic_partitions(rd_kafka_t *rk, TlKafkaClient *client, const char *topic)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+	rd_kafka_resp_err_t err;
+	int			npartitions = 0;
+	const char *where = tl_bootstrap_servers(false) ? tl_bootstrap_servers(false) : "?";
+
+	client->error_seen = false;
+	err = rd_kafka_metadata(rk, 0, rkt, &md, 5000);
+	rd_kafka_topic_destroy(rkt);
+	/* serve the error callback now: it has the cause (say, failed authentication) */
+	rd_kafka_poll(rk, 0);
+	if (!err)
+	{
+		if (md->topic_cnt != 1)
+			err = RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+		else if (md->topics[0].err)
+			err = md->topics[0].err;
+		else if (md->topics[0].partition_cnt == 0)
+			err = RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+		else
+			npartitions = md->topics[0].partition_cnt;
+	}
+	if (md)
+		rd_kafka_metadata_destroy(md);
+	if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+	{
+		tl_slot_error(client->slot, "topic \"%s\" does not exist on %s (create it; tweetlake does not create topics)",
+					  topic, where);
+		tl_slot_set_state(client->slot, "waiting for the topic");
+	}
+	else if (err)
+	{
+		/* keep the broker's own reason in last_error when the callback gave one */
+		if (!client->error_seen)
+			tl_slot_error(client->slot, "topic \"%s\" on %s: %s", topic, where, rd_kafka_err2str(err));
+		tl_slot_set_state(client->slot, "waiting for a broker");
+	}
+	return npartitions;
 }
 
 /* tweetlake.bootstrap_servers(): where outside Kafka clients (kcat, ...) connect. */

@@ -9,7 +9,9 @@
  */
 #include "tweetlake.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
 #include "fmgr.h"
@@ -23,6 +25,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(tweetlake_start);
@@ -41,6 +44,19 @@ typedef struct Child
 } Child;
 
 static Child children[2 + TL_MAX_CONSUMERS];
+
+/* The role the consumers run as (InvalidOid: the bootstrap superuser), and why. */
+typedef enum WorkerRoleState
+{
+	WORKER_ROLE_UNKNOWN = 0,
+	WORKER_ROLE_OK,
+	WORKER_ROLE_SUPERUSER,		/* used, with a warning */
+	WORKER_ROLE_MISSING,		/* schema older than 0.2.0 */
+	WORKER_ROLE_NOLOGIN			/* PG15 bgworkers need rolcanlogin */
+} WorkerRoleState;
+
+static Oid	worker_role = InvalidOid;
+static WorkerRoleState worker_role_state = WORKER_ROLE_UNKNOWN;
 
 void
 tl_register_launcher(void)
@@ -70,17 +86,91 @@ tl_wake_launcher(void)
 		SetLatch(latch);
 }
 
+/*
+ * The tweetlake_worker role, looked up in the catalogs (inside the caller's transaction):
+ * its OID, or InvalidOid when the consumers cannot use it, with the reason in *state.
+ */
+static Oid
+lookup_worker_role(WorkerRoleState *state)
+{
+	HeapTuple	tup = SearchSysCache1(AUTHNAME, CStringGetDatum(TL_WORKER_ROLE));
+	Form_pg_authid form;
+	Oid			roleoid;
+
+	if (!HeapTupleIsValid(tup))
+	{
+		*state = WORKER_ROLE_MISSING;
+		return InvalidOid;
+	}
+	form = (Form_pg_authid) GETSTRUCT(tup);
+	roleoid = form->oid;
+	if (!form->rolcanlogin)
+	{
+		*state = WORKER_ROLE_NOLOGIN;
+		roleoid = InvalidOid;
+	}
+	else
+		*state = form->rolsuper ? WORKER_ROLE_SUPERUSER : WORKER_ROLE_OK;
+	ReleaseSysCache(tup);
+	return roleoid;
+}
+
+/* Says once, when it changes, which role the consumers run as if it is not the right one. */
+static void
+report_worker_role(WorkerRoleState state)
+{
+	if (state == worker_role_state)
+		return;
+	worker_role_state = state;
+	switch (state)
+	{
+		case WORKER_ROLE_MISSING:
+			ereport(WARNING,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("role \"%s\" does not exist", TL_WORKER_ROLE),
+					 errdetail("The tweetlake consumers run as the bootstrap superuser until it does."),
+					 errhint("Run ALTER EXTENSION tweetlake UPDATE in database \"%s\".",
+							 tweetlake_database)));
+			break;
+		case WORKER_ROLE_NOLOGIN:
+			ereport(WARNING,
+					(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+					 errmsg("role \"%s\" is not permitted to log in", TL_WORKER_ROLE),
+					 errdetail("The tweetlake consumers run as the bootstrap superuser until it is."),
+					 errhint("Run ALTER ROLE %s LOGIN: PostgreSQL 15 lets a background worker connect only as a role that may log in.", TL_WORKER_ROLE)));
+			break;
+		case WORKER_ROLE_SUPERUSER:
+			ereport(WARNING,
+					(errcode(ERRCODE_WARNING),
+					 errmsg("role \"%s\" is a superuser", TL_WORKER_ROLE),
+					 errdetail("The tweetlake consumers run as this role and need no more than the grants of the extension."),
+					 errhint("Run ALTER ROLE %s NOSUPERUSER.", TL_WORKER_ROLE)));
+			break;
+		case WORKER_ROLE_OK:
+		case WORKER_ROLE_UNKNOWN:
+			break;
+	}
+}
+
+/*
+ * Whether the extension exists in this database; when it does, also the role the
+ * consumers should run as (*roleoid, InvalidOid for the bootstrap superuser).
+ */
 static bool
-extension_installed(void)
+extension_installed(Oid *roleoid)
 {
 	bool		installed;
+	WorkerRoleState state = WORKER_ROLE_UNKNOWN;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	installed = OidIsValid(get_extension_oid("tweetlake", true));
+	*roleoid = installed ? lookup_worker_role(&state) : InvalidOid;
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	if (installed)
+		report_worker_role(state);
 	return installed;
 }
 
@@ -125,8 +215,17 @@ start_child(Child *c)
 		snprintf(worker.bgw_name, BGW_MAXLEN, "tweetlake %s", tl_role_name(c->role));
 	snprintf(worker.bgw_type, BGW_MAXLEN, "tweetlake %s", tl_role_name(c->role));
 	worker.bgw_main_arg = Int32GetDatum(c->index);
-	/* consumers need to know how many of them share the partitions */
-	memcpy(worker.bgw_extra, &tweetlake_consumers, sizeof(int));
+	if (c->role == TL_ROLE_CONSUMER)
+	{
+		TlConsumerArgs args;
+
+		StaticAssertStmt(sizeof(TlConsumerArgs) <= BGW_EXTRALEN, "TlConsumerArgs too large");
+		memset(&args, 0, sizeof(args));
+		args.nconsumers = tweetlake_consumers;
+		args.dboid = MyDatabaseId;
+		args.roleoid = worker_role;
+		memcpy(worker.bgw_extra, &args, sizeof(args));
+	}
 	worker.bgw_notify_pid = MyProcPid;
 
 	c->last_start = GetCurrentTimestamp();
@@ -231,10 +330,36 @@ tweetlake_launcher_main(Datum arg)
 
 		if (!installed || TimestampDifferenceExceeds(last_check, GetCurrentTimestamp(), TL_EXTENSION_CHECK_MS))
 		{
+			Oid			roleoid;
+
 			pgstat_report_activity(STATE_RUNNING, "checking for the tweetlake extension");
-			installed = extension_installed();
+			installed = extension_installed(&roleoid);
 			last_check = GetCurrentTimestamp();
 			pgstat_report_activity(STATE_IDLE, NULL);
+
+			/*
+			 * A new role (ALTER EXTENSION tweetlake UPDATE created it, or it was dropped):
+			 * running consumers still run as the old one, so start them again.
+			 */
+			if (installed && roleoid != worker_role)
+			{
+				bool		any = false;
+
+				for (int i = 0; i < TL_MAX_CONSUMERS; i++)
+					if (children[2 + i].handle)
+					{
+						stop_child(&children[2 + i]);
+						any = true;
+					}
+				if (any && OidIsValid(roleoid))
+					ereport(LOG,
+							(errmsg("tweetlake launcher: restarting the consumers as role \"%s\"",
+									TL_WORKER_ROLE)));
+				else if (any)
+					ereport(LOG,
+							(errmsg("tweetlake launcher: restarting the consumers as the bootstrap superuser")));
+				worker_role = roleoid;
+			}
 		}
 
 		LWLockAcquire(tl_shared->lock, LW_SHARED);
@@ -251,10 +376,17 @@ tweetlake_launcher_main(Datum arg)
 			running_consumers = wanted_consumers;
 		}
 
-		reconcile(&children[0], installed && embedded);
-		reconcile(&children[1], installed && enabled && tweetlake_generator_rate != 0);
+		/*
+		 * The broker starts first and stops last: a generator or consumer stopping (DROP
+		 * EXTENSION, tweetlake.stop()) still reaches it to flush or finish its batch.
+		 */
+		if (installed && embedded)
+			reconcile(&children[0], true);
 		for (int i = 0; i < TL_MAX_CONSUMERS; i++)
 			reconcile(&children[2 + i], i < wanted_consumers);
+		reconcile(&children[1], installed && enabled && tweetlake_generator_rate != 0);
+		if (!(installed && embedded))
+			reconcile(&children[0], false);
 
 		if (!installed)
 			snprintf(state, sizeof(state), "waiting for CREATE EXTENSION tweetlake");

@@ -2,10 +2,13 @@
  * parse.c - tweet message -> typed silver row, with json-c.  tweetlake.parse_tweet(raw) is
  * called by the bronze batch trigger for every new message; it never raises an error for
  * bad content but returns the reason in the "error" column, which sends the message to
- * bronze.dead_letters.  tweetlake.tweet_id_of(raw) is the cheap scan behind bronze.tweet_id.
+ * bronze.dead_letters.  tweetlake.tweet_id_of(raw) is the cheap scan behind bronze.tweet_id;
+ * parse_tweet reads the tweet_id through the same scan, so bronze, silver and the dead
+ * letters always agree on it.
  */
 #include "tweetlake.h"
 
+#include <float.h>
 #include <locale.h>
 #include <math.h>
 #include <wctype.h>
@@ -14,6 +17,7 @@
 #define json_object pg_sql_json_object
 #include "catalog/pg_collation_d.h"
 #include "catalog/pg_type_d.h"
+#include "common/shortest_dec.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
@@ -44,14 +48,16 @@ enum
 /* What a JSON field must hold. */
 typedef enum FieldKind
 {
-	K_ID,						/* non-empty string (or integer, for user ids) */
+	K_TWEET_ID,					/* non-empty string, <= TL_MAX_ID_BYTES */
+	K_ID,						/* the same, or an integer 0 .. INT64_MAX (user ids) */
 	K_STRING,					/* string, <= TL_MAX_FIELD_BYTES */
+	K_CODE,						/* string, <= TL_MAX_CODE_BYTES (a gold key column) */
 	K_TEXT,						/* string, <= tweetlake.max_text_length characters */
 	K_TWEET_TYPE,				/* original | retweet | reply | quote */
 	K_COUNT,					/* integer 0 .. INT32_MAX */
 	K_BIGCOUNT,					/* integer 0 .. INT64_MAX */
 	K_BOOL,
-	K_NUMBER,					/* finite number */
+	K_NUMBER,					/* number, |x| <= TL_MAX_ENGAGEMENT_SCORE */
 	K_SENTIMENT,				/* number in [-1, 1] */
 	K_TIMESTAMP,				/* ISO 8601 string */
 	K_HASHTAGS,					/* array of strings, '#' stripped */
@@ -77,7 +83,7 @@ static const Field tweet_fields[] = {
 	{"is_quote", K_BOOL, A_IS_QUOTE},
 	{"is_reply", K_BOOL, A_IS_REPLY},
 	{"is_retweet", K_BOOL, A_IS_RETWEET},
-	{"language", K_STRING, A_LANGUAGE},
+	{"language", K_CODE, A_LANGUAGE},
 	{"like_count", K_COUNT, A_LIKE_COUNT},
 	{"mentions", K_MENTIONS, A_MENTIONS},
 	{"original_tweet_id", K_ID, A_ORIGINAL_TWEET_ID},
@@ -87,14 +93,14 @@ static const Field tweet_fields[] = {
 	{"quoted_tweet_id", K_ID, A_QUOTED_TWEET_ID},
 	{"quoted_user", K_REF_USER, A_QUOTED_USER_ID},
 	{"reach_estimate", K_BIGCOUNT, A_REACH},
-	{"region", K_STRING, A_REGION},
+	{"region", K_CODE, A_REGION},
 	{"reply_count", K_COUNT, A_REPLY_COUNT},
 	{"reply_to_tweet_id", K_ID, A_REPLY_TO_TWEET_ID},
 	{"reply_to_user", K_REF_USER, A_REPLY_TO_USER_ID},
 	{"retweet_count", K_COUNT, A_RETWEET_COUNT},
 	{"sentiment_score", K_SENTIMENT, A_SENTIMENT},
 	{"text", K_TEXT, A_TEXT},
-	{"tweet_id", K_ID, A_TWEET_ID},
+	{"tweet_id", K_TWEET_ID, A_TWEET_ID},
 	{"tweet_type", K_TWEET_TYPE, A_TWEET_TYPE},
 	{"user", K_USER, -1},
 };
@@ -109,6 +115,11 @@ static const Field user_fields[] = {
 	{"user_id", K_ID, A_USER_ID},
 	{"username", K_STRING, A_USERNAME},
 	{"verified", K_BOOL, A_VERIFIED},
+};
+
+/* What parse_field reads of a referenced author's object: only the id (see K_REF_USER). */
+static const Field ref_user_fields[] = {
+	{"user_id", K_ID, -1},
 };
 
 /* One parse in progress: the output row and the first error met. */
@@ -226,16 +237,28 @@ get_string(ParseState *ps, json_object *v, const char *prefix, const char *key,
 	return true;
 }
 
-/* An id: a non-empty string, or an integer (user ids often travel as numbers). */
+static bool get_integer(ParseState *ps, json_object *v, const char *prefix, const char *key,
+						int64 max, int64 *out);
+
+/*
+ * An id: a non-empty string, or, when allow_int, an integer (user ids often travel as
+ * numbers).  json-c clamps integers beyond 64 bits, so only 0 .. INT64_MAX is taken: two
+ * different large numbers must not become the same id.
+ */
 static bool
-get_id(ParseState *ps, json_object *v, const char *prefix, const char *key, Datum *out)
+get_id(ParseState *ps, json_object *v, const char *prefix, const char *key, bool allow_int,
+	   Datum *out)
 {
 	const char *s;
 	int			n;
 
-	if (json_object_is_type(v, json_type_int))
+	if (allow_int && json_object_is_type(v, json_type_int))
 	{
-		*out = CStringGetTextDatum(json_object_get_string(v));
+		int64		i;
+
+		if (!get_integer(ps, v, prefix, key, PG_INT64_MAX, &i))
+			return false;
+		*out = CStringGetTextDatum(psprintf(INT64_FORMAT, i));
 		return true;
 	}
 	if (!get_string(ps, v, prefix, key, TL_MAX_ID_BYTES, &s, &n))
@@ -246,6 +269,10 @@ get_id(ParseState *ps, json_object *v, const char *prefix, const char *key, Datu
 	return true;
 }
 
+/*
+ * An integer 0 .. max.  12.0 is an integer written by a float-minded producer and is taken;
+ * 12.5, 1e400 and "12" are not.
+ */
 static bool
 get_integer(ParseState *ps, json_object *v, const char *prefix, const char *key,
 			int64 max, int64 *out)
@@ -254,20 +281,36 @@ get_integer(ParseState *ps, json_object *v, const char *prefix, const char *key,
 
 	if (json_object_is_type(v, json_type_int))
 	{
-		/* json-c keeps integers above INT64_MAX as uint64 and clamps get_int64 */
-		errno = 0;
+		/*
+		 * json-c keeps integers above INT64_MAX as uint64 and clamps both get_int64 and,
+		 * beyond 64 bits, get_uint64 (to UINT64_MAX) and negatives (to INT64_MIN)
+		 */
 		i = json_object_get_int64(v);
-		if (i == INT64_MAX && json_object_get_uint64(v) != (uint64) INT64_MAX)
-			return fail(ps, "%s%s: out of range", prefix, key);
+		if (i == PG_INT64_MAX && json_object_get_uint64(v) != (uint64) PG_INT64_MAX)
+		{
+			uint64		u = json_object_get_uint64(v);
+
+			if (u == PG_UINT64_MAX)
+				return fail(ps, "%s%s: out of range (" UINT64_FORMAT " or more)", prefix, key, u);
+			return fail(ps, "%s%s: out of range (" UINT64_FORMAT ")", prefix, key, u);
+		}
 	}
 	else if (json_object_is_type(v, json_type_double))
 	{
 		double		d = json_object_get_double(v);
+		char		shown[DOUBLE_SHORTEST_DECIMAL_LEN];
 
-		/* 12.0 is an integer written by a float-minded producer; 12.5 is not */
-		if (!isfinite(d) || d != floor(d) || d < -9.2e18 || d > 9.2e18)
+		if (!isfinite(d))
+			return fail(ps, "%s%s: not a finite number", prefix, key);
+		if (d != floor(d))
 			return wrong_type(ps, prefix, key, "integer", v);
-		i = (int64) d;
+		double_to_shortest_decimal_buf(d, shown);
+		if (d < 0)
+			return fail(ps, "%s%s: negative (%s)", prefix, key, shown);
+		/* (double) max + 1 is exact for INT32_MAX and rounds to 2^63 for INT64_MAX */
+		if (d >= (double) max + 1.0)
+			return fail(ps, "%s%s: out of range (%s)", prefix, key, shown);
+		i = (int64) d;			/* -0.0 becomes 0 */
 	}
 	else
 		return wrong_type(ps, prefix, key, "integer", v);
@@ -277,6 +320,38 @@ get_integer(ParseState *ps, json_object *v, const char *prefix, const char *key,
 	if (i > max)
 		return fail(ps, "%s%s: out of range (" INT64_FORMAT ")", prefix, key, i);
 	*out = i;
+	return true;
+}
+
+/*
+ * A number in [-max, max] (or [-1, 1] for sentiment).  Infinity, NaN (json-c reads 1e400 as
+ * inf) and subnormal numbers (0 < |x| < DBL_MIN) are refused: an average of a few of them
+ * underflows double precision, which fails the whole batch's gold upsert.  -0 is stored as
+ * 0, so silver and the numeric sums of gold agree.
+ */
+static bool
+get_number(ParseState *ps, json_object *v, const char *prefix, const char *key, double max,
+		   double *out)
+{
+	double		d;
+	char		shown[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+	*out = 0.0;
+	if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
+		return wrong_type(ps, prefix, key, "number", v);
+	d = json_object_get_double(v);
+	if (!isfinite(d))
+		return fail(ps, "%s%s: not a finite number", prefix, key);
+	/* the value as PostgreSQL would print it: exact, as short as possible */
+	double_to_shortest_decimal_buf(d, shown);
+	if (d == 0.0)
+		d = 0.0;
+	else if (fabs(d) < DBL_MIN)
+		return fail(ps, "%s%s: %s is subnormal (0 < |x| < 2.2250738585072014e-308)",
+					prefix, key, shown);
+	if (d < -max || d > max)
+		return fail(ps, "%s%s: %s is outside [%g, %g]", prefix, key, shown, -max, max);
+	*out = d;
 	return true;
 }
 
@@ -373,11 +448,20 @@ get_tags(ParseState *ps, json_object *v, const char *key, char marker, Datum *ou
 		if (e == NULL || !json_object_is_type(e, json_type_string))
 			return fail(ps, "%s[%zu]: expected string, got %s", key, i,
 						e ? json_type_label(e) : "null");
-		if (!get_string(ps, e, "", key, TL_MAX_TAG_BYTES, &s, &len))
+		if (!get_string(ps, e, "", key, TL_MAX_FIELD_BYTES, &s, &len))
 			return false;
 		tag = normalise_tag(s, len, marker);
 		if (tag == NULL)
 			continue;			/* "#" or "" carries no tag */
+
+		/*
+		 * The limit is on the tag as stored, a key column of gold: without the marker and
+		 * in lower case, which can be longer in UTF-8 ("Ⱥ" is 2 bytes, "ⱥ" 3).
+		 */
+		if (VARSIZE_ANY_EXHDR(tag) > TL_MAX_TAG_BYTES)
+			return fail(ps, "%s: longer than %d bytes%s (%d)", key, TL_MAX_TAG_BYTES,
+						(int) VARSIZE_ANY_EXHDR(tag) > len ? " once lower-cased" : "",
+						(int) VARSIZE_ANY_EXHDR(tag));
 		for (int j = 0; j < nitems && !seen; j++)
 		{
 			text	   *o = DatumGetTextPP(items[j]);
@@ -408,12 +492,15 @@ parse_field(ParseState *ps, const Field *f, json_object *v, const char *prefix)
 
 	switch (f->kind)
 	{
+		case K_TWEET_ID:
 		case K_ID:
-			if (!get_id(ps, v, prefix, f->key, &ps->values[f->attno]))
+			if (!get_id(ps, v, prefix, f->key, f->kind == K_ID, &ps->values[f->attno]))
 				return false;
 			break;
 		case K_STRING:
-			if (!get_string(ps, v, prefix, f->key, TL_MAX_FIELD_BYTES, &s, &len))
+		case K_CODE:
+			if (!get_string(ps, v, prefix, f->key,
+							f->kind == K_CODE ? TL_MAX_CODE_BYTES : TL_MAX_FIELD_BYTES, &s, &len))
 				return false;
 			ps->values[f->attno] = PointerGetDatum(cstring_to_text_with_len(s, len));
 			break;
@@ -437,7 +524,7 @@ parse_field(ParseState *ps, const Field *f, json_object *v, const char *prefix)
 				break;
 			}
 		case K_TWEET_TYPE:
-			if (!get_string(ps, v, prefix, f->key, 32, &s, &len))
+			if (!get_string(ps, v, prefix, f->key, TL_MAX_CODE_BYTES, &s, &len))
 				return false;
 			if (strcmp(s, "original") != 0 && strcmp(s, "retweet") != 0 &&
 				strcmp(s, "reply") != 0 && strcmp(s, "quote") != 0)
@@ -462,13 +549,9 @@ parse_field(ParseState *ps, const Field *f, json_object *v, const char *prefix)
 			break;
 		case K_NUMBER:
 		case K_SENTIMENT:
-			if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
-				return wrong_type(ps, prefix, f->key, "number", v);
-			d = json_object_get_double(v);
-			if (!isfinite(d))
-				return fail(ps, "%s%s: not a finite number", prefix, f->key);
-			if (f->kind == K_SENTIMENT && (d < -1.0 || d > 1.0))
-				return fail(ps, "%s%s: %g is outside [-1, 1]", prefix, f->key, d);
+			if (!get_number(ps, v, prefix, f->key,
+							f->kind == K_SENTIMENT ? 1.0 : TL_MAX_ENGAGEMENT_SCORE, &d))
+				return false;
 			ps->values[f->attno] = Float8GetDatum(d);
 			break;
 		case K_TIMESTAMP:
@@ -505,7 +588,7 @@ parse_field(ParseState *ps, const Field *f, json_object *v, const char *prefix)
 				}
 				else
 					return wrong_type(ps, prefix, f->key, "object", v);
-				if (!get_id(ps, id, prefix, f->key, &ps->values[f->attno]))
+				if (!get_id(ps, id, prefix, f->key, true, &ps->values[f->attno]))
 					return false;
 				break;
 			}
@@ -589,9 +672,306 @@ find_unpaired_surrogate(const char *data, int len)
 	return -1;
 }
 
-/* Fills ps from the message; false with ps->error set when it cannot become silver. */
+/* ------------------------------------------------------------------------
+ * The raw scan: the top-level object of a message, and the author objects parse_tweet
+ * reads, walked straight over the bytes without json-c and without allocating, so a message
+ * of any size costs one pass and no memory.  It finds
+ *  - the tweet_id: tweetlake.tweet_id_of() (bronze.tweets.tweet_id) returns it and
+ *    parse_tweet reports it, so bronze, silver and the dead letters agree by construction;
+ *  - duplicate keys, which json-c resolves silently (the last one wins): parse_tweet
+ *    refuses a message that repeats a field it reads.
+ * Keys are decoded as json-c decodes them: escapes resolved ("tweet\u005fid" is tweet_id)
+ * and cut at the first NUL (json-c keeps keys as C strings: "tweet_id\u0000x" is tweet_id).
+ * Values are only skipped, never decoded, except the tweet_id (at most TL_MAX_ID_BYTES).
+ * ------------------------------------------------------------------------ */
+
+typedef struct RawScan
+{
+	int			tweet_ids;		/* top-level keys that read as tweet_id */
+	const char *tweet_id;		/* the last one's value at its opening quote; NULL: no string */
+	const Field *dup;			/* the first field parse_tweet reads that appears twice */
+	const Field *dup_parent;	/* the author object it is in; NULL: the top level */
+} RawScan;
+
+/* Longest key worth decoding: longer ones are no field parse_tweet reads. */
+#define KEY_BYTES 32
+
+static const char *
+skip_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* p at the opening quote; returns the position after the closing quote, or NULL. */
+static const char *
+skip_string(const char *p, const char *end)
+{
+	for (p++; p < end; p++)
+	{
+		if (*p == '\\')
+			p++;
+		else if (*p == '"')
+			return p + 1;
+	}
+	return NULL;
+}
+
+/* Skips one value of any kind, without recursion; NULL on malformed input. */
+static const char *
+skip_value(const char *p, const char *end)
+{
+	int			depth = 0;
+
+	do
+	{
+		if (p >= end)
+			return NULL;
+		switch (*p)
+		{
+			case '"':
+				p = skip_string(p, end);
+				if (p == NULL)
+					return NULL;
+				break;
+			case '{':
+			case '[':
+				depth++;
+				p++;
+				break;
+			case '}':
+			case ']':
+				if (--depth < 0)
+					return NULL;
+				p++;
+				break;
+			default:
+				if (depth == 0)
+				{
+					/* scalar: up to the next delimiter */
+					while (p < end && *p != ',' && *p != '}' && *p != ']' &&
+						   *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+						p++;
+					return p;
+				}
+				p++;
+		}
+	} while (depth > 0);
+	return p;
+}
+
+/*
+ * Decodes the JSON string whose opening quote is at p as json-c does: the first cap bytes
+ * go to buf, *len counts them all.  *nul is the offset of the first NUL (-1: none); *lone is
+ * set when an unpaired surrogate escape was met (json-c writes U+FFFD for it, and so does
+ * this).  Returns the position after the closing quote, or NULL for an unterminated string
+ * or an escape JSON does not have.
+ */
+static const char *
+decode_string(const char *p, const char *end, char *buf, int cap, int *len, int *nul,
+			  bool *lone)
+{
+	int			n = 0;
+
+	*nul = -1;
+	*lone = false;
+	for (p++; p < end;)
+	{
+		unsigned char one;
+		unsigned char utf8[4];
+		const unsigned char *out = &one;
+		int			k = 1;
+
+		if (*p == '"')
+		{
+			*len = n;
+			return p + 1;
+		}
+		if (*p != '\\')
+			one = (unsigned char) *p++;
+		else if (end - p < 2)
+			return NULL;
+		else if (p[1] != 'u')
+		{
+			switch (p[1])
+			{
+				case '"':
+				case '\\':
+				case '/':
+					one = p[1];
+					break;
+				case 'b':
+					one = '\b';
+					break;
+				case 'f':
+					one = '\f';
+					break;
+				case 'n':
+					one = '\n';
+					break;
+				case 'r':
+					one = '\r';
+					break;
+				case 't':
+					one = '\t';
+					break;
+				default:
+					return NULL;
+			}
+			p += 2;
+		}
+		else
+		{
+			int			u,
+						lo;
+
+			if (end - p < 6 || (u = hex4(p + 2)) < 0)
+				return NULL;
+			p += 6;
+			if (u >= 0xD800 && u <= 0xDBFF && end - p >= 6 && p[0] == '\\' && p[1] == 'u' &&
+				(lo = hex4(p + 2)) >= 0xDC00 && lo <= 0xDFFF)
+			{
+				u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+				p += 6;
+			}
+			else if (u >= 0xD800 && u <= 0xDFFF)
+			{
+				u = 0xFFFD;
+				*lone = true;
+			}
+			unicode_to_utf8((pg_wchar) u, utf8);
+			out = utf8;
+			k = pg_utf_mblen(utf8);
+		}
+		for (int i = 0; i < k; i++, n++)
+		{
+			if (out[i] == '\0' && *nul < 0)
+				*nul = n;
+			if (n < cap)
+				buf[n] = (char) out[i];
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Scans the object at p (its opening brace) whose known keys are fields; parent is the
+ * field this object is the value of (NULL: the top level).  Returns the position after
+ * the closing brace, or NULL when the object is malformed.
+ */
+static const char *
+scan_object(const char *p, const char *end, const Field *fields, int nfields,
+			const Field *parent, RawScan *rs)
+{
+	uint64		seen = 0;
+
+	Assert(nfields <= 64);
+	p = skip_ws(p + 1, end);
+	if (p < end && *p == '}')
+		return p + 1;
+	for (;;)
+	{
+		char		key[KEY_BYTES + 1];
+		int			klen,
+					nul;
+		bool		lone;
+		const Field *f = NULL;
+
+		if (p >= end || *p != '"')
+			return NULL;
+		p = decode_string(p, end, key, KEY_BYTES, &klen, &nul, &lone);
+		if (p == NULL)
+			return NULL;
+		if (nul >= 0)
+			klen = nul;
+		if (klen <= KEY_BYTES)
+		{
+			key[klen] = '\0';
+			f = bsearch(key, fields, nfields, sizeof(Field), field_cmp);
+		}
+		p = skip_ws(p, end);
+		if (p >= end || *p != ':')
+			return NULL;
+		p = skip_ws(p + 1, end);
+
+		if (f != NULL)
+		{
+			uint64		bit = UINT64CONST(1) << (f - fields);
+
+			if ((seen & bit) != 0 && rs->dup == NULL)
+			{
+				rs->dup = f;
+				rs->dup_parent = parent;
+			}
+			seen |= bit;
+			if (f->kind == K_TWEET_ID)
+			{
+				rs->tweet_ids++;
+				rs->tweet_id = (p < end && *p == '"') ? p : NULL;
+			}
+		}
+		if (f != NULL && (f->kind == K_USER || f->kind == K_REF_USER) && p < end && *p == '{')
+		{
+			if (f->kind == K_USER)
+				p = scan_object(p, end, user_fields, lengthof(user_fields), f, rs);
+			else
+				p = scan_object(p, end, ref_user_fields, lengthof(ref_user_fields), f, rs);
+		}
+		else
+			p = skip_value(p, end);
+		if (p == NULL)
+			return NULL;
+
+		p = skip_ws(p, end);
+		if (p < end && *p == ',')
+			p = skip_ws(p + 1, end);
+		else if (p < end && *p == '}')
+			return p + 1;
+		else
+			return NULL;
+	}
+}
+
+/* Scans a message; false when it does not start with a well-formed object. */
 static bool
-parse_message(ParseState *ps, const char *data, int len)
+scan_message(const char *data, const char *end, RawScan *rs)
+{
+	const char *p = skip_ws(data, end);
+
+	memset(rs, 0, sizeof(*rs));
+	return p < end && *p == '{' &&
+		scan_object(p, end, tweet_fields, lengthof(tweet_fields), NULL, rs) != NULL;
+}
+
+/*
+ * The message's tweet_id as bronze.tweets.tweet_id holds it, from its scan (NULL: the scan
+ * failed): the value of its only top-level tweet_id key, when that is a string parse_tweet
+ * would take (1 to TL_MAX_ID_BYTES bytes of UTF-8, no NUL, no unpaired surrogate).
+ */
+static text *
+scanned_tweet_id(const RawScan *rs, const char *end)
+{
+	char		buf[TL_MAX_ID_BYTES];
+	int			n,
+				nul;
+	bool		lone;
+
+	if (rs == NULL || rs->tweet_ids != 1 || rs->tweet_id == NULL)
+		return NULL;
+	if (decode_string(rs->tweet_id, end, buf, sizeof(buf), &n, &nul, &lone) == NULL ||
+		n == 0 || n > TL_MAX_ID_BYTES || nul >= 0 || lone ||
+		!pg_verify_mbstr(PG_UTF8, buf, n, true))
+		return NULL;
+	return cstring_to_text_with_len(buf, n);
+}
+
+/*
+ * Fills ps from the message; false with ps->error set when it cannot become silver.  rs is
+ * the message's raw scan, NULL when that failed.
+ */
+static bool
+parse_message(ParseState *ps, const char *data, int len, const RawScan *rs)
 {
 	json_object *root;
 	enum json_tokener_error jerr;
@@ -635,6 +1015,13 @@ parse_message(ParseState *ps, const char *data, int len)
 						  (int) (p - data));
 		if (ok && !json_object_is_type(root, json_type_object))
 			ok = fail(ps, "not a JSON object (got %s)", json_type_label(root));
+		/* json-c accepted it, so the scan can only fail on something json-c allows */
+		if (ok && rs == NULL)
+			ok = fail(ps, "invalid JSON: unexpected structure");
+		if (ok && rs->dup != NULL && rs->dup_parent != NULL)
+			ok = fail(ps, "duplicate key %s.%s", rs->dup_parent->key, rs->dup->key);
+		else if (ok && rs->dup != NULL)
+			ok = fail(ps, "duplicate key %s", rs->dup->key);
 		if (ok)
 			ok = parse_object(ps, root, tweet_fields, lengthof(tweet_fields), "");
 	}
@@ -693,6 +1080,7 @@ tweetlake_parse_tweet(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc = (TupleDesc) fcinfo->flinfo->fn_extra;
 	ParseState	ps;
+	text	   *bronze_id = NULL;
 
 	if (tupdesc == NULL)
 	{
@@ -720,182 +1108,58 @@ tweetlake_parse_tweet(PG_FUNCTION_ARGS)
 	else
 	{
 		text	   *raw = PG_GETARG_TEXT_PP(0);
+		const char *data = VARDATA_ANY(raw);
+		int			len = VARSIZE_ANY_EXHDR(raw);
+		RawScan		rs;
+		bool		scanned = scan_message(data, data + len, &rs);
 
-		if (parse_message(&ps, VARDATA_ANY(raw), VARSIZE_ANY_EXHDR(raw)))
-			derive(&ps);
+		bronze_id = scanned_tweet_id(scanned ? &rs : NULL, data + len);
+		if (parse_message(&ps, data, len, scanned ? &rs : NULL))
+		{
+			/* json-c and the raw scan decode the same bytes: a difference is a bug here */
+			text	   *silver_id = DatumGetTextPP(ps.values[A_TWEET_ID]);
+
+			if (bronze_id == NULL ||
+				VARSIZE_ANY_EXHDR(bronze_id) != VARSIZE_ANY_EXHDR(silver_id) ||
+				memcmp(VARDATA_ANY(bronze_id), VARDATA_ANY(silver_id),
+					   VARSIZE_ANY_EXHDR(silver_id)) != 0)
+				fail(&ps, "tweet_id: not the same as bronze.tweets.tweet_id");
+			else
+				derive(&ps);
+		}
 	}
 
 	if (ps.error)
 	{
-		/* keep the tweet_id, if one was read, for the dead-letter row */
+		/* the dead letter carries the tweet_id bronze.tweets has for the message */
 		for (int i = 0; i < N_ATTRS; i++)
-			if (i != A_TWEET_ID)
-				ps.nulls[i] = true;
+			ps.nulls[i] = true;
+		if (bronze_id != NULL)
+		{
+			ps.values[A_TWEET_ID] = PointerGetDatum(bronze_id);
+			ps.nulls[A_TWEET_ID] = false;
+		}
 		ps.values[A_ERROR] = CStringGetTextDatum(ps.error);
 		ps.nulls[A_ERROR] = false;
 	}
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, ps.values, ps.nulls)));
 }
 
-/* ------------------------------------------------------------------------
- * tweet_id_of: a skip-scan of the top-level object, no allocation, for the generated
- * column bronze.tweets.tweet_id.  Escaped ids fall back to json-c.  Anything that is not
- * an object with a string tweet_id gives NULL (the trigger reports why).
- * ------------------------------------------------------------------------ */
-
-static const char *
-skip_ws(const char *p, const char *end)
-{
-	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-		p++;
-	return p;
-}
-
-/* p at the opening quote; returns the position after the closing quote, or NULL. */
-static const char *
-skip_string(const char *p, const char *end, bool *escaped)
-{
-	for (p++; p < end; p++)
-	{
-		if (*p == '\\')
-		{
-			*escaped = true;
-			p++;
-		}
-		else if (*p == '"')
-			return p + 1;
-	}
-	return NULL;
-}
-
-/* Skips one value of any kind; NULL on malformed input. */
-static const char *
-skip_value(const char *p, const char *end)
-{
-	int			depth = 0;
-	bool		escaped;
-
-	do
-	{
-		if (p >= end)
-			return NULL;
-		switch (*p)
-		{
-			case '"':
-				p = skip_string(p, end, &escaped);
-				if (p == NULL)
-					return NULL;
-				break;
-			case '{':
-			case '[':
-				depth++;
-				p++;
-				break;
-			case '}':
-			case ']':
-				if (--depth < 0)
-					return NULL;
-				p++;
-				break;
-			default:
-				if (depth == 0)
-				{
-					/* scalar: up to the next delimiter */
-					while (p < end && *p != ',' && *p != '}' && *p != ']' &&
-						   *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
-						p++;
-					return p;
-				}
-				p++;
-		}
-	} while (depth > 0);
-	return p;
-}
-
-static text *
-tweet_id_via_jsonc(const char *data, int len)
-{
-	json_object *root = json_tokener_parse_ex(fresh_tokener(), data, len);
-	json_object *id;
-	text	   *result = NULL;
-
-	if (root == NULL)
-		return NULL;
-	if (json_object_object_get_ex(root, "tweet_id", &id) && json_object_is_type(id, json_type_string))
-	{
-		const char *s = json_object_get_string(id);
-		int			n = json_object_get_string_len(id);
-
-		if (n > 0 && n <= TL_MAX_ID_BYTES && memchr(s, '\0', n) == NULL &&
-			pg_verify_mbstr(PG_UTF8, s, n, true))
-			result = cstring_to_text_with_len(s, n);
-	}
-	json_object_put(root);
-	return result;
-}
-
+/*
+ * bronze.tweets.tweet_id: the raw scan's tweet_id (above).  No json-c and no allocation but
+ * the result, so it costs one pass over the message whatever its size or content; the same
+ * value whatever tweetlake.max_message_bytes is, as an IMMUTABLE function must be.
+ */
 Datum
 tweetlake_tweet_id_of(PG_FUNCTION_ARGS)
 {
 	text	   *raw = PG_GETARG_TEXT_PP(0);
 	const char *data = VARDATA_ANY(raw);
 	const char *end = data + VARSIZE_ANY_EXHDR(raw);
-	const char *p = skip_ws(data, end);
-	const char *id = NULL;
-	int			idlen = 0;
-	bool		id_escaped = false;
+	RawScan		rs;
+	text	   *id = scan_message(data, end, &rs) ? scanned_tweet_id(&rs, end) : NULL;
 
-	if (p >= end || *p != '{')
+	if (id == NULL)
 		PG_RETURN_NULL();
-	p = skip_ws(p + 1, end);
-	while (p < end && *p == '"')
-	{
-		const char *key = p + 1;
-		bool		escaped = false;
-		const char *after = skip_string(p, end, &escaped);
-		bool		is_id;
-
-		if (after == NULL)
-			PG_RETURN_NULL();
-		is_id = !escaped && after - key - 1 == 8 && memcmp(key, "tweet_id", 8) == 0;
-		p = skip_ws(after, end);
-		if (p >= end || *p != ':')
-			PG_RETURN_NULL();
-		p = skip_ws(p + 1, end);
-		if (is_id)
-		{
-			/* json-c keeps the last of duplicate keys; so does this */
-			id = NULL;
-			if (p < end && *p == '"')
-			{
-				id_escaped = false;
-				after = skip_string(p, end, &id_escaped);
-				if (after == NULL)
-					PG_RETURN_NULL();
-				id = p + 1;
-				idlen = after - p - 2;
-				p = after;
-			}
-			else if ((p = skip_value(p, end)) == NULL)
-				PG_RETURN_NULL();
-		}
-		else if ((p = skip_value(p, end)) == NULL)
-			PG_RETURN_NULL();
-		p = skip_ws(p, end);
-		if (p < end && *p == ',')
-			p = skip_ws(p + 1, end);
-	}
-	if (id == NULL || idlen <= 0)
-		PG_RETURN_NULL();
-	if (id_escaped)
-	{
-		text	   *t = tweet_id_via_jsonc(data, end - data);
-
-		if (t == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_TEXT_P(t);
-	}
-	if (idlen > TL_MAX_ID_BYTES)
-		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(cstring_to_text_with_len(id, idlen));
+	PG_RETURN_TEXT_P(id);
 }

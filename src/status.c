@@ -13,6 +13,7 @@
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(tweetlake_worker_status);
@@ -125,6 +126,8 @@ tl_slot_acquire(TlRole role, int index)
 	slot->pid = MyProcPid;
 	slot->started_at = GetCurrentTimestamp();
 	slot->messages = slot->bytes = slot->dead_letters = slot->errors = 0;
+	slot->retries = 0;
+	slot->stalled_since = 0;
 	memset(slot->sec_stamp, 0, sizeof(slot->sec_stamp));
 	memset(slot->sec_count, 0, sizeof(slot->sec_count));
 	strlcpy(slot->state, "starting", sizeof(slot->state));
@@ -181,8 +184,8 @@ tl_slot_count(TlWorkerSlot *slot, uint64 messages, uint64 bytes)
  * Two messages that differ only in their digits (timings, offsets, counts) or in the
  * "(after 12ms in state UP, 1 identical error(s) suppressed)" librdkafka appends.
  */
-static bool
-same_but_numbers(const char *a, const char *b)
+bool
+tl_same_but_numbers(const char *a, const char *b)
 {
 	for (;;)
 	{
@@ -201,41 +204,88 @@ same_but_numbers(const char *a, const char *b)
 	}
 }
 
+/* Records msg as the slot's last error (without logging it); the previous one in prev. */
+static void
+slot_record_error(TlWorkerSlot *slot, const char *msg, char *prev, size_t prevlen)
+{
+	SpinLockAcquire(&slot->mutex);
+	if (prev)
+		strlcpy(prev, slot->last_error, prevlen);
+	strlcpy(slot->last_error, msg, sizeof(slot->last_error));
+	slot->last_error_at = GetCurrentTimestamp();
+	SpinLockRelease(&slot->mutex);
+}
+
+/* Sets last_error; the server log gets each new kind of error once, not every repeat. */
 void
 tl_slot_error(TlWorkerSlot *slot, const char *fmt,...)
 {
 	va_list		args;
 	char		buf[256];
-
 	char		prev[256];
 
 	va_start(args, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, args);
 	va_end(args);
 
-	SpinLockAcquire(&slot->mutex);
-	strlcpy(prev, slot->last_error, sizeof(prev));
-	strlcpy(slot->last_error, buf, sizeof(slot->last_error));
-	slot->last_error_at = GetCurrentTimestamp();
-	SpinLockRelease(&slot->mutex);
-
-	/* the server log gets each new kind of error once, not every retry of it */
-	if (!same_but_numbers(prev, buf))
+	slot_record_error(slot, buf, prev, sizeof(prev));
+	if (!tl_same_but_numbers(prev, buf))
 		ereport(LOG,
 				(errmsg("tweetlake %s%s: %s", tl_role_name(slot->role),
 						slot->role == TL_ROLE_CONSUMER ? psprintf(" %d", slot->index) : "", buf)));
 }
 
+/* Sets last_error only: for a caller that logs in its own way. */
+void
+tl_slot_error_quiet(TlWorkerSlot *slot, const char *msg)
+{
+	slot_record_error(slot, msg, NULL, 0);
+}
+
+/* A consumer's stall: failed attempts at its batch and since when (0, 0: none). */
+void
+tl_slot_set_stall(TlWorkerSlot *slot, int retries, TimestampTz since)
+{
+	SpinLockAcquire(&slot->mutex);
+	slot->retries = retries;
+	slot->stalled_since = since;
+	SpinLockRelease(&slot->mutex);
+}
+
+/*
+ * Checks the calling SQL function declares at most the max columns this library fills.
+ * It may declare fewer: a database still on an older schema (before ALTER EXTENSION
+ * tweetlake UPDATE) gets the columns it knows, since the tuple store takes only as many
+ * values as its descriptor, which InitMaterializedSRF() builds from the declared type.
+ */
+static void
+check_declared_columns(FunctionCallInfo fcinfo, int max)
+{
+	TupleDesc	tupdesc;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (tupdesc->natts > max)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("function %s returns %d columns, the tweetlake library knows only %d",
+						get_func_name(fcinfo->flinfo->fn_oid), tupdesc->natts, max),
+				 errhint("Install the tweetlake library that matches the extension's version.")));
+}
+
 /*
  * tweetlake.worker_status(): one row per worker slot.  rate_10s counts the last ten whole
- * seconds (the current, partial second is left out so the figure does not dip).
+ * seconds (the current, partial second is left out so the figure does not dip).  retries
+ * and stalled_since (schema 0.2.0 on) say how long a consumer has failed to store its batch.
  */
 Datum
 tweetlake_worker_status(PG_FUNCTION_ARGS)
 {
+#define WORKER_STATUS_COLS	13
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int64		now = (int64) time(NULL);
 
+	check_declared_columns(fcinfo, WORKER_STATUS_COLS);
 	InitMaterializedSRF(fcinfo, 0);
 	if (tl_shared == NULL)
 		return (Datum) 0;
@@ -244,8 +294,8 @@ tweetlake_worker_status(PG_FUNCTION_ARGS)
 	{
 		TlWorkerSlot *slot = &tl_shared->workers[i];
 		TlWorkerSlot copy;
-		Datum		values[11];
-		bool		nulls[11] = {0};
+		Datum		values[WORKER_STATUS_COLS];
+		bool		nulls[WORKER_STATUS_COLS] = {0};
 		uint64		recent = 0;
 
 		SpinLockAcquire(&slot->mutex);
@@ -272,6 +322,11 @@ tweetlake_worker_status(PG_FUNCTION_ARGS)
 		nulls[9] = copy.last_error[0] == '\0';
 		values[10] = TimestampTzGetDatum(copy.last_error_at);
 		nulls[10] = copy.last_error_at == 0;
+		/* 0.2.0 */
+		values[11] = Int32GetDatum(copy.retries);
+		nulls[11] = copy.role != TL_ROLE_CONSUMER;
+		values[12] = TimestampTzGetDatum(copy.stalled_since);
+		nulls[12] = copy.stalled_since == 0;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -283,6 +338,7 @@ tweetlake_partition_status(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 
+	check_declared_columns(fcinfo, 6);
 	InitMaterializedSRF(fcinfo, 0);
 	if (tl_shared == NULL)
 		return (Datum) 0;

@@ -1,6 +1,8 @@
 /*
- * tweetlake.h - declarations shared by the server-side C files of tweetlake:
- * settings (guc.c), time helpers (timestamp.c) and the tweet parser (parse.c).
+ * tweetlake.h - declarations shared by the server-side C files of tweetlake: settings
+ * (guc.c), the workers' shared memory (status.c), the launcher's hand-over to the consumers
+ * (launcher.c), the Kafka client pieces (kafka.c), time helpers (timestamp.c) and the
+ * tweet parser's limits (parse.c).
  */
 #ifndef TWEETLAKE_H
 #define TWEETLAKE_H
@@ -15,6 +17,7 @@
 /* Settings (guc.c) */
 extern int	tweetlake_batch_size;
 extern int	tweetlake_batch_timeout_ms;
+extern int	tweetlake_batch_max_bytes;
 extern int	tweetlake_max_text_length;
 extern int	tweetlake_max_message_bytes;
 extern char *tweetlake_database;
@@ -34,6 +37,30 @@ extern void tweetlake_define_gucs(void);
 #define TL_MAX_FIELD_BYTES		4096	/* names, location, description, codes */
 #define TL_MAX_TAG_BYTES		280		/* one hashtag or mention */
 #define TL_MAX_TAGS				100		/* hashtags or mentions per tweet */
+/*
+ * Values that end up in an index key are capped, in bytes as stored (tags after
+ * lower-casing), so that the widest key fits a B-tree entry (at most 2704 bytes with 8 kB
+ * pages) even when it does not compress.  A key takes at most 8 bytes of tuple header, 8 per
+ * timestamptz or date, and 3 (alignment) + 4 (length word) + n per text:
+ *   tweetlake.hashtag_mentions (hour, hashtag, mention)         8 + 8 + 2 * (7 + 280)       = 590
+ *   tweetlake.hashtag_users (hour, hashtag, user_id)            8 + 8 + (7 + 280) + (7 + 128) = 438
+ *   gold.popular_hashtags_by_hour (hour, hashtag)               8 + 8 + (7 + 280)           = 303
+ *   tweetlake.region_users (hour, region, language, user_id)    8 + 8 + 2 * (7 + 64) + (7 + 128) = 293
+ *   gold.tweet_volume_by_region (hour, region, language)        8 + 8 + 2 * (7 + 64)        = 158
+ *   gold.active_users_by_day (day, user_id), gold.user_engagement (user_id), silver.tweets
+ *   (tweet_id)                                                  at most 8 + 8 + (7 + 128)   = 151
+ *   gold.engagement_by_type_hour (hour, tweet_type, influence_level), language tables: less
+ * so the widest key is 590 bytes, under a quarter of 2704.  64 bytes is plenty for a region
+ * name or a language tag: the generator's longest is "South America" (13).
+ */
+#define TL_MAX_CODE_BYTES		64		/* region, language, tweet_type: gold key columns */
+/*
+ * engagement_score: |x| <= 1e15 (the generator's is interactions per follower in percent,
+ * at most 8 * 2^31 * 100 = 1.7e12).  Counts stay 0 .. INT32_MAX (integer columns): a bigint
+ * sum of total_engagement (at most 4 * 2^31 per tweet) needs over a billion tweets in one
+ * group to overflow.
+ */
+#define TL_MAX_ENGAGEMENT_SCORE	1e15
 
 /*
  * Shared memory (status.c): what every worker is doing, for tweetlake.status and the
@@ -69,6 +96,8 @@ typedef struct TlWorkerSlot
 	uint64		sec_count[TL_RATE_WINDOW];
 	char		last_error[256];
 	TimestampTz last_error_at;
+	int			retries;		/* consumer: failed attempts at the batch in hand */
+	TimestampTz stalled_since;	/* consumer: first of those failures; 0 = not stalled */
 } TlWorkerSlot;
 
 typedef struct TlPartitionSlot
@@ -99,19 +128,53 @@ extern void tl_slot_release(int code, Datum arg);
 extern void tl_slot_set_state(TlWorkerSlot *slot, const char *state);
 extern void tl_slot_count(TlWorkerSlot *slot, uint64 messages, uint64 bytes);
 extern void tl_slot_error(TlWorkerSlot *slot, const char *fmt,...) pg_attribute_printf(2, 3);
+extern void tl_slot_error_quiet(TlWorkerSlot *slot, const char *msg);
+extern void tl_slot_set_stall(TlWorkerSlot *slot, int retries, TimestampTz since);
+extern bool tl_same_but_numbers(const char *a, const char *b);
 extern void tl_require_shared(void);
 extern const char *tl_role_name(TlRole role);
+
+/*
+ * What the launcher hands a consumer in bgw_extra: how many consumers share the partitions,
+ * and the database and role to connect as (the role is InvalidOid, meaning the bootstrap
+ * superuser, while the database's schema predates the tweetlake_worker role).
+ */
+typedef struct TlConsumerArgs
+{
+	int			nconsumers;
+	Oid			dboid;
+	Oid			roleoid;
+} TlConsumerArgs;
+
+/* The non-superuser role the consumers run as (created by the extension's schema). */
+#define TL_WORKER_ROLE		"tweetlake_worker"
 
 /* launcher.c */
 extern void tl_register_launcher(void);
 extern void tl_wake_launcher(void);
 
-/* kafka.c: librdkafka configuration shared by the workers and tweetlake.produce() */
+/* kafka.c: the Kafka client pieces shared by the workers and tweetlake.produce() */
 struct rd_kafka_conf_s;
+struct rd_kafka_s;
+
+/* One worker's librdkafka client: where its errors are reported, what it was built from. */
+typedef struct TlKafkaClient
+{
+	TlWorkerSlot *slot;			/* the error callback reports here (NULL: nowhere) */
+	bool		error_seen;		/* the error callback ran since the last topic check */
+	bool		quiet;			/* shutting down: errors are expected, report none */
+	char	   *settings;		/* what it was built from (TopMemoryContext) */
+	uint32		broker_generation;	/* of the embedded broker it was built for */
+} TlKafkaClient;
+
 extern const char *tl_bootstrap_servers(bool wait);
 extern struct rd_kafka_conf_s *tl_kafka_conf(const char *role, char *errbuf, size_t errlen);
 extern const char *tl_redact(const char *text);
-extern char *tl_kafka_settings(void);
+extern void tl_kafka_set_error_cb(TlKafkaClient *client, struct rd_kafka_conf_s *conf);
+extern int	tl_kafka_topic_partitions(struct rd_kafka_s *rk, TlKafkaClient *client, const char *topic);
+extern void tl_kafka_remember_settings(TlKafkaClient *client);
+extern bool tl_kafka_settings_changed(const TlKafkaClient *client);
+extern bool tl_kafka_broker_alive(const TlKafkaClient *client);
 
 /* Worker entry points (bgw_function_name) */
 extern PGDLLEXPORT void tweetlake_launcher_main(Datum arg);

@@ -1,11 +1,11 @@
 /*
- * generator.c - the synthetic tweet model behind tweetlake.generate_tweets(), load_generated()
- * and the Kafka generator worker.  Plain C (see generator.h): a tweet is drawn into a struct
+ * tweet_model.c - the synthetic tweet model behind tweetlake.generate_tweets(), load_generated()
+ * and the Kafka generator worker.  Plain C (see tweet_model.h): a tweet is drawn into a struct
  * by the model (tg_make), then written either by the fast serializer (tg_next) or through
  * json-c objects (tg_next_json, the reference it is checked and benchmarked against).
  * The model is described in the README ("The generator").
  */
-#include "generator.h"
+#include "tweet_model.h"
 
 #include <math.h>
 #include <stdbool.h>

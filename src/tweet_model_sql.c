@@ -1,12 +1,12 @@
 /*
- * generate.c - SQL entry points of the tweet generator (generator.c):
+ * tweet_model_sql.c - SQL entry points of the tweet model (tweet_model.c):
  * tweetlake.generate_tweets() streams generated messages as text rows,
  * tweetlake.generate_tweets_jsonc() does the same through json-c (the reference serializer),
  * tweetlake.load_generated() inserts them into bronze.tweets in batches, firing the triggers.
  */
 #include "tweetlake.h"
 
-#include "generator.h"
+#include "tweet_model.h"
 
 /* PostgreSQL declares a SQL function json_object(); json-c owns the name here */
 #define json_object pg_sql_json_object
@@ -162,7 +162,7 @@ tweetlake_load_generated(PG_FUNCTION_ARGS)
 									  ALLOCSET_DEFAULT_SIZES);
 
 	SPI_connect();
-	plan = SPI_prepare("INSERT INTO bronze.tweets (raw) SELECT unnest($1)", 1, argtypes);
+	plan = SPI_prepare("INSERT INTO bronze.tweets (raw) SELECT pg_catalog.unnest($1)", 1, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 

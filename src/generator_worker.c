@@ -1,6 +1,6 @@
 /*
- * producer.c - Kafka producing: the generator background worker (started by the launcher)
- * turns generator.c's tweets into messages on tweetlake.topic at tweetlake.generator_rate
+ * generator_worker.c - Kafka producing: the generator background worker (started by the launcher)
+ * turns tweet_model.c's tweets into messages on tweetlake.topic at tweetlake.generator_rate
  * tweets/s (token bucket; -1 = as fast as the brokers take them), keyed by tweet_id, with
  * an idempotent producer; tweetlake.produce(payload) sends one message from SQL.
  */
@@ -8,7 +8,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "generator.h"
+#include "tweet_model.h"
 
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -29,15 +29,18 @@ PG_FUNCTION_INFO_V1(tweetlake_produce);
 #define ID_PREFIX		"{\"tweet_id\":\""
 #define ID_PREFIX_LEN	(sizeof(ID_PREFIX) - 1)
 
+/* On SIGTERM, or before a reconnect, the generator flushes its queue for at most this long. */
+#define GEN_FLUSH_MS	10000
+
 static TlWorkerSlot *gen_slot = NULL;
 static rd_kafka_t *gen_rk = NULL;
-static char *gen_settings = NULL;
+static TlKafkaClient gen_client;	/* gen_rk's error reporting and settings */
 
 /* Delivery reports, served by rd_kafka_poll() in this thread. */
 static void
 delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
-	if (m->err)
+	if (m->err && !gen_client.quiet)
 	{
 		SpinLockAcquire(&gen_slot->mutex);
 		gen_slot->errors++;
@@ -46,41 +49,41 @@ delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	}
 }
 
-static bool gen_cb_error_seen;	/* gen_error_cb ran since the flag was last cleared */
-
+/*
+ * Flushes (for at most flush_ms) and destroys the producer; what is still queued then is
+ * counted as failed deliveries.  When the broker is going away (the embedded broker
+ * withdrew its address) there is nothing to flush to: the wait ends at once and what is
+ * queued is dropped without a word, instead of retrying against a dead port and logging
+ * each attempt.
+ */
 static void
-gen_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+gen_disconnect(int flush_ms)
 {
-	gen_cb_error_seen = true;
-	tl_slot_error(gen_slot, "kafka: %s", tl_redact(reason));
-}
+	TimestampTz deadline = GetCurrentTimestamp() + (int64) flush_ms * 1000;
 
-static void
-gen_disconnect(void)
-{
-	if (gen_rk)
+	if (gen_rk == NULL)
+		return;
+	/* in slices, so that a broker going away meanwhile ends the wait */
+	while (rd_kafka_outq_len(gen_rk) > 0 && tl_kafka_broker_alive(&gen_client) &&
+		   GetCurrentTimestamp() < deadline)
+		rd_kafka_flush(gen_rk, 100);
+	if (!tl_kafka_broker_alive(&gen_client))
 	{
-		rd_kafka_flush(gen_rk, 10 * 1000);
-		rd_kafka_destroy(gen_rk);
-		gen_rk = NULL;
+		gen_client.quiet = true;
+		rd_kafka_set_log_level(gen_rk, 0);
 	}
+	rd_kafka_purge(gen_rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+	rd_kafka_poll(gen_rk, 0);	/* the purged messages' delivery reports */
+	gen_client.quiet = true;
+	rd_kafka_destroy(gen_rk);
+	gen_rk = NULL;
+	gen_client.quiet = false;
 }
 
 static void
 gen_exit(int code, Datum arg)
 {
-	gen_disconnect();
-}
-
-/* Everything a producer was built from, to notice a reload that changes it. */
-static char *
-current_settings(void)
-{
-	char	   *s = tl_kafka_settings();
-	char	   *r = psprintf("%s|%u", s, (tweetlake_brokers[0] == '\0') ? tl_shared->broker_generation : 0);
-
-	pfree(s);
-	return r;
+	gen_disconnect(0);
 }
 
 static bool
@@ -95,6 +98,7 @@ gen_connect(void)
 	if (conf == NULL)
 	{
 		tl_slot_error(gen_slot, "%s", errstr);
+		tl_slot_set_state(gen_slot, "waiting for a valid Kafka configuration");
 		return false;
 	}
 	/* idempotent: retries never duplicate or reorder within a partition */
@@ -102,7 +106,7 @@ gen_connect(void)
 	rd_kafka_conf_set(conf, "linger.ms", "5", errstr, sizeof(errstr));
 	rd_kafka_conf_set(conf, "queue.buffering.max.messages", "200000", errstr, sizeof(errstr));
 	rd_kafka_conf_set_dr_msg_cb(conf, delivery_cb);
-	rd_kafka_conf_set_error_cb(conf, gen_error_cb);
+	tl_kafka_set_error_cb(&gen_client, conf);
 	gen_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
 	if (gen_rk == NULL)
 	{
@@ -116,40 +120,11 @@ gen_connect(void)
 	 * the queue until they time out.
 	 */
 	tl_slot_set_state(gen_slot, "connecting");
+	if (tl_kafka_topic_partitions(gen_rk, &gen_client, tweetlake_topic) == 0)
 	{
-		const struct rd_kafka_metadata *md = NULL;
-		rd_kafka_topic_t *rkt = rd_kafka_topic_new(gen_rk, tweetlake_topic, NULL);
-		rd_kafka_resp_err_t err;
-		rd_kafka_resp_err_t terr;
-
-		gen_cb_error_seen = false;
-		err = rd_kafka_metadata(gen_rk, 0, rkt, &md, 5000);
-		terr = err;
-		rd_kafka_topic_destroy(rkt);
-		/* serve gen_error_cb now: it has the cause (say, failed authentication) */
-		rd_kafka_poll(gen_rk, 0);
-		if (!err)
-			terr = md->topic_cnt != 1 ? RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART :
-				md->topics[0].err ? md->topics[0].err :
-				md->topics[0].partition_cnt == 0 ? RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART : 0;
-		if (md)
-			rd_kafka_metadata_destroy(md);
-		if (terr)
-		{
-			if (gen_cb_error_seen && terr != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
-				;				/* keep the broker's own reason in last_error */
-			else if (terr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
-				tl_slot_error(gen_slot, "topic \"%s\" does not exist on %s (create it; tweetlake does not create topics)",
-							  tweetlake_topic, tl_bootstrap_servers(false));
-			else
-				tl_slot_error(gen_slot, "topic \"%s\" on %s: %s", tweetlake_topic,
-							  tl_bootstrap_servers(false), rd_kafka_err2str(terr));
-			tl_slot_set_state(gen_slot, terr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ?
-							  "waiting for the topic" : "waiting for a broker");
-			rd_kafka_destroy(gen_rk);
-			gen_rk = NULL;
-			return false;
-		}
+		rd_kafka_destroy(gen_rk);
+		gen_rk = NULL;
+		return false;
 	}
 	return true;
 }
@@ -213,10 +188,13 @@ tweetlake_generator_main(Datum arg)
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
+	/* a reload between the fork and the handler above went unseen: read the file once */
+	ConfigReloadPending = true;
 
 	/* no database: only a backend entry, for pg_stat_activity */
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	gen_slot = tl_slot_acquire(TL_ROLE_GENERATOR, 0);
+	gen_client.slot = gen_slot;
 	before_shmem_exit(gen_exit, (Datum) 0);
 
 	/* live mode: created_at is the time of producing; the seed only has to differ per run */
@@ -245,25 +223,14 @@ tweetlake_generator_main(Datum arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-		if (gen_rk != NULL)
+		if (gen_rk != NULL && tl_kafka_settings_changed(&gen_client))
 		{
-			char	   *s = current_settings();
-
-			if (strcmp(s, gen_settings) != 0)
-			{
-				ereport(LOG, (errmsg("tweetlake generator: Kafka settings changed, reconnecting")));
-				gen_disconnect();
-			}
-			pfree(s);
+			ereport(LOG, (errmsg("tweetlake generator: Kafka settings changed, reconnecting")));
+			gen_disconnect(GEN_FLUSH_MS);
 		}
 		if (gen_rk == NULL)
 		{
-			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-			if (gen_settings)
-				pfree(gen_settings);
-			gen_settings = current_settings();
-			MemoryContextSwitchTo(old);
+			tl_kafka_remember_settings(&gen_client);
 			if (!gen_connect())
 			{
 				if (tl_bootstrap_servers(false) == NULL)
@@ -330,7 +297,7 @@ tweetlake_generator_main(Datum arg)
 	}
 
 	tl_slot_set_state(gen_slot, "flushing");
-	gen_disconnect();
+	gen_disconnect(GEN_FLUSH_MS);
 	proc_exit(0);
 }
 
@@ -347,7 +314,7 @@ typedef struct SqlDelivery
 } SqlDelivery;
 
 static rd_kafka_t *sql_rk = NULL;
-static char *sql_settings = NULL;
+static TlKafkaClient sql_client;	/* settings only: errors go to the caller */
 
 static void
 sql_delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -360,23 +327,16 @@ sql_delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	d->offset = m->offset;
 }
 
-static char *
-sql_current_settings(void)
-{
-	return tl_kafka_settings();
-}
-
 Datum
 tweetlake_produce(PG_FUNCTION_ARGS)
 {
 	text	   *payload = PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0);
 	text	   *key = PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1);
-	char	   *settings = sql_current_settings();
 	SqlDelivery d = {0};
 	rd_kafka_resp_err_t err;
 	TimestampTz deadline;
 
-	if (sql_rk != NULL && strcmp(settings, sql_settings) != 0)
+	if (sql_rk != NULL && tl_kafka_settings_changed(&sql_client))
 	{
 		rd_kafka_destroy(sql_rk);
 		sql_rk = NULL;
@@ -384,13 +344,18 @@ tweetlake_produce(PG_FUNCTION_ARGS)
 	if (sql_rk == NULL)
 	{
 		char		errstr[512];
-		rd_kafka_conf_t *conf = tl_kafka_conf("producer", errstr, sizeof(errstr));
+		rd_kafka_conf_t *conf;
+
+		tl_kafka_remember_settings(&sql_client);
+		conf = tl_kafka_conf("producer", errstr, sizeof(errstr));
 
 		if (conf == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("cannot produce to Kafka: %s", errstr),
-					 errhint("Set tweetlake.brokers, or add tweetlake to shared_preload_libraries for the embedded broker.")));
+					 errmsg("cannot produce to Kafka"),
+					 errdetail("%s", errstr),
+					 tl_bootstrap_servers(false) == NULL ?
+					 errhint("Set tweetlake.brokers, or add tweetlake to shared_preload_libraries for the embedded broker.") : 0));
 		rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr));
 		rd_kafka_conf_set(conf, "linger.ms", "0", errstr, sizeof(errstr));
 		rd_kafka_conf_set_dr_msg_cb(conf, sql_delivery_cb);
@@ -398,10 +363,8 @@ tweetlake_produce(PG_FUNCTION_ARGS)
 		if (sql_rk == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("could not create Kafka producer: %s", tl_redact(errstr))));
-		if (sql_settings)
-			free(sql_settings);
-		sql_settings = strdup(settings);
+					 errmsg("could not create Kafka producer"),
+					 errdetail("%s", tl_redact(errstr))));
 	}
 
 	err = rd_kafka_producev(sql_rk,
@@ -415,7 +378,8 @@ tweetlake_produce(PG_FUNCTION_ARGS)
 	if (err)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("could not produce to Kafka topic \"%s\": %s", tweetlake_topic, rd_kafka_err2str(err))));
+				 errmsg("could not produce to Kafka topic \"%s\"", tweetlake_topic),
+				 errdetail("%s", rd_kafka_err2str(err))));
 
 	/* wait for the delivery report: the caller learns about failures, not the log */
 	deadline = GetCurrentTimestamp() + 30 * USECS_PER_SEC;
@@ -444,6 +408,7 @@ tweetlake_produce(PG_FUNCTION_ARGS)
 	if (d.err)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("Kafka refused the message: %s", rd_kafka_err2str(d.err))));
+				 errmsg("Kafka refused the message"),
+				 errdetail("%s", rd_kafka_err2str(d.err))));
 	PG_RETURN_INT64(d.offset);
 }

@@ -1,9 +1,9 @@
 /*
- * generator.h - the synthetic tweet model, in plain C (no PostgreSQL headers) so the
+ * tweet_model.h - the synthetic tweet model, in plain C (no PostgreSQL headers) so the
  * SQL functions, the Kafka producer worker and standalone benchmarks all share one model.
  */
-#ifndef TWEETLAKE_GENERATOR_H
-#define TWEETLAKE_GENERATOR_H
+#ifndef TWEETLAKE_TWEET_MODEL_H
+#define TWEETLAKE_TWEET_MODEL_H
 
 #include <stddef.h>
 #include <stdint.h>
