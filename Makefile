@@ -1,13 +1,19 @@
 # tweetlake: a streaming medallion pipeline inside PostgreSQL (PGXS build)
 EXTENSION    = tweetlake
 MODULE_big   = tweetlake
-EXTVERSION   = 0.1.0
+EXTVERSION   = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
 OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
-DATA         = $(wildcard sql/$(EXTENSION)--*.sql)
 PGFILEDESC   = "tweetlake - Kafka to bronze/silver/gold inside PostgreSQL"
 
-# pg_regress suites live in sql/ + expected/; the install script sits beside them
-REGRESS      = $(sort $(basename $(notdir $(filter-out sql/$(EXTENSION)--%,$(wildcard sql/*.sql)))))
+# The extension's SQL lives in schema/: the current version's install script is built from
+# the unversioned sources in schema/sources/ (in file-name order); released install scripts
+# and every upgrade script tweetlake--A--B.sql are kept as shipped.
+DATA_built   = schema/$(EXTENSION)--$(EXTVERSION).sql
+DATA         = $(filter-out $(DATA_built),$(wildcard schema/$(EXTENSION)--*.sql))
+EXTRA_CLEAN += $(DATA_built)
+
+# pg_regress suites: sql/ + expected/
+REGRESS      = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
 
 PG_CONFIG   ?= pg_config
 PKG_CONFIG  ?= pkg-config
@@ -16,6 +22,9 @@ SHLIB_LINK   = $(shell $(PKG_CONFIG) --libs json-c rdkafka 2>/dev/null)
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+$(DATA_built): $(sort $(wildcard schema/sources/*.sql))
+	cat $^ > $@
 
 # ---------------------------------------------------------------------------
 # The two README commands and their helpers

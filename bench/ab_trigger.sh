@@ -5,7 +5,8 @@
 #
 #   bash bench/ab_trigger.sh REV [N] [ROUNDS]     e.g. bash bench/ab_trigger.sh HEAD~1 100000 3
 #
-# The earlier trigger is the function text of sql/tweetlake--0.1.0.sql at REV, put in place
+# The earlier trigger is the function text at REV (schema/sources/60_batch.sql, or the
+# install script sql/tweetlake--0.1.0.sql of commits before the schema/ layout), put in place
 # with CREATE OR REPLACE after CREATE EXTENSION (so the tables are today's: a trigger that
 # feeds a gold table REV did not have shows in verify() as that table's missing rows).
 # Prints tweets/s per run, then the median of each side and their ratio.
@@ -20,7 +21,8 @@ W=$(pg_owned_dir tweetlake-ab)
 PORT=$(free_port)
 cleanup() { as_pg pg_ctl -D "$W/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$W"; }
 trap cleanup EXIT
-git -C "$ROOT" show "$REV:sql/tweetlake--0.1.0.sql" | python3 -c '
+{ git -C "$ROOT" show "$REV:schema/sources/60_batch.sql" 2>/dev/null ||
+  git -C "$ROOT" show "$REV:sql/tweetlake--0.1.0.sql"; } | python3 -c '
 import sys
 s = sys.stdin.read()
 i = s.index("CREATE FUNCTION tweetlake.process_bronze_batch()")

@@ -19,7 +19,7 @@ cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/test" "$ROOT/scripts" "$ROOT/superset"
 passed=0; failed=0
 
 # --- pg_regress ---------------------------------------------------------------
-tests=$(cd "$ROOT/sql" && ls *.sql | grep -v '^tweetlake--' | sed 's/\.sql$//' | sort)
+tests=$(cd "$ROOT/sql" && ls *.sql | sed 's/\.sql$//' | sort)
 if [ -n "${REGRESS_ONLY:-}" ]; then tests=$REGRESS_ONLY; fi
 echo "== pg_regress: $(echo $tests | wc -w) suites"
 (cd "$WORK" && as_pg "$PG_REGRESS_BIN" \
@@ -37,25 +37,32 @@ cp "$WORK/regress.log" "$RESULTS/" 2>/dev/null
 cp -r "$WORK/tmp_instance/log" "$RESULTS/regress-server-log" 2>/dev/null
 
 # --- TAP ----------------------------------------------------------------------
-# The real Apache Kafka broker of the t/01x suites: jars from Maven Central, cached in
-# build/kafka/lib, copied where the server's user can read them.
-if bash "$ROOT/test/kafka/kafka.sh" install; then
-  cp -r "$ROOT/build/kafka/lib" "$WORK/kafka-lib"
-  [ "$(id -u)" -eq 0 ] && chown -R postgres: "$WORK/kafka-lib"
-else
-  echo "test.sh: Apache Kafka could not be installed from Maven Central; the real-broker suites will fail"
+files=""
+if [ "${TAP_ONLY:-}" != none ] && [ -d "$WORK/t" ] && ls "$WORK"/t/*.pl >/dev/null 2>&1; then
+  files=$(cd "$WORK" && ls t/*.pl | sort)
+  if [ -n "${TAP_ONLY:-}" ]; then files=$TAP_ONLY; fi
+fi
+# The real Apache Kafka broker of the suites that call start_kafka: jars from Maven Central,
+# cached in build/kafka/lib, copied where the server's user can read them.
+if [ -n "$files" ] && (cd "$WORK" && grep -l 'start_kafka\|kafka\.sh' $files >/dev/null 2>&1); then
+  if bash "$ROOT/test/kafka/kafka.sh" install; then
+    cp -r "$ROOT/build/kafka/lib" "$WORK/kafka-lib"
+    [ "$(id -u)" -eq 0 ] && chown -R postgres: "$WORK/kafka-lib"
+  else
+    echo "test.sh: Apache Kafka could not be installed from Maven Central; the real-broker suites will fail"
+  fi
 fi
 # Apache Superset for t/020_superset.pl: a virtualenv of superset/requirements.txt from PyPI,
 # kept in build/superset-venv between runs.
 export SUPERSET_VENV=${SUPERSET_VENV:-$ROOT/build/superset-venv}
-if ! bash "$ROOT/scripts/superset.sh" install; then
-  echo "test.sh: Apache Superset could not be installed from PyPI into $SUPERSET_VENV; t/020_superset.pl will fail"
-elif ! as_pg test -x "$SUPERSET_VENV/bin/python"; then
-  echo "test.sh: the server's user cannot run $SUPERSET_VENV/bin/python; t/020_superset.pl will fail (set SUPERSET_VENV to a readable place)"
+if echo "$files" | grep -q 't/020_superset'; then
+  if ! bash "$ROOT/scripts/superset.sh" install; then
+    echo "test.sh: Apache Superset could not be installed from PyPI into $SUPERSET_VENV; t/020_superset.pl will fail"
+  elif ! as_pg test -x "$SUPERSET_VENV/bin/python"; then
+    echo "test.sh: the server's user cannot run $SUPERSET_VENV/bin/python; t/020_superset.pl will fail (set SUPERSET_VENV to a readable place)"
+  fi
 fi
-if [ -d "$WORK/t" ] && ls "$WORK"/t/*.pl >/dev/null 2>&1; then
-  files=$(cd "$WORK" && ls t/*.pl | sort)
-  if [ -n "${TAP_ONLY:-}" ]; then files=$TAP_ONLY; fi
+if [ -n "$files" ]; then
   echo "== TAP: $(echo $files | wc -w) files"
   (cd "$WORK" && as_pg env TESTDIR="$WORK" PG_REGRESS="$PG_REGRESS_BIN" TWEETLAKE_SRC="$ROOT" \
       TWEETLAKE_KAFKA_LIB="$WORK/kafka-lib" SUPERSET_VENV="$SUPERSET_VENV" \

@@ -1,6 +1,10 @@
 -- What CREATE EXTENSION tweetlake creates (the public interface), and that DROP EXTENSION
 -- removes all of it so the extension can be created again.
+SET search_path = public;
 CREATE EXTENSION tweetlake;
+-- The install script's own search_path does not outlive it.
+SHOW search_path;
+RESET search_path;
 
 SELECT nspname FROM pg_namespace WHERE nspname IN ('bronze', 'silver', 'gold', 'tweetlake') ORDER BY 1;
 
@@ -27,6 +31,38 @@ SELECT count(*) AS objects_not_in_extension
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname IN ('bronze', 'silver', 'gold', 'tweetlake') AND c.relkind IN ('r', 'v')
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e');
+
+-- pg_dump carries the rows of every table (the tables come from CREATE EXTENSION).
+SELECT n.nspname || '.' || c.relname AS table_not_dumped
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname IN ('bronze', 'silver', 'gold', 'tweetlake') AND c.relkind = 'r'
+  AND c.oid <> ALL (SELECT unnest(extconfig) FROM pg_extension WHERE extname = 'tweetlake');
+SELECT cardinality(extconfig) AS tables_dumped FROM pg_extension WHERE extname = 'tweetlake';
+
+-- What the batch trigger keeps, as rebuild_gold() and verify() see it.
+SELECT table_name, recompute_view, in_gold, key_columns
+FROM tweetlake.maintained_tables ORDER BY table_name::text;
+
+-- Functions that run SQL do it with a search_path nobody can redirect.
+SELECT p.oid::regprocedure AS function, p.prosecdef AS security_definer, p.proconfig
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = 'tweetlake'
+  AND (p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'plpgsql') OR p.proconfig IS NOT NULL
+       OR p.prosecdef)
+ORDER BY 1::text;
+
+-- Roles: who may run what.
+SELECT r.rolname, r.rolsuper, r.rolcanlogin,
+       has_table_privilege(r.rolname, 'bronze.tweets', 'INSERT') AS insert_bronze,
+       has_table_privilege(r.rolname, 'silver.tweets', 'SELECT') AS read_silver,
+       has_table_privilege(r.rolname, 'gold.hourly_activity_summary', 'INSERT') AS write_gold,
+       has_table_privilege(r.rolname, 'tweetlake.offsets', 'UPDATE') AS write_offsets,
+       has_function_privilege(r.rolname, 'tweetlake.generate_tweets(bigint, bigint, timestamptz, interval)', 'EXECUTE') AS generate,
+       has_function_privilege(r.rolname, 'tweetlake.parse_tweet(text)', 'EXECUTE') AS parse,
+       has_function_privilege(r.rolname, 'tweetlake.tweet_id_of(text)', 'EXECUTE') AS tweet_id_of,
+       has_function_privilege(r.rolname, 'tweetlake.rebuild_gold()', 'EXECUTE') AS rebuild
+FROM pg_roles r WHERE r.rolname LIKE 'tweetlake\_%' ORDER BY 1;
+SELECT rolname, rolconfig FROM pg_roles WHERE rolname = 'tweetlake_reader';
 
 -- Data in, drop, nothing left behind, create again.
 INSERT INTO bronze.tweets (raw) VALUES ('{"tweet_id":"x","text":"x","created_at":"2026-01-01T00:00:00Z","hashtags":["#x"]}');

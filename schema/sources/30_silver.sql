@@ -1,0 +1,87 @@
+/* ------------------------------------------------------------------------
+ * Silver
+ * ------------------------------------------------------------------------ */
+
+CREATE TABLE silver.tweets (
+    tweet_id            text PRIMARY KEY,
+    text                text NOT NULL,
+    created_at          timestamptz NOT NULL,
+    tweet_type          text,
+    language            text,
+    region              text,
+    hashtags            text[] NOT NULL,
+    mentions            text[] NOT NULL,
+    retweet_count       integer,
+    like_count          integer,
+    reply_count         integer,
+    quote_count         integer,
+    is_retweet          boolean,
+    is_reply            boolean,
+    is_quote            boolean,
+    has_media           boolean,
+    has_url             boolean,
+    sentiment_score     double precision,
+    engagement_score    double precision,
+    reach_estimate      bigint,
+    user_id             text,
+    username            text,
+    display_name        text,
+    followers_count     integer,
+    following_count     integer,
+    verified            boolean,
+    user_created_at     timestamptz,
+    user_location       text,
+    user_description    text,
+    original_tweet_id   text,
+    original_user_id    text,
+    reply_to_tweet_id   text,
+    reply_to_user_id    text,
+    quoted_tweet_id     text,
+    quoted_user_id      text,
+    quoted_text         text,
+    text_length         integer NOT NULL,
+    sentiment_category  text,
+    total_engagement    bigint NOT NULL,
+    processed_at        timestamptz NOT NULL DEFAULT now(),
+    processing_date     date NOT NULL DEFAULT (now() AT TIME ZONE 'UTC')::date
+);
+-- BRIN: time-range scans over silver for next to no ingest cost.
+CREATE INDEX tweets_created_at_brin ON silver.tweets USING brin (created_at);
+COMMENT ON TABLE silver.tweets IS
+    'one row per distinct tweet_id; hashtags/mentions lower case without #/@, no duplicates';
+
+-- The author's reach and the tweet's reception, as the dashboards group them.
+CREATE FUNCTION tweetlake.influence_level(followers_count integer) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN followers_count >= 100000 THEN 'High Influence'
+                WHEN followers_count >= 10000 THEN 'Medium Influence'
+                ELSE 'Low Influence' END;
+CREATE FUNCTION tweetlake.engagement_level(total_engagement bigint) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN total_engagement > 1000 THEN 'Viral'
+                WHEN total_engagement > 100 THEN 'Popular'
+                ELSE 'Regular' END;
+
+CREATE VIEW silver.tweets_view AS
+SELECT t.*,
+       tweetlake.influence_level(t.followers_count) AS influence_level,
+       tweetlake.engagement_level(t.total_engagement) AS engagement_level
+FROM silver.tweets t;
+
+
+/* ------------------------------------------------------------------------
+ * The full recompute of gold from silver: what gold must equal.
+ * rebuild_gold() loads these; verify() compares gold against them.
+ * ------------------------------------------------------------------------ */
+
+CREATE VIEW tweetlake.silver_facts AS
+SELECT tweetlake.utc_hour(created_at) AS hour,
+       tweetlake.utc_day(created_at) AS day,
+       coalesce(region, 'unknown') AS region,
+       coalesce(language, 'unknown') AS language,
+       user_id, username, followers_count, hashtags, mentions, sentiment_score,
+       sentiment_category, total_engagement, text_length,
+       coalesce(tweet_type, 'unknown') AS tweet_type,
+       tweetlake.influence_level(followers_count) AS influence_level
+FROM silver.tweets;
+

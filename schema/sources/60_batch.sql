@@ -1,0 +1,303 @@
+/* ------------------------------------------------------------------------
+ * Incremental path: one statement per bronze batch (statement-level trigger).
+ * ------------------------------------------------------------------------ */
+
+-- True when (count1, name1) ranks at or above (count2, name2): more first, then by name.
+CREATE FUNCTION tweetlake.ranks_first(count1 bigint, name1 text, count2 bigint, name2 text)
+    RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN count1 IS NOT NULL
+       AND (count2 IS NULL OR count1 > count2 OR (count1 = count2 AND name1 <= name2));
+
+-- SECURITY DEFINER: a role that may INSERT into bronze.tweets (a loader, the consumers'
+-- tweetlake_worker) needs no right on silver, gold or the sets, so it cannot write them
+-- directly; the pinned search_path keeps the owner's rights from being borrowed.
+CREATE FUNCTION tweetlake.process_bronze_batch() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    /*
+     * parsed      every new bronze row through parse_tweet (json-c, C)
+     * rejected    -> bronze.dead_letters with the reason
+     * s           -> silver.tweets; ON CONFLICT skips tweet_ids already there, and RETURNING
+     *                hands on only the rows really added, so a duplicate is never counted
+     * *_new       members new to a distinct-count set (see tweetlake.hashtag_users ...)
+     * g_*         gold upserts: sums and counts add, averages are recomputed from them
+     * top_*       the hour's top hashtag/region can only change to one this batch touched,
+     *             so it is compared against the stored top (ties: alphabetical)
+     * ORDER BY    every insert/upsert feeds its rows in key order, so concurrent batches
+     *             (several consumers) take row locks in one order and do not deadlock
+     */
+    WITH parsed AS MATERIALIZED (
+        SELECT b.raw, b.kafka_topic, b.kafka_partition, b.kafka_offset, p.*
+        FROM new_rows b CROSS JOIN LATERAL tweetlake.parse_tweet(b.raw) p
+    ), rejected AS (
+        INSERT INTO bronze.dead_letters (raw, reason, tweet_id, kafka_topic, kafka_partition, kafka_offset)
+        SELECT convert_to(raw, 'UTF8'), error, tweet_id, kafka_topic, kafka_partition, kafka_offset
+        FROM parsed WHERE error IS NOT NULL
+    ), s AS (
+        INSERT INTO silver.tweets (
+            tweet_id, text, created_at, tweet_type, language, region, hashtags, mentions,
+            retweet_count, like_count, reply_count, quote_count, is_retweet, is_reply, is_quote,
+            has_media, has_url, sentiment_score, engagement_score, reach_estimate, user_id,
+            username, display_name, followers_count, following_count, verified, user_created_at,
+            user_location, user_description, original_tweet_id, original_user_id,
+            reply_to_tweet_id, reply_to_user_id, quoted_tweet_id, quoted_user_id, quoted_text,
+            text_length, sentiment_category, total_engagement)
+        SELECT
+            tweet_id, text, created_at, tweet_type, language, region, hashtags, mentions,
+            retweet_count, like_count, reply_count, quote_count, is_retweet, is_reply, is_quote,
+            has_media, has_url, sentiment_score, engagement_score, reach_estimate, user_id,
+            username, display_name, followers_count, following_count, verified, user_created_at,
+            user_location, user_description, original_tweet_id, original_user_id,
+            reply_to_tweet_id, reply_to_user_id, quoted_tweet_id, quoted_user_id, quoted_text,
+            text_length, sentiment_category, total_engagement
+        FROM parsed WHERE error IS NULL
+        ON CONFLICT (tweet_id) DO NOTHING
+        RETURNING tweetlake.utc_hour(created_at) AS hour, tweetlake.utc_day(created_at) AS day,
+                  coalesce(region, 'unknown') AS region, coalesce(language, 'unknown') AS language,
+                  user_id, username, followers_count, hashtags, mentions, sentiment_score,
+                  sentiment_score::numeric AS sentiment, sentiment_category, total_engagement,
+                  text_length, coalesce(tweet_type, 'unknown') AS tweet_type
+    ), tags AS MATERIALIZED (
+        SELECT s.hour, h.hashtag, s.user_id, s.mentions, s.sentiment, s.total_engagement
+        FROM s CROSS JOIN LATERAL unnest(s.hashtags) AS h(hashtag)
+    ), tag_users_new AS (
+        INSERT INTO tweetlake.hashtag_users (hour, hashtag, user_id)
+        SELECT DISTINCT hour, hashtag, user_id FROM tags WHERE user_id IS NOT NULL
+        ORDER BY 1, 2, 3
+        ON CONFLICT DO NOTHING
+        RETURNING hour, hashtag
+    ), tag_mentions_new AS (
+        INSERT INTO tweetlake.hashtag_mentions (hour, hashtag, mention)
+        SELECT DISTINCT t.hour, t.hashtag, m.mention
+        FROM tags t CROSS JOIN LATERAL unnest(t.mentions) AS m(mention)
+        ORDER BY 1, 2, 3
+        ON CONFLICT DO NOTHING
+        RETURNING hour, hashtag
+    ), g_tags AS (
+        INSERT INTO gold.popular_hashtags_by_hour AS g (
+            hour, hashtag, tweet_count, unique_users, unique_mentions, avg_sentiment,
+            total_engagement, avg_engagement, sentiment_sum, sentiment_n)
+        SELECT a.hour, a.hashtag, a.n, coalesce(u.n, 0), coalesce(m.n, 0),
+               tweetlake.exact_avg(a.ssum, a.sn), a.eng, a.eng::double precision / a.n, a.ssum, a.sn
+        FROM (SELECT hour, hashtag, count(*) AS n, sum(total_engagement) AS eng,
+                     coalesce(sum(sentiment), 0) AS ssum, count(sentiment) AS sn
+              FROM tags GROUP BY hour, hashtag) a
+        LEFT JOIN (SELECT hour, hashtag, count(*) AS n FROM tag_users_new GROUP BY hour, hashtag) u
+               USING (hour, hashtag)
+        LEFT JOIN (SELECT hour, hashtag, count(*) AS n FROM tag_mentions_new GROUP BY hour, hashtag) m
+               USING (hour, hashtag)
+        ORDER BY a.hour, a.hashtag
+        ON CONFLICT (hour, hashtag) DO UPDATE SET
+            tweet_count      = g.tweet_count + excluded.tweet_count,
+            unique_users     = g.unique_users + excluded.unique_users,
+            unique_mentions  = g.unique_mentions + excluded.unique_mentions,
+            total_engagement = g.total_engagement + excluded.total_engagement,
+            sentiment_sum    = g.sentiment_sum + excluded.sentiment_sum,
+            sentiment_n      = g.sentiment_n + excluded.sentiment_n,
+            avg_sentiment    = tweetlake.exact_avg(g.sentiment_sum + excluded.sentiment_sum,
+                                                   g.sentiment_n + excluded.sentiment_n),
+            avg_engagement   = (g.total_engagement + excluded.total_engagement)::double precision
+                               / (g.tweet_count + excluded.tweet_count)
+        RETURNING hour, hashtag, tweet_count
+    ), g_users AS (
+        INSERT INTO gold.active_users_by_day AS g (
+            day, user_id, username, tweets_count, followers_count, total_engagement,
+            avg_sentiment, sentiment_sum, sentiment_n)
+        SELECT day, user_id, max(username), count(*), max(followers_count), sum(total_engagement),
+               tweetlake.exact_avg(coalesce(sum(sentiment), 0), count(sentiment)),
+               coalesce(sum(sentiment), 0), count(sentiment)
+        FROM s WHERE user_id IS NOT NULL
+        GROUP BY day, user_id
+        ORDER BY day, user_id
+        ON CONFLICT (day, user_id) DO UPDATE SET
+            username         = greatest(g.username, excluded.username),
+            tweets_count     = g.tweets_count + excluded.tweets_count,
+            followers_count  = greatest(g.followers_count, excluded.followers_count),
+            total_engagement = g.total_engagement + excluded.total_engagement,
+            sentiment_sum    = g.sentiment_sum + excluded.sentiment_sum,
+            sentiment_n      = g.sentiment_n + excluded.sentiment_n,
+            avg_sentiment    = tweetlake.exact_avg(g.sentiment_sum + excluded.sentiment_sum,
+                                                   g.sentiment_n + excluded.sentiment_n)
+    ), g_user_totals AS (
+        INSERT INTO gold.user_engagement AS g (
+            user_id, username, tweets_count, followers_count, total_engagement, first_day, last_day)
+        SELECT user_id, max(username), count(*), max(followers_count), sum(total_engagement),
+               min(day), max(day)
+        FROM s WHERE user_id IS NOT NULL
+        GROUP BY user_id
+        ORDER BY user_id
+        ON CONFLICT (user_id) DO UPDATE SET
+            username         = greatest(g.username, excluded.username),
+            tweets_count     = g.tweets_count + excluded.tweets_count,
+            followers_count  = greatest(g.followers_count, excluded.followers_count),
+            total_engagement = g.total_engagement + excluded.total_engagement,
+            first_day        = least(g.first_day, excluded.first_day),
+            last_day         = greatest(g.last_day, excluded.last_day)
+    ), region_users_new AS (
+        INSERT INTO tweetlake.region_users (hour, region, language, user_id)
+        SELECT DISTINCT hour, region, language, user_id FROM s WHERE user_id IS NOT NULL
+        ORDER BY 1, 2, 3, 4
+        ON CONFLICT DO NOTHING
+        RETURNING hour, region, language
+    ), g_region AS (
+        INSERT INTO gold.tweet_volume_by_region AS g (
+            hour, region, language, tweet_count, unique_users, avg_sentiment, positive_count,
+            negative_count, neutral_count, total_engagement, sentiment_sum, sentiment_n)
+        SELECT a.hour, a.region, a.language, a.n, coalesce(u.n, 0), tweetlake.exact_avg(a.ssum, a.sn),
+               a.pos, a.neg, a.neu, a.eng, a.ssum, a.sn
+        FROM (SELECT hour, region, language, count(*) AS n, sum(total_engagement) AS eng,
+                     coalesce(sum(sentiment), 0) AS ssum, count(sentiment) AS sn,
+                     count(*) FILTER (WHERE sentiment_category = 'positive') AS pos,
+                     count(*) FILTER (WHERE sentiment_category = 'negative') AS neg,
+                     count(*) FILTER (WHERE sentiment_category = 'neutral') AS neu
+              FROM s GROUP BY hour, region, language) a
+        LEFT JOIN (SELECT hour, region, language, count(*) AS n
+                   FROM region_users_new GROUP BY hour, region, language) u
+               USING (hour, region, language)
+        ORDER BY a.hour, a.region, a.language
+        ON CONFLICT (hour, region, language) DO UPDATE SET
+            tweet_count      = g.tweet_count + excluded.tweet_count,
+            unique_users     = g.unique_users + excluded.unique_users,
+            positive_count   = g.positive_count + excluded.positive_count,
+            negative_count   = g.negative_count + excluded.negative_count,
+            neutral_count    = g.neutral_count + excluded.neutral_count,
+            total_engagement = g.total_engagement + excluded.total_engagement,
+            sentiment_sum    = g.sentiment_sum + excluded.sentiment_sum,
+            sentiment_n      = g.sentiment_n + excluded.sentiment_n,
+            avg_sentiment    = tweetlake.exact_avg(g.sentiment_sum + excluded.sentiment_sum,
+                                                   g.sentiment_n + excluded.sentiment_n)
+    ), region_totals AS (
+        INSERT INTO tweetlake.region_hour_counts AS r (hour, region, tweet_count)
+        SELECT hour, region, count(*) FROM s GROUP BY hour, region
+        ORDER BY hour, region
+        ON CONFLICT (hour, region) DO UPDATE SET tweet_count = r.tweet_count + excluded.tweet_count
+        RETURNING hour, region, tweet_count
+    ), language_users_new AS (
+        INSERT INTO tweetlake.language_users (hour, language, user_id)
+        SELECT DISTINCT hour, language, user_id FROM s WHERE user_id IS NOT NULL
+        ORDER BY 1, 2, 3
+        ON CONFLICT DO NOTHING
+        RETURNING hour, language
+    ), g_language AS (
+        INSERT INTO gold.tweet_metrics_by_language AS g (
+            hour, language, tweet_count, avg_tweet_length, avg_sentiment, avg_engagement,
+            unique_users, text_length_sum, total_engagement, sentiment_sum, sentiment_n)
+        SELECT a.hour, a.language, a.n, a.len::double precision / a.n, tweetlake.exact_avg(a.ssum, a.sn),
+               a.eng::double precision / a.n, coalesce(u.n, 0), a.len, a.eng, a.ssum, a.sn
+        FROM (SELECT hour, language, count(*) AS n, sum(text_length) AS len,
+                     sum(total_engagement) AS eng, coalesce(sum(sentiment), 0) AS ssum,
+                     count(sentiment) AS sn
+              FROM s GROUP BY hour, language) a
+        LEFT JOIN (SELECT hour, language, count(*) AS n
+                   FROM language_users_new GROUP BY hour, language) u
+               USING (hour, language)
+        ORDER BY a.hour, a.language
+        ON CONFLICT (hour, language) DO UPDATE SET
+            tweet_count      = g.tweet_count + excluded.tweet_count,
+            unique_users     = g.unique_users + excluded.unique_users,
+            text_length_sum  = g.text_length_sum + excluded.text_length_sum,
+            total_engagement = g.total_engagement + excluded.total_engagement,
+            sentiment_sum    = g.sentiment_sum + excluded.sentiment_sum,
+            sentiment_n      = g.sentiment_n + excluded.sentiment_n,
+            avg_tweet_length = (g.text_length_sum + excluded.text_length_sum)::double precision
+                               / (g.tweet_count + excluded.tweet_count),
+            avg_sentiment    = tweetlake.exact_avg(g.sentiment_sum + excluded.sentiment_sum,
+                                                   g.sentiment_n + excluded.sentiment_n),
+            avg_engagement   = (g.total_engagement + excluded.total_engagement)::double precision
+                               / (g.tweet_count + excluded.tweet_count)
+    ), g_types AS (
+        INSERT INTO gold.engagement_by_type_hour AS g (
+            hour, tweet_type, influence_level, tweet_count, total_engagement, avg_engagement,
+            viral_count, avg_sentiment, sentiment_sum, sentiment_n)
+        SELECT hour, tweet_type, influence_level, count(*), sum(total_engagement),
+               sum(total_engagement)::double precision / count(*),
+               count(*) FILTER (WHERE total_engagement > 1000),
+               tweetlake.exact_avg(coalesce(sum(sentiment), 0), count(sentiment)),
+               coalesce(sum(sentiment), 0), count(sentiment)
+        FROM (SELECT hour, tweet_type, tweetlake.influence_level(followers_count) AS influence_level,
+                     total_engagement, sentiment FROM s) x
+        GROUP BY hour, tweet_type, influence_level
+        ORDER BY hour, tweet_type, influence_level
+        ON CONFLICT (hour, tweet_type, influence_level) DO UPDATE SET
+            tweet_count      = g.tweet_count + excluded.tweet_count,
+            total_engagement = g.total_engagement + excluded.total_engagement,
+            viral_count      = g.viral_count + excluded.viral_count,
+            sentiment_sum    = g.sentiment_sum + excluded.sentiment_sum,
+            sentiment_n      = g.sentiment_n + excluded.sentiment_n,
+            avg_engagement   = (g.total_engagement + excluded.total_engagement)::double precision
+                               / (g.tweet_count + excluded.tweet_count),
+            avg_sentiment    = tweetlake.exact_avg(g.sentiment_sum + excluded.sentiment_sum,
+                                                   g.sentiment_n + excluded.sentiment_n)
+    ), hour_users_new AS (
+        INSERT INTO tweetlake.hour_users (hour, user_id)
+        SELECT DISTINCT hour, user_id FROM s WHERE user_id IS NOT NULL
+        ORDER BY 1, 2
+        ON CONFLICT DO NOTHING
+        RETURNING hour
+    ), top_tag AS (
+        SELECT DISTINCT ON (hour) hour, hashtag, tweet_count
+        FROM g_tags ORDER BY hour, tweet_count DESC, hashtag
+    ), top_region AS (
+        SELECT DISTINCT ON (hour) hour, region, tweet_count
+        FROM region_totals ORDER BY hour, tweet_count DESC, region
+    )
+    INSERT INTO gold.hourly_activity_summary AS g (
+        hour, total_tweets, unique_users, avg_sentiment, total_engagement, top_hashtag,
+        top_region, positive_count, negative_count, neutral_count, sentiment_sum, sentiment_n,
+        top_hashtag_count, top_region_count)
+    SELECT a.hour, a.n, coalesce(u.n, 0), tweetlake.exact_avg(a.ssum, a.sn), a.eng,
+           t.hashtag, r.region, a.pos, a.neg, a.neu, a.ssum, a.sn, t.tweet_count, r.tweet_count
+    FROM (SELECT hour, count(*) AS n, sum(total_engagement) AS eng,
+                 coalesce(sum(sentiment), 0) AS ssum, count(sentiment) AS sn,
+                 count(*) FILTER (WHERE sentiment_category = 'positive') AS pos,
+                 count(*) FILTER (WHERE sentiment_category = 'negative') AS neg,
+                 count(*) FILTER (WHERE sentiment_category = 'neutral') AS neu
+          FROM s GROUP BY hour) a
+    LEFT JOIN (SELECT hour, count(*) AS n FROM hour_users_new GROUP BY hour) u USING (hour)
+    LEFT JOIN top_tag t USING (hour)
+    LEFT JOIN top_region r USING (hour)
+    ORDER BY a.hour
+    ON CONFLICT (hour) DO UPDATE SET
+        total_tweets      = g.total_tweets + excluded.total_tweets,
+        unique_users      = g.unique_users + excluded.unique_users,
+        total_engagement  = g.total_engagement + excluded.total_engagement,
+        positive_count    = g.positive_count + excluded.positive_count,
+        negative_count    = g.negative_count + excluded.negative_count,
+        neutral_count     = g.neutral_count + excluded.neutral_count,
+        sentiment_sum     = g.sentiment_sum + excluded.sentiment_sum,
+        sentiment_n       = g.sentiment_n + excluded.sentiment_n,
+        avg_sentiment     = tweetlake.exact_avg(g.sentiment_sum + excluded.sentiment_sum,
+                                                g.sentiment_n + excluded.sentiment_n),
+        top_hashtag       = CASE WHEN tweetlake.ranks_first(excluded.top_hashtag_count, excluded.top_hashtag,
+                                                            g.top_hashtag_count, g.top_hashtag)
+                                 THEN excluded.top_hashtag ELSE g.top_hashtag END,
+        top_hashtag_count = CASE WHEN tweetlake.ranks_first(excluded.top_hashtag_count, excluded.top_hashtag,
+                                                            g.top_hashtag_count, g.top_hashtag)
+                                 THEN excluded.top_hashtag_count ELSE g.top_hashtag_count END,
+        top_region        = CASE WHEN tweetlake.ranks_first(excluded.top_region_count, excluded.top_region,
+                                                            g.top_region_count, g.top_region)
+                                 THEN excluded.top_region ELSE g.top_region END,
+        top_region_count  = CASE WHEN tweetlake.ranks_first(excluded.top_region_count, excluded.top_region,
+                                                            g.top_region_count, g.top_region)
+                                 THEN excluded.top_region_count ELSE g.top_region_count END;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER process_batch
+    AFTER INSERT ON bronze.tweets
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION tweetlake.process_bronze_batch();
+
+-- Generated tweets into bronze, tweetlake.batch_size rows per INSERT (one trigger run each).
+CREATE FUNCTION tweetlake.load_generated(n bigint, seed bigint DEFAULT 0,
+        start_at timestamptz DEFAULT '2026-01-01 00:00:00+00', span interval DEFAULT '7 days')
+    RETURNS bigint
+    AS 'MODULE_PATHNAME', 'tweetlake_load_generated' LANGUAGE C VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION tweetlake.load_generated(bigint, bigint, timestamptz, interval) IS
+    'insert n generated tweets into bronze.tweets in batches; returns the count';
+

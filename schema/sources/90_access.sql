@@ -1,0 +1,76 @@
+/* ------------------------------------------------------------------------
+ * Who may do what (README "Security"), and what pg_dump carries
+ *
+ *   superuser          creates the extension, owns everything, runs rebuild_gold,
+ *                      load_generated, start/stop/produce
+ *   tweetlake_worker   the consumers' role: writes bronze and tweetlake.offsets only
+ *   tweetlake_loader   INSERT (or COPY) raw messages into bronze.tweets; the trigger does
+ *                      the rest as its owner
+ *   tweetlake_reader   dashboards: SELECT on silver, gold and the status views
+ *
+ * The roles are cluster-wide, so they outlive DROP EXTENSION; each is created once.
+ * ------------------------------------------------------------------------ */
+
+-- Dead letters counted by minute and kind of reason (the reason without the message's own
+-- details, such as byte positions or values), without their payloads.
+CREATE VIEW tweetlake.dead_letters_by_minute AS
+SELECT date_trunc('minute', failed_at) AS minute,
+       regexp_replace(split_part(reason, ':', 1), ' (at byte [0-9]+|\(.*\))$', '') AS reason,
+       count(*) AS dead_letters
+FROM bronze.dead_letters
+GROUP BY 1, 2;
+COMMENT ON VIEW tweetlake.dead_letters_by_minute IS
+    'dead letters per minute and kind of reason, without payloads (for dashboards)';
+
+-- The role is cluster-wide, so it outlives DROP EXTENSION; it is created once, without
+-- LOGIN: give it a password and LOGIN to use it (scripts/superset.sh does).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tweetlake_reader') THEN
+        CREATE ROLE tweetlake_reader NOLOGIN;
+    END IF;
+END
+$$;
+GRANT USAGE ON SCHEMA gold, silver, tweetlake TO tweetlake_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA gold, silver TO tweetlake_reader;
+GRANT SELECT ON tweetlake.status, tweetlake.consumer_lag, tweetlake.dead_letters_by_minute
+    TO tweetlake_reader;
+ALTER ROLE tweetlake_reader SET statement_timeout = '60s';
+ALTER ROLE tweetlake_reader SET temp_file_limit = '1GB';
+
+-- LOGIN because PostgreSQL 15 lets a background worker connect only as a role that may log
+-- in; it has no password, so password and scram authentication never let anyone in as it.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tweetlake_worker') THEN
+        CREATE ROLE tweetlake_worker LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tweetlake_loader') THEN
+        CREATE ROLE tweetlake_loader NOLOGIN;
+    END IF;
+END
+$$;
+GRANT USAGE ON SCHEMA bronze, tweetlake TO tweetlake_worker, tweetlake_loader;
+GRANT INSERT ON bronze.tweets TO tweetlake_worker, tweetlake_loader;
+GRANT INSERT ON bronze.dead_letters TO tweetlake_worker;
+GRANT SELECT, INSERT, UPDATE ON tweetlake.offsets TO tweetlake_worker;
+
+-- Every table of user data or pipeline state goes into pg_dump (its rows; the tables
+-- themselves come from CREATE EXTENSION).  Restore with the bronze trigger off: README
+-- "Backup and restore".
+DO $$
+DECLARE
+    t regclass;
+BEGIN
+    FOR t IN SELECT c.oid::regclass
+             FROM pg_depend d
+             JOIN pg_class c ON c.oid = d.objid AND c.relkind = 'r'
+             WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e'
+               AND d.refclassid = 'pg_extension'::regclass
+               AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'tweetlake')
+             ORDER BY c.oid
+    LOOP
+        PERFORM pg_extension_config_dump(t, '');
+    END LOOP;
+END
+$$;

@@ -1,0 +1,103 @@
+# ALTER EXTENSION tweetlake UPDATE from every released version, with the pipeline running:
+# the data are intact, verify() is zero, ingest goes on (as the worker role once the new
+# schema has it), nothing is lost or stored twice, and the upgraded schema is exactly what a
+# fresh install of the current version creates.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use lib 't';
+use PipelineTest;
+
+my $src = -d 'test' ? '.' : $ENV{TWEETLAKE_SRC};
+my $fingerprint_sql = slurp_file("$src/test/schema_fingerprint.sql");
+
+# Which versions there are: the installed control file and scripts say.
+my $probe = PostgreSQL::Test::Cluster->new('probe');
+$probe->init;
+$probe->start;
+my $current = $probe->safe_psql('postgres',
+	"SELECT default_version FROM pg_available_extensions WHERE name = 'tweetlake'");
+my @older = split /\n/, $probe->safe_psql('postgres',
+	"SELECT version FROM pg_available_extension_versions
+	 WHERE name = 'tweetlake' AND version <> '$current' ORDER BY string_to_array(version, '.')::int[]");
+$probe->stop;
+ok(scalar(@older) >= 1, "released versions to upgrade from: @older (current $current)");
+
+for my $from (@older)
+{
+	my $node = PostgreSQL::Test::Cluster->new("upgrade_" . ($from =~ tr/./_/r));
+	$node->init;
+	$node->append_conf('postgresql.conf', join('', map { "$_\n" }
+		"shared_preload_libraries = 'tweetlake'", "tweetlake.database = 'postgres'",
+		'max_worker_processes = 20', 'shared_buffers = 256MB',
+		'tweetlake.generator_rate = 2000', 'tweetlake.consumers = 2', 'tweetlake.batch_size = 5000'));
+	$node->start;
+	$node->safe_psql('postgres', "CREATE EXTENSION tweetlake VERSION '$from'");
+	is($node->safe_psql('postgres', "SELECT extversion FROM pg_extension WHERE extname = 'tweetlake'"),
+		$from, "installed $from");
+
+	# The pipeline runs on the old schema; SQL loads too.
+	wait_for($node, 'SELECT count(*) >= 10000 FROM bronze.tweets', 't', "$from: 10k tweets from Kafka in bronze");
+	$node->safe_psql('postgres', "SELECT tweetlake.load_generated(20000, 7)");
+	$node->safe_psql('postgres', q{
+		CREATE TABLE public.silver_before AS SELECT * FROM silver.tweets;
+		CREATE TABLE public.bronze_before AS SELECT raw, kafka_partition, kafka_offset FROM bronze.tweets;
+		CREATE TABLE public.offsets_before AS SELECT * FROM tweetlake.offsets;});
+	my $before = $node->safe_psql('postgres', 'SELECT count(*) FROM public.silver_before');
+	ok($before >= 30000, "$from: $before tweets in silver before the update");
+
+	# The update, with the generator and both consumers writing.
+	is($node->safe_psql('postgres', 'SET search_path = public; ALTER EXTENSION tweetlake UPDATE; SHOW search_path'),
+		'public', "$from -> $current: the upgrade script's search_path does not outlive it");
+	is($node->safe_psql('postgres', "SELECT extversion FROM pg_extension WHERE extname = 'tweetlake'"),
+		$current, "$from -> $current: ALTER EXTENSION tweetlake UPDATE with the workers running");
+
+	# Nothing that was there is gone or changed.
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM (SELECT * FROM public.silver_before EXCEPT ALL SELECT * FROM silver.tweets) x'),
+		'0', "$from -> $current: every silver row as it was");
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM (SELECT * FROM public.bronze_before EXCEPT ALL
+	                                   SELECT raw, kafka_partition, kafka_offset FROM bronze.tweets) x'),
+		'0', "$from -> $current: every bronze row as it was");
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM public.offsets_before b JOIN tweetlake.offsets o USING (topic, partition)
+	                                  WHERE o.next_offset < b.next_offset'),
+		'0', "$from -> $current: no stored offset went back");
+
+	# Ingest goes on, and the consumers come back as the worker role the new schema made.
+	wait_for($node, "SELECT count(*) >= $before + 10000 FROM silver.tweets", 't',
+		"$from -> $current: 10k more tweets reach silver after the update");
+	wait_for($node, "SELECT string_agg(DISTINCT usename, ',') FROM pg_stat_activity WHERE backend_type = 'tweetlake consumer'",
+		'tweetlake_worker', "$from -> $current: the consumers run as tweetlake_worker");
+	is($node->safe_psql('postgres', "SELECT count(*) FROM tweetlake.status WHERE role = 'consumer' AND retries = 0"),
+		'2', "$from -> $current: tweetlake.status has the new retries column, no consumer stalled");
+
+	# Drain and check the whole: exactly once, and gold equals a recompute.
+	$node->safe_psql('postgres', "ALTER SYSTEM SET tweetlake.generator_rate = 0; SELECT pg_reload_conf()");
+	wait_for($node, "SELECT sum(lag) = 0 AND count(*) = 4 FROM tweetlake.consumer_lag", 't',
+		"$from -> $current: consumers drained the topic");
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM (SELECT kafka_partition, kafka_offset FROM bronze.tweets
+	                                  WHERE kafka_topic IS NOT NULL GROUP BY 1, 2 HAVING count(*) > 1) d'),
+		'0', "$from -> $current: no Kafka message stored twice");
+	is($node->safe_psql('postgres', 'SELECT (SELECT sum(next_offset) FROM tweetlake.offsets)
+	        = (SELECT count(*) FROM bronze.tweets WHERE kafka_topic IS NOT NULL)
+	        + (SELECT count(*) FROM bronze.dead_letters WHERE kafka_topic IS NOT NULL)'),
+		't', "$from -> $current: every offset below the stored ones is in bronze or dead letters");
+	is($node->safe_psql('postgres', 'SELECT sum(missing + extra + differing) FROM tweetlake.verify()'),
+		'0', "$from -> $current: verify() is zero");
+	$node->safe_psql('postgres', 'SELECT tweetlake.rebuild_gold()');
+	is($node->safe_psql('postgres', 'SELECT sum(missing + extra + differing) FROM tweetlake.verify()'),
+		'0', "$from -> $current: rebuild_gold() and verify() agree");
+
+	# The upgraded schema is the current one, object for object.
+	$node->safe_psql('postgres', 'DROP TABLE public.silver_before, public.bronze_before, public.offsets_before');
+	$node->safe_psql('postgres', 'CREATE DATABASE fresh');
+	$node->safe_psql('fresh', 'CREATE EXTENSION tweetlake');
+	my $upgraded = $node->safe_psql('postgres', $fingerprint_sql);
+	my $fresh = $node->safe_psql('fresh', $fingerprint_sql);
+	ok(length($fresh) > 10000, "$current: schema fingerprint has every object (" . length($fresh) . " bytes)");
+	is($upgraded, $fresh, "$from -> $current: the upgraded schema equals a fresh install of $current");
+	$node->stop;
+}
+
+done_testing();
