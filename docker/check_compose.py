@@ -7,7 +7,10 @@ No Docker engine runs where the tests run, so this checks, parsed rather than gr
   - the Kafka image is the version the tests' broker runs (test/kafka/pom.xml), configured
     as the consumers expect (the topic, its listener, no automatic topic creation);
   - the Dockerfiles build with scripts/install-deps.sh and `make install` (what `make test`
-    runs) and every file they COPY exists.
+    runs) and every file they COPY exists;
+  - .dockerignore keeps secret-bearing files (docker/.env, other .env files, keys, make run's
+    .run/ with postgres's password, build/ with Superset's secrets.env) out of the build
+    context, so `COPY .` cannot put them into an image layer, and keeps what the builds COPY.
 
 usage: check_compose.py [--root DIR] [--compose FILE] [--readme FILE]
 Prints one line per check; exits 1 with the failures listed if any fails.
@@ -86,6 +89,71 @@ def dockerfile_instructions(path):
             out.append((word.upper(), rest.strip()))
             cur = ""
     return out
+
+
+# Paths that hold or may hold secrets; none may reach a build context.
+SECRET_PATHS = [
+    "docker/.env", ".env", "docker/.env.local", "superset/.env.production",
+    "certs/server.pem", "docker/tls/server.key", "test/kafka/broker.p12", "test/kafka/broker.jks",
+    ".pgpass", ".run/pgpass", ".run/server/data/global/pg_control",
+    "build/superset-home/secrets.env", ".git/config",
+]
+
+
+def dockerignore_regex(pattern):
+    """A .dockerignore pattern as a regex, the way Docker matches it (moby/patternmatcher):
+    `*` and `?` stay within a path component, `**` spans any number of them."""
+    out, i = "", 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**", i):
+            i += 2
+            if pattern.startswith("/", i):
+                out += "(?:.*/)?"
+                i += 1
+            else:
+                out += ".*"
+            continue
+        out += {"*": "[^/]*", "?": "[^/]"}.get(c, re.escape(c))
+        i += 1
+    return re.compile("^" + out + "$")
+
+
+def dockerignore_patterns(path):
+    """(exclude?, regex) per line of a .dockerignore, in order."""
+    pats = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            negate = line.startswith("!")
+            line = os.path.normpath(line.lstrip("!").strip()).lstrip("/")
+            pats.append((not negate, dockerignore_regex(line)))
+    return pats
+
+
+def ignored(pats, rel):
+    """Whether Docker leaves `rel` out of the context: the last pattern that matches it or a
+    directory above it decides."""
+    parts = rel.split("/")
+    prefixes = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+    out = False
+    for exclude, rx in pats:
+        if any(rx.match(p) for p in prefixes):
+            out = exclude
+    return out
+
+
+def check_dockerignore(root, copied):
+    path = os.path.join(root, ".dockerignore")
+    if not check(os.path.isfile(path), ".dockerignore exists (the build context is the repository root)"):
+        return
+    pats = dockerignore_patterns(path)
+    for rel in SECRET_PATHS:
+        check(ignored(pats, rel), f".dockerignore keeps {rel} out of the build context")
+    for rel in copied:
+        check(not ignored(pats, rel), f".dockerignore keeps {rel}, which a Dockerfile COPYs")
 
 
 def check_dockerfile(root, context, dockerfile, must_run):
@@ -247,6 +315,7 @@ def main():
           "postgres, kafka and superset keep their data in volumes")
 
     # --- the Dockerfiles -------------------------------------------------------------
+    copied = {"Makefile", "tweetlake.control", "src/tweetlake.c"}
     for name, must_run in (
         ("postgres", [(r"scripts/install-deps\.sh(?!\s+--)", "scripts/install-deps.sh"),
                       (r"make .*\binstall\b", "make install")]),
@@ -256,7 +325,12 @@ def main():
         build = services.get(name, {}).get("build") or {}
         context = os.path.normpath(os.path.join(compose_dir, build.get("context", ".")))
         check(context == os.path.normpath(root), f"{name}: builds from the repository root")
-        check_dockerfile(root, context, build.get("dockerfile", "Dockerfile"), must_run)
+        ins = check_dockerfile(root, context, build.get("dockerfile", "Dockerfile"), must_run) or []
+        for word, arg in ins:
+            if word == "COPY":
+                srcs = [a for a in shlex.split(arg) if not a.startswith("--")][:-1]
+                copied |= {os.path.normpath(a) for a in srcs} - {"."}
+    check_dockerignore(root, sorted(copied))
 
     print(f"check_compose: {len(failures)} failed")
     return 1 if failures else 0

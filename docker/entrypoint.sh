@@ -76,11 +76,15 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   [ -n "${POSTGRES_PASSWORD:-}" ] ||
     die "POSTGRES_PASSWORD is not set: it is the password of the superuser postgres, needed to create the cluster in $PGDATA (e.g. docker compose reads it from .env)"
   say "creating the cluster in $PGDATA"
+  # initdb reads the password from a file (not its arguments): private, and gone even if
+  # initdb fails
   pwfile=$(mktemp)
+  trap 'rm -f "$pwfile"' EXIT
   printf '%s\n' "$POSTGRES_PASSWORD" > "$pwfile"
   initdb -D "$PGDATA" -U postgres --pwfile="$pwfile" -E UTF8 --locale=C.UTF-8 \
          --auth-local=peer --auth-host=scram-sha-256 >/dev/null
   rm -f "$pwfile"
+  trap - EXIT
   cat >> "$PGDATA/pg_hba.conf" <<'HBA'
 # tweetlake image: password (scram-sha-256) from anywhere the container's ports reach
 host    all             all             0.0.0.0/0               scram-sha-256
@@ -109,5 +113,8 @@ SQL
 fi
 
 write_settings
+# The password is in the cluster now; the postmaster and every backend would otherwise carry
+# it in their environment (/proc/PID/environ, readable with pg_read_server_files).
+unset POSTGRES_PASSWORD
 say "starting PostgreSQL on port $PGPORT (tweetlake.brokers = '${TWEETLAKE_BROKERS:-}'$([ -z "${TWEETLAKE_BROKERS:-}" ] && echo ': the embedded broker'))"
 exec postgres -D "$PGDATA" "$@"

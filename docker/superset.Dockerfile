@@ -3,7 +3,10 @@
 # The same steps as `make run SUPERSET=1` and the test suite: scripts/install-deps.sh, then
 # scripts/superset.sh install (the pinned packages of superset/requirements.txt from PyPI).
 # At start, `scripts/superset.sh serve` upgrades the metadata, creates the admin user, gives
-# tweetlake_reader its password, imports superset/bundle and serves in the foreground.
+# tweetlake_reader its password, imports superset/bundle and serves in the foreground: it
+# becomes gunicorn (PID 1) without the setup's credentials (PGUSER, PGPASSWORD, the admin's and
+# the reader's passwords) in its environment.  No secret is baked into the image: they all come
+# from the environment at run time (docker/.env, which .dockerignore keeps out of the context).
 FROM debian:bookworm-slim
 
 ENV LANG=C.UTF-8 \

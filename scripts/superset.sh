@@ -12,7 +12,8 @@
 #   stop     stop the server started by start
 #   status   whether it runs, and where
 #
-# The tweetlake server: PGHOST, PGPORT, PGDATABASE, PGUSER (a superuser, for ALTER ROLE).
+# The tweetlake server: PGHOST, PGPORT, PGDATABASE, PGUSER (a superuser, for ALTER ROLE) and
+# PGPASSWORD if it needs one; used for the reader's password only, never passed to Superset.
 # Superset connects as tweetlake_reader over TCP to SUPERSET_PGHOST (default: PGHOST, or
 # 127.0.0.1 when PGHOST is a socket directory).
 # Superset: SUPERSET_PORT (8088), SUPERSET_BIND (127.0.0.1), SUPERSET_HOME (metadata, logs,
@@ -20,6 +21,9 @@
 # SUPERSET_METADATA_URI (metadata in Postgres instead of SQLite), SUPERSET_ADMIN_USER (admin).
 # Secrets: SUPERSET_SECRET_KEY, SUPERSET_ADMIN_PASSWORD, TWEETLAKE_READER_PASSWORD; each one
 # not given is generated once and kept in $SUPERSET_HOME/secrets.env (mode 600).
+# gunicorn runs with none of PG*, POSTGRES_PASSWORD, SUPERSET_ADMIN_PASSWORD and
+# TWEETLAKE_READER_PASSWORD in its environment; SUPERSET_METADATA_URI must carry its own
+# credentials.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -93,7 +97,11 @@ secret() {
 }
 
 prepare_home() {
-  mkdir -p "$SUPERSET_HOME"
+  # It holds secrets.env: created private, and never someone else's or a symbolic link.
+  [ -L "$SUPERSET_HOME" ] && die "$SUPERSET_HOME is a symbolic link; refusing to keep secrets there"
+  [ -e "$SUPERSET_HOME" ] || mkdir -p -m 700 "$SUPERSET_HOME"
+  [ "$(stat -c %u "$SUPERSET_HOME")" = "$(id -u)" ] ||
+    die "$SUPERSET_HOME belongs to $(stat -c %U "$SUPERSET_HOME"), not $(id -un); refusing to keep secrets there"
   chmod 700 "$SUPERSET_HOME"
   secret SUPERSET_SECRET_KEY
   secret SUPERSET_ADMIN_PASSWORD
@@ -106,13 +114,33 @@ reader_password() {
   command -v psql >/dev/null || die "psql not found"
   psql_admin -tAc "SELECT 1 FROM pg_class WHERE oid = to_regclass('gold.engagement_by_type_hour')" 2>/dev/null | grep -q 1 ||
     die "no tweetlake with gold.engagement_by_type_hour in database $PGDATABASE at $PGHOST:$PGPORT (make install; CREATE EXTENSION tweetlake)"
-  # The password goes through stdin, not the command line.
-  psql_admin <<SQL
-ALTER ROLE tweetlake_reader LOGIN PASSWORD '${TWEETLAKE_READER_PASSWORD//\'/\'\'}';
-SQL
+  # The password goes through stdin, not the command line, as a SCRAM verifier (what psql's
+  # \password sends), and the statement is kept out of the server log whatever log_statement says.
+  { echo "SET log_statement = 'none'; SET log_min_error_statement = 'panic';"
+    echo "ALTER ROLE tweetlake_reader LOGIN PASSWORD '$(scram_verifier)';"
+  } | psql_admin
   PGPASSWORD=$TWEETLAKE_READER_PASSWORD psql -X -q -h "$SUPERSET_PGHOST" -p "$PGPORT" -U tweetlake_reader \
       -d "$PGDATABASE" -tAc "SELECT count(*) FROM gold.hourly_activity_summary" >/dev/null ||
     die "tweetlake_reader cannot connect to $SUPERSET_PGHOST:$PGPORT/$PGDATABASE over TCP (listen_addresses? pg_hba.conf?)"
+}
+
+# The SCRAM-SHA-256 verifier PostgreSQL stores for TWEETLAKE_READER_PASSWORD (RFC 5802 /
+# RFC 7677, as libpq's PQencryptPasswordConn makes it).  SASLprep leaves printable ASCII as
+# it is; any other password is sent as it is for the server to hash.
+scram_verifier() {
+  "$PYTHON" <<'PY'
+import base64, hashlib, hmac, os
+pw = os.environ["TWEETLAKE_READER_PASSWORD"]
+if not (pw.isascii() and pw.isprintable()):
+    print(pw.replace("'", "''"))
+    raise SystemExit
+salt, n = os.urandom(16), 4096
+salted = hashlib.pbkdf2_hmac("sha256", pw.encode(), salt, n)
+client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+b64 = lambda b: base64.b64encode(b).decode()
+print(f"SCRAM-SHA-256${n}:{b64(salt)}${b64(hashlib.sha256(client_key).digest())}:{b64(server_key)}")
+PY
 }
 
 reader_uri() {
@@ -146,26 +174,56 @@ PY
 
 import_bundle() {
   reader_password
-  TWEETLAKE_SUPERSET_URI=$(reader_uri) step "import superset/bundle" \
+  TWEETLAKE_SUPERSET_URI=$(reader_uri) step "import superset/bundle" without_pg_credentials \
     "$SUPERSET_VENV/bin/python" "$ROOT/superset/import_bundle.py" "$ROOT/superset/bundle" \
       "$SUPERSET_HOME/bundle.zip" "$SUPERSET_ADMIN_USER"
   say "$(grep '^imported ' "$LOG" | tail -n 1) -> tweetlake_reader@$SUPERSET_PGHOST:$PGPORT/$PGDATABASE"
 }
+
+# Superset's own steps run without the superuser's credentials: only psql_admin needs them.
+without_pg_credentials() (
+  unset PGUSER PGPASSWORD PGPASSFILE POSTGRES_PASSWORD
+  "$@"
+)
 
 setup() {
   install
   prepare_home
   export SUPERSET_ADMIN_USER
   : > "$LOG"
-  step "superset db upgrade" "$SUPERSET_VENV/bin/superset" db upgrade
-  step "superset init" "$SUPERSET_VENV/bin/superset" init
-  step "admin user" admin_user
+  step "superset db upgrade" without_pg_credentials "$SUPERSET_VENV/bin/superset" db upgrade
+  step "superset init" without_pg_credentials "$SUPERSET_VENV/bin/superset" init
+  step "admin user" without_pg_credentials admin_user
   import_bundle
 }
 
+# gunicorn's request limits stay on: the request line up to 8190 bytes (gunicorn's largest
+# finite value, twice its default, for Superset's long rison query strings in GET URLs), each
+# header up to 8190 bytes and 100 headers (its defaults).
 gunicorn_args() {
   echo --bind "$SUPERSET_BIND:$SUPERSET_PORT" --workers 2 --worker-class gthread --threads 4 \
-    --timeout 120 --limit-request-line 0 --limit-request-field_size 0
+    --timeout 120 --limit-request-line 8190 --limit-request-field_size 8190 --limit-request-fields 100
+}
+
+# The environment gunicorn runs with: the setup's credentials dropped (libpq's PG* with the
+# superuser's PGUSER/PGPASSWORD, the admin's and the reader's passwords, POSTGRES_PASSWORD of
+# the compose file).  Superset keeps SUPERSET_SECRET_KEY (superset_config.py reads it) and
+# SUPERSET_METADATA_URI; the reader's password is in its metadata, encrypted with that key.
+runtime_env() {
+  local v
+  for v in $(compgen -e); do
+    case "$v" in
+      PG*|POSTGRES_PASSWORD|SUPERSET_ADMIN_PASSWORD|TWEETLAKE_READER_PASSWORD|TWEETLAKE_SUPERSET_URI) unset "$v" ;;
+    esac
+  done
+}
+
+# Becomes gunicorn serving Superset (the arguments added), with the runtime environment only.
+exec_gunicorn() {
+  runtime_env
+  cd "$SUPERSET_HOME"
+  # shellcheck disable=SC2046
+  exec "$SUPERSET_VENV/bin/gunicorn" $(gunicorn_args) "$@" "superset.app:create_app()"
 }
 
 running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
@@ -177,10 +235,8 @@ start() {
     say "already running (pid $(cat "$PIDFILE"))"
   else
     say "starting gunicorn on $(base_url) (log: $SUPERSET_HOME/superset.log)"
-    # shellcheck disable=SC2046
-    (cd "$SUPERSET_HOME" && "$SUPERSET_VENV/bin/gunicorn" --daemon --pid "$PIDFILE" $(gunicorn_args) \
-        --error-logfile "$SUPERSET_HOME/superset.log" --access-logfile "$SUPERSET_HOME/access.log" \
-        "superset.app:create_app()")
+    (exec_gunicorn --daemon --pid "$PIDFILE" \
+        --error-logfile "$SUPERSET_HOME/superset.log" --access-logfile "$SUPERSET_HOME/access.log")
   fi
   for _ in $(seq 120); do
     if [ "$(curl -fsS "$(base_url)/health" 2>/dev/null)" = OK ]; then
@@ -213,12 +269,10 @@ stop() {
 case "${1:-start}" in
   start) start ;;
   setup) setup ;;
-  serve) setup; cd "$SUPERSET_HOME"
-         # shellcheck disable=SC2046
-         exec "$SUPERSET_VENV/bin/gunicorn" $(gunicorn_args) --access-logfile - "superset.app:create_app()" ;;
+  serve) setup; exec_gunicorn --access-logfile - ;;
   install) install ;;
   import) install; prepare_home; export SUPERSET_ADMIN_USER; : > "$LOG"; import_bundle ;;
   stop) stop ;;
   status) if running; then say "running (pid $(cat "$PIDFILE"))"; report; else say "not running"; exit 3; fi ;;
-  *) sed -n '2,22p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,26p' "$0" >&2; exit 2 ;;
 esac

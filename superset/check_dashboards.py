@@ -7,7 +7,8 @@ usage: SUPERSET_ADMIN_PASSWORD=... python check_dashboards.py BASE_URL USER OUT_
 Logs in through the login form, then for each dashboard waits until every chart shows a
 rendered canvas, svg, table or number, or an error, saves OUT_DIR/superset-SLUG.png and prints
 one JSON object per dashboard: title, png, and per chart its name, viz type, whether it
-rendered, whether it said "No results", and any error text on it.
+rendered, whether it said "No results", and any error text on it; and the script errors and
+Content-Security-Policy violations seen on the page (the login page's count with the first).
 """
 import json
 import os
@@ -77,6 +78,7 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     profile = tempfile.mkdtemp(prefix="chromium-profile-")
     page_errors = []
+    csp_violations = []
     try:
         with sync_playwright() as p:
             # A persistent context on a fresh directory: --user-data-dir, removed afterwards.
@@ -85,6 +87,9 @@ def main():
                 viewport={"width": 1600, "height": 1800})
             page = ctx.new_page()
             page.on("pageerror", lambda e: page_errors.append(str(e)[:300]))
+            # what the Content-Security-Policy blocked (Chromium reports it on the console)
+            page.on("console", lambda m: m.type == "error" and "Content Security Policy" in m.text
+                    and csp_violations.append(m.text[:300]))
             page.goto(f"{base}/login/", wait_until="domcontentloaded")
             page.fill("#username", user)
             page.fill("#password", password)
@@ -95,7 +100,9 @@ def main():
             for slug in slugs:
                 result = check_dashboard(page, base, slug, out_dir)
                 result["page_errors"] = page_errors[:]
+                result["csp_violations"] = csp_violations[:]
                 page_errors.clear()
+                csp_violations.clear()
                 print(json.dumps(result), flush=True)
             ctx.close()
     finally:

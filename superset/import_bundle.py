@@ -1,10 +1,12 @@
 """Imports superset/bundle into Superset, run by scripts/superset.sh with the venv's Python.
 
 The bundle is kept as a YAML tree; this zips it in the layout `superset import-dashboards -p`
-reads, with the database URI of the running tweetlake (TWEETLAKE_SUPERSET_URI, passed in the
-environment so the reader's password never shows in a process list).  It then imports the
-same files with Superset's asset importer, which, unlike import-dashboards, also overwrites
-charts and datasets already there, so a changed bundle or a moved server takes effect.
+reads, with the database URI of the running tweetlake but its password masked (XXXXXXXXXX,
+as Superset's own exports have it: the zip is for reading, the secret stays in memory).  It
+imports the files with the URI as given (TWEETLAKE_SUPERSET_URI, passed in the environment so
+the reader's password never shows in a process list) through Superset's asset importer, which,
+unlike import-dashboards, also overwrites charts and datasets already there, so a changed
+bundle or a moved server takes effect.
 
 usage: python import_bundle.py BUNDLE_DIR ZIP_OUT ADMIN_USER
 """
@@ -33,9 +35,20 @@ def read_bundle(bundle_dir, uri):
     return contents
 
 
+def masked(uri):
+    """The URI with its password replaced by Superset's mask."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.replace(":" + parts.password + "@", ":XXXXXXXXXX@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def write_zip(contents, zip_out):
     # The importer drops the first path component: everything sits in one folder.
-    old_umask = os.umask(0o077)  # the zip holds the reader's password
+    old_umask = os.umask(0o077)
     try:
         with zipfile.ZipFile(zip_out, "w", zipfile.ZIP_DEFLATED) as z:
             for rel, text in contents.items():
@@ -47,8 +60,8 @@ def write_zip(contents, zip_out):
 def main():
     bundle_dir, zip_out, admin = sys.argv[1:4]
     uri = os.environ["TWEETLAKE_SUPERSET_URI"]
+    write_zip(read_bundle(bundle_dir, masked(uri)), zip_out)
     contents = read_bundle(bundle_dir, uri)
-    write_zip(contents, zip_out)
 
     from superset.app import create_app
 

@@ -32,5 +32,29 @@ RATELIMIT_STORAGE_URI = "memory://"
 # SUPERSET_HTTPS=1 to mark the session cookie secure.
 SESSION_COOKIE_SECURE = os.environ.get("SUPERSET_HTTPS") == "1"
 SESSION_COOKIE_SAMESITE = "Lax"
-TALISMAN_ENABLED = False
-CONTENT_SECURITY_POLICY_WARNING = False
+
+# Security headers (flask-talisman): a Content-Security-Policy and X-Frame-Options: SAMEORIGIN
+# on every response.  The policy is Superset 4.1's own TALISMAN_CONFIG (superset/config.py),
+# which its UI is built for (scripts carry a per-request nonce), without the third-party hosts
+# these dashboards never use: Mapbox tiles, and Scarf's telemetry pixel, which the browser now
+# blocks (one CSP report on its console per page, nothing else); and with frame-ancestors
+# 'self' so browsers that follow CSP level 2 refuse framing by other sites too.
+TALISMAN_ENABLED = True
+TALISMAN_CONFIG = {
+    "content_security_policy": {
+        "base-uri": ["'self'"],
+        "default-src": ["'self'"],
+        "img-src": ["'self'", "blob:", "data:"],
+        "worker-src": ["'self'", "blob:"],
+        "connect-src": ["'self'"],
+        "object-src": "'none'",
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "script-src": ["'self'", "'strict-dynamic'"],
+        "frame-ancestors": ["'self'"],
+    },
+    "content_security_policy_nonce_in": ["script-src"],
+    "frame_options": "SAMEORIGIN",
+    # TLS ends at a proxy, if anywhere (SUPERSET_HTTPS=1): no redirect to https here
+    "force_https": False,
+    "session_cookie_secure": SESSION_COOKIE_SECURE,
+}

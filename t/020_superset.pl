@@ -53,6 +53,11 @@ local $ENV{PGHOST} = $node->host;
 local $ENV{PGPORT} = $node->port;
 local $ENV{PGDATABASE} = 'postgres';
 local $ENV{SUPERSET_PGHOST} = '127.0.0.1';
+# The superuser's credentials, for the setup only: gunicorn must not keep them (the node
+# trusts its socket, so the password is never asked for; it is only looked for below).
+my $pg_password = 'pgpw-' . join '', map { ('a' .. 'z', 0 .. 9)[ rand 36 ] } 1 .. 20;
+local $ENV{PGUSER} = scalar getpwuid($<);
+local $ENV{PGPASSWORD} = $pg_password;
 my ($out, $err) = ('', '');
 my $started = IPC::Run::run([ 'bash', "$root/scripts/superset.sh", 'start' ], '>', \$out, '2>', \$err,
 	IPC::Run::timeout(900));
@@ -75,9 +80,56 @@ ok(IPC::Run::run([ 'bash', "$root/scripts/superset.sh", 'start' ], '>', \$out, '
 	'scripts/superset.sh start a second time') or diag("$out\n$err");
 like($out, qr/already running/, 'the second start finds the server running');
 
-# --- REST API ----------------------------------------------------------------------
+# --- what the running server keeps: no setup credentials, request limits, headers ------
+chomp(my $master = slurp_file("$home/superset.pid"));
+my $reader_pw = `sed -n 's/^TWEETLAKE_READER_PASSWORD=//p' $home/secrets.env`;
+chomp $reader_pw;
+# gunicorn's master and its workers (children of the master)
+my @gunicorn = ($master, grep {
+		my $stat = eval { slurp_file("/proc/$_/stat") } // '';
+		$stat =~ /\)\s+\S+\s+(\d+)/ && $1 == $master } map { m{/proc/(\d+)$} ? $1 : () } glob('/proc/[0-9]*'));
+cmp_ok(scalar @gunicorn, '>=', 3, 'gunicorn runs: a master and its workers (' . join(' ', @gunicorn) . ')');
+for my $pid (@gunicorn)
+{
+	my $environ = eval { slurp_file("/proc/$pid/environ") };
+	ok(defined $environ, "gunicorn $pid: its environment can be read") or next;
+	my %env = map { /^([^=]*)=(.*)$/s ? ($1 => $2) : () } split /\0/, $environ;
+	my @kept = grep { exists $env{$_} } qw(PGUSER PGPASSWORD PGHOST PGPORT PGDATABASE
+		SUPERSET_ADMIN_PASSWORD TWEETLAKE_READER_PASSWORD POSTGRES_PASSWORD);
+	is("@kept", '', "gunicorn $pid: no PG*, admin or reader password in its environment");
+	my $cmdline = eval { slurp_file("/proc/$pid/cmdline") } // '';
+	my @secrets = grep { index($environ . $cmdline, $_->[1]) >= 0 }
+	  ([ 'PGPASSWORD', $pg_password ], [ 'the admin password', $admin_pw ], [ 'the reader password', $reader_pw ]);
+	is(join(', ', map { $_->[0] } @secrets), '', "gunicorn $pid: none of those secrets anywhere in its environment or arguments");
+	ok(defined $env{SUPERSET_SECRET_KEY}, "gunicorn $pid: SUPERSET_SECRET_KEY, which it needs, is there");
+}
+my $cmdline = join ' ', split /\0/, slurp_file("/proc/$master/cmdline");
+like($cmdline, qr/--limit-request-line 8190 --limit-request-field_size 8190 --limit-request-fields 100/,
+	'gunicorn runs with request size limits');
+
 my $base = "http://127.0.0.1:$port";
 my $http = HTTP::Tiny->new(timeout => 120);
+my $r = $http->get("$base/health?pad=" . ('x' x 6000));
+is($r->{status}, 200, 'a 6 kB request line (longer than gunicorn\'s default 4094) is served');
+$r = $http->get("$base/health?pad=" . ('x' x 9000));
+is($r->{status}, 414, 'a 9 kB request line is refused by gunicorn (414 URI Too Long)');
+$r = $http->get("$base/health", { headers => { 'X-Pad' => 'x' x 9000 } });
+is($r->{status}, 431, 'a 9 kB header is refused by gunicorn (431 Request Header Fields Too Large)');
+$r = $http->get("$base/health", { headers => { map { ("X-Pad-$_" => 'x') } 1 .. 120 } });
+is($r->{status}, 431, '120 headers are refused by gunicorn (431)');
+
+$r = $http->get("$base/login/");
+is($r->{status}, 200, 'the login page');
+my $csp = $r->{headers}{'content-security-policy'} // '';
+like($csp, qr/(^|;)\s*default-src 'self'/, "it carries a Content-Security-Policy with default-src 'self'") or diag explain $r->{headers};
+like($csp, qr/(^|;)\s*script-src 'self' 'strict-dynamic' 'nonce-[^']+'/, '  scripts only from Superset, with a nonce');
+like($csp, qr/(^|;)\s*object-src 'none'/, "  object-src 'none'");
+like($csp, qr/(^|;)\s*frame-ancestors 'self'/, "  frame-ancestors 'self'");
+is($r->{headers}{'x-frame-options'}, 'SAMEORIGIN', 'and X-Frame-Options: SAMEORIGIN');
+$r = $http->get("$base/api/v1/dashboard/");
+like($r->{headers}{'content-security-policy'} // '', qr/default-src 'self'/, 'the API answers carry the policy too');
+
+# --- REST API ----------------------------------------------------------------------
 my $login = $http->post("$base/api/v1/security/login", {
 		headers => { 'Content-Type' => 'application/json' },
 		content => encode_json({ username => 'admin', password => $admin_pw, provider => 'db', refresh => JSON::PP::false }) });
@@ -176,6 +228,10 @@ for my $d (@seen)
 		  or diag(explain($c));
 	}
 	is_deeply($d->{page_errors}, [], "$d->{slug}: no script errors on the page");
+	# Superset 4.1's menu always loads a telemetry pixel from scarf.sh; superset_config.py's
+	# img-src leaves that host out on purpose, so the browser blocks it and says so
+	my @blocked = grep { !m{^Loading the image 'https://apachesuperset\.gateway\.scarf\.sh/pixel/} } @{ $d->{csp_violations} };
+	is_deeply(\@blocked, [], "$d->{slug}: nothing the Content-Security-Policy had to block but Superset's telemetry pixel");
 }
 
 # --- the figures: quiet pipeline, then Superset's answers against SQL on gold ---------
@@ -216,8 +272,6 @@ is(scalar(grep { $_->{tweets} > 0 } @{ $rows->('Regional activity') }),
 	sql_value($node, "SELECT count(DISTINCT coalesce(region, 'unknown')) FROM silver.tweets"), 'Regional activity: a bar per region');
 
 # --- tweetlake_reader reads gold and status, writes nothing, sees no raw payloads -------
-my $reader_pw = `sed -n 's/^TWEETLAKE_READER_PASSWORD=//p' $home/secrets.env`;
-chomp $reader_pw;
 my $as_reader = sub {
 	my ($sql) = @_;
 	local $ENV{PGPASSWORD} = $reader_pw;

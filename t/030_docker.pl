@@ -21,6 +21,9 @@ sub copy_tree
 {
 	my ($dest) = @_;
 	system('cp', '-r', map("$src/$_", qw(docker scripts superset README.md)), $dest) == 0 or die "cp failed";
+	# the build context's .dockerignore (scripts/test.sh copies no dot files: take the checkout's)
+	my ($ignore) = grep { -f } ("$src/.dockerignore", "$ENV{TWEETLAKE_SRC}/.dockerignore");
+	copy($ignore, "$dest/.dockerignore") or die "copy .dockerignore: $!" if $ignore;
 	make_path("$dest/test/kafka");
 	copy("$src/test/kafka/pom.xml", "$dest/test/kafka/pom.xml") or die "copy pom.xml: $!";
 }
@@ -71,6 +74,18 @@ my @broken = (
 	  'docker/Dockerfile', qr/RUN bash \/usr\/src\/tweetlake\/scripts\/install-deps\.sh/,
 	  'RUN apt-get update && apt-get install -y postgresql-15',
 	  qr/FAIL docker\/Dockerfile runs scripts\/install-deps\.sh/ ],
+	[ 'a .dockerignore that lets docker/.env into the image',
+	  '.dockerignore', qr/^docker\/\.env\n\*\*\/\.env\n/m, '',
+	  qr/FAIL \.dockerignore keeps docker\/\.env out of the build context/ ],
+	[ 'a .dockerignore that lets private keys into the image',
+	  '.dockerignore', qr/^\*\*\/\*\.key\n/m, '',
+	  qr/FAIL \.dockerignore keeps docker\/tls\/server\.key out/ ],
+	[ 'a .dockerignore that lets make run\'s password file (.run/pgpass) into the image',
+	  '.dockerignore', qr/^\.run\n/m, '',
+	  qr/FAIL \.dockerignore keeps \.run\/pgpass out/ ],
+	[ 'a .dockerignore that leaves out what a Dockerfile COPYs',
+	  '.dockerignore', qr/\z/, "docker/*.sh\n",
+	  qr/FAIL \.dockerignore keeps docker\/entrypoint\.sh, which a Dockerfile COPYs/ ],
 	[ 'a secret with a default instead of being required',
 	  'docker/docker-compose.yml', qr/SUPERSET_SECRET_KEY: \$\{SUPERSET_SECRET_KEY:\?[^}]*\}/,
 	  'SUPERSET_SECRET_KEY: changeme', qr/FAIL superset: SUPERSET_SECRET_KEY/ ]);
@@ -196,9 +211,17 @@ ok(ready(), 'the container accepts connections') or diag(slurp_file($logfile));
 like(slurp_file($logfile), qr/created the database tweetlake with the extension tweetlake/, 'it created the database');
 my ($postmaster) = split /\n/, slurp_file("$pgdata/postmaster.pid");
 is($postmaster, $pid, 'the postmaster is the entrypoint process itself (exec): the stop signal reaches it');
+# Every backend inherits the postmaster's environment (/proc/PID/environ, which
+# pg_read_server_files can read): the password must not be in it.
+my $environ = slurp_file("/proc/$pid/environ");
+my @env_names = map { /^([^=]*)=/ ? $1 : () } split /\0/, $environ;
+ok(!grep({ $_ eq 'POSTGRES_PASSWORD' } @env_names), 'the postmaster runs without POSTGRES_PASSWORD in its environment');
+ok(index($environ, $password) < 0, '  and the password is nowhere in it');
 
-my ($v, $err) = psql_tcp($password, 'SELECT extversion FROM pg_extension WHERE extname = $$tweetlake$$');
-is($v, '0.1.0', 'TCP login with POSTGRES_PASSWORD works, and the extension is installed in database tweetlake');
+my ($v, $err) = psql_tcp($password, q{SELECT e.extversion || ' ' || (e.extversion = a.default_version)
+	FROM pg_extension e JOIN pg_available_extensions a ON a.name = e.extname WHERE e.extname = 'tweetlake'});
+like($v, qr/^\S+ true$/, "TCP login with POSTGRES_PASSWORD works, and the extension is installed in database tweetlake at its default version ($v)")
+  or diag $err;
 ($v, $err) = psql_tcp('wrong', 'SELECT 1');
 like($err, qr/password authentication failed for user "postgres"/, 'a wrong password is refused');
 is(psql_ok(q{SELECT string_agg(name || '=' || setting, ' ' ORDER BY name) FROM pg_settings
