@@ -59,3 +59,8 @@ bench: deps
 test/mock_broker: test/mock_broker.c
 	$(CC) -O2 -Wall -o $@ $< $(shell $(PKG_CONFIG) --cflags --libs rdkafka)
 EXTRA_CLEAN += test/mock_broker
+
+# pgindent-style formatting of src/*.c and src/*.h (scripts/indent.sh --check only shows the diff)
+.PHONY: indent
+indent:
+	bash scripts/indent.sh

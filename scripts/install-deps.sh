@@ -14,12 +14,13 @@ superset=(python3-venv python3-pip curl ca-certificates)
 # --superset: also what scripts/superset.sh needs (a virtualenv of PyPI packages, curl).
 # --superset-only: only that and psql, no server or compiler (docker/superset.Dockerfile).
 # --test: what the test suite needs besides: a JDK and Maven for the real Apache Kafka
-# broker (test/kafka), Chromium for the Superset test, PyYAML for the docker/ checks.
+# broker (test/kafka), Chromium for the Superset test, PyYAML for the docker/ checks,
+# pg-bsd-indent for scripts/indent.sh --check.
 case "${1:-}" in
   "") ;;
   --superset) packages+=("${superset[@]}") ;;
   --superset-only) packages=(postgresql-client-"$PG_MAJOR" "${superset[@]}") ;;
-  --test) packages+=(openjdk-17-jdk-headless maven chromium "${superset[@]}" python3-yaml) ;;
+  --test) packages+=(openjdk-17-jdk-headless maven chromium "${superset[@]}" python3-yaml pg-bsd-indent) ;;
   *) echo "usage: install-deps.sh [--superset|--superset-only|--test]" >&2; exit 2 ;;
 esac
 # more, e.g. TWEETLAKE_DEPS_EXTRA="linux-perf"

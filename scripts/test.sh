@@ -78,6 +78,16 @@ if [ -n "$files" ]; then
   cp -r "$WORK/tmp_check" "$RESULTS/tap-tmp_check" 2>/dev/null
 fi
 
+# --- the C sources are as pgindent leaves them (scripts/indent.sh --check) ---------------
+if [ -z "${TAP_ONLY:-}${REGRESS_ONLY:-}" ]; then
+  if bash "$ROOT/scripts/indent.sh" --check > "$RESULTS/indent.diff" 2>&1; then
+    echo "ok - C sources are pgindent-clean"; passed=$((passed + 1))
+  else
+    head -n 40 "$RESULTS/indent.diff"
+    echo "not ok - C sources are not pgindent-clean (make indent; diff in $RESULTS/indent.diff)"; failed=$((failed + 1))
+  fi
+fi
+
 # --- the benchmark harness, at its smallest: it measures and does not gate, but it must run
 # to its end (bench/run.sh prints "bench: <n> metrics, <m> below goal" last).
 if [ -z "${TAP_ONLY:-}${REGRESS_ONLY:-}" ] && [ "${SKIP_BENCH:-}" != 1 ]; then

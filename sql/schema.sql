@@ -49,7 +49,7 @@ FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname = 'tweetlake'
   AND (p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'plpgsql') OR p.proconfig IS NOT NULL
        OR p.prosecdef)
-ORDER BY 1::text;
+ORDER BY p.oid::regprocedure::text;
 
 -- Roles: who may run what.
 SELECT r.rolname, r.rolsuper, r.rolcanlogin,

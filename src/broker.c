@@ -58,7 +58,11 @@ tweetlake_broker_main(Datum arg)
 	/* The mock cluster needs an rd_kafka_t for its bookkeeping only. */
 	conf = rd_kafka_conf_new();
 	rd_kafka_conf_set(conf, "client.id", "tweetlake-broker", errstr, sizeof(errstr));
-	/* it never connects anywhere: keep its "no bootstrap.servers" notice out of the log */
+
+	/*
+	 * it never connects anywhere: keep its "no bootstrap.servers" notice out
+	 * of the log
+	 */
 	rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr));
 	broker_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
 	if (broker_rk == NULL)
@@ -93,7 +97,10 @@ tweetlake_broker_main(Datum arg)
 			(errmsg("tweetlake embedded Kafka broker listening on %s, topic \"%s\" with %d partitions",
 					bootstraps, tweetlake_topic, tweetlake_partitions)));
 
-	/* librdkafka serves the cluster from its own threads; this loop only waits to stop. */
+	/*
+	 * librdkafka serves the cluster from its own threads; this loop only
+	 * waits to stop.
+	 */
 	while (!ShutdownRequestPending)
 	{
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

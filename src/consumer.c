@@ -58,20 +58,26 @@ typedef struct Consumer
 	int			index;
 	int			nconsumers;
 	TlWorkerSlot *slot;
-	TlKafkaClient client;		/* error reporting and the settings rk was built from */
+	TlKafkaClient client;		/* error reporting and the settings rk was
+								 * built from */
 	rd_kafka_t *rk;
 	rd_kafka_queue_t *queue;
 	char	   *topic;
 	int			npartitions;	/* of the topic */
 	int			nmine;
 	int32	   *mine;			/* partitions assigned to this consumer */
-	int64	   *committed;		/* per partition: next offset as stored in Postgres */
-	int64	   *resume;			/* per partition: where to restart after the broker lost
-								 * the stored offset, or -1 */
-	bool		reconnect;		/* re-assign (resume[]) after the batch in hand */
+	int64	   *committed;		/* per partition: next offset as stored in
+								 * Postgres */
+	int64	   *resume;			/* per partition: where to restart after the
+								 * broker lost the stored offset, or -1 */
+	bool		reconnect;		/* re-assign (resume[]) after the batch in
+								 * hand */
 	char		state[64];		/* what tweetlake.status shows while consuming */
 
-	/* messages taken from librdkafka that the byte cap kept out of the last batch */
+	/*
+	 * messages taken from librdkafka that the byte cap kept out of the last
+	 * batch
+	 */
 	rd_kafka_message_t **pending;
 	int			npending;
 	int			pending_pos;	/* the next one to use */
@@ -114,7 +120,8 @@ typedef struct Batch
 	int64	   *touched_from;
 	int64	   *touched_to;
 
-	int64	   *next;			/* per partition of cons.mine: next offset after the batch */
+	int64	   *next;			/* per partition of cons.mine: next offset
+								 * after the batch */
 	uint64		bytes;
 } Batch;
 
@@ -147,9 +154,10 @@ disconnect(void)
 	if (cons.rk)
 	{
 		/*
-		 * No group membership and no broker-side offsets to commit, so no consumer close:
-		 * rd_kafka_consumer_close() can block on partitions whose fetch stopped with an
-		 * offset error, and the launcher waits for this process to exit.
+		 * No group membership and no broker-side offsets to commit, so no
+		 * consumer close: rd_kafka_consumer_close() can block on partitions
+		 * whose fetch stopped with an offset error, and the launcher waits
+		 * for this process to exit.
 		 */
 		rd_kafka_assign(cons.rk, NULL);
 		rd_kafka_destroy_flags(cons.rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
@@ -270,7 +278,10 @@ load_offsets(const char *cluster_id)
 				  "ON CONFLICT (topic, partition) DO NOTHING",
 				  3, types, values, nulls);
 
-	/* Another cluster: its offsets mean nothing here; keep the rows, restart the count. */
+	/*
+	 * Another cluster: its offsets mean nothing here; keep the rows, restart
+	 * the count.
+	 */
 	if (cluster_id)
 	{
 		run_sql("UPDATE tweetlake.offsets SET next_offset = -1, cluster_id = $3, updated_at = pg_catalog.now() "
@@ -467,12 +478,14 @@ offset_out_of_range(int32 partition)
 						   lo, cons.committed[i])));
 	tl_slot_error(cons.slot, "partition %d: stored offset " INT64_FORMAT " not on the broker (log " INT64_FORMAT ".." INT64_FORMAT "); continuing at " INT64_FORMAT,
 				  partition, cons.committed[i], lo, hi, lo);
+
 	/*
-	 * With auto.offset.reset=error librdkafka stops fetching this partition; neither a seek
-	 * nor an immediate re-assign (which races the stopping) brings it back reliably.  So
-	 * remember where to go on, finish the batch in hand, and reconnect: the new assignment
-	 * starts this partition at lo.  The offsets row keeps its value until the next batch
-	 * commits, which is what the fencing compares against.
+	 * With auto.offset.reset=error librdkafka stops fetching this partition;
+	 * neither a seek nor an immediate re-assign (which races the stopping)
+	 * brings it back reliably.  So remember where to go on, finish the batch
+	 * in hand, and reconnect: the new assignment starts this partition at lo.
+	 * The offsets row keeps its value until the next batch commits, which is
+	 * what the fencing compares against.
 	 */
 	cons.resume[i] = lo;
 	cons.reconnect = true;
@@ -499,16 +512,16 @@ collect_batch(rd_kafka_message_t **msgs, int max)
 		if (cons.pending_pos == cons.npending)
 		{
 			/*
-			 * Short slices: librdkafka waits the whole timeout unless the array fills, so
-			 * the slice bounds how late the first message is noticed (and the batch
-			 * deadline set).
+			 * Short slices: librdkafka waits the whole timeout unless the
+			 * array fills, so the slice bounds how late the first message is
+			 * noticed (and the batch deadline set).
 			 */
 			long		wait_ms = 10;
 
 			if (n > 0)
 			{
-				long		left = tweetlake_batch_timeout_ms -
-					(long) ((GetCurrentTimestamp() - first_at) / 1000);
+				long		left = (tweetlake_batch_timeout_ms -
+									(long) ((GetCurrentTimestamp() - first_at) / 1000));
 
 				if (left <= 0)
 					break;
@@ -623,7 +636,10 @@ sort_batch(rd_kafka_message_t **msgs, int n, Batch *b)
 	b->touched_from = palloc(sizeof(int64) * Max(cons.nmine, 1));
 	b->touched_to = palloc(sizeof(int64) * Max(cons.nmine, 1));
 
-	/* below this, a message is already stored (or, after a broker reset, no longer exists) */
+	/*
+	 * below this, a message is already stored (or, after a broker reset, no
+	 * longer exists)
+	 */
 	for (int i = 0; i < cons.nmine; i++)
 		b->next[i] = cons.resume[i] >= 0 ? cons.resume[i] : cons.committed[i];
 
@@ -723,7 +739,9 @@ insert_rows(Batch *b, int from, int count)
 /*
  * Errors of the environment rather than of the messages: the same batch may well go in
  * when tried again later.  Class 42 (a missing table or column, a privilege) comes from
- * the schema, not from a message, so it is one too.
+ * the schema, not from a message, so it is one too.  Among the others: serialization
+ * failures, deadlocks and the fence (40), lock_not_available (55), query_canceled and
+ * admin_shutdown (57).
  */
 static bool
 error_is_environmental(int sqlerrcode)
@@ -732,11 +750,11 @@ error_is_environmental(int sqlerrcode)
 	{
 		case ERRCODE_CONNECTION_EXCEPTION:	/* 08 */
 		case ERRCODE_INVALID_TRANSACTION_STATE: /* 25 */
-		case ERRCODE_TRANSACTION_ROLLBACK:	/* 40: serialization, deadlock, fence */
+		case ERRCODE_TRANSACTION_ROLLBACK:	/* 40 */
 		case ERRCODE_SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION: /* 42 */
 		case ERRCODE_INSUFFICIENT_RESOURCES:	/* 53 */
-		case ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE:	/* 55: lock_not_available */
-		case ERRCODE_OPERATOR_INTERVENTION: /* 57: query_canceled, admin_shutdown */
+		case ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE:	/* 55 */
+		case ERRCODE_OPERATOR_INTERVENTION: /* 57 */
 		case ERRCODE_SYSTEM_ERROR:	/* 58 */
 			return true;
 		default:
@@ -1051,19 +1069,27 @@ tweetlake_consumer_main(Datum arg)
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
-	/* a reload between the fork and the handler above went unseen: read the file once */
+
+	/*
+	 * a reload between the fork and the handler above went unseen: read the
+	 * file once
+	 */
 	ConfigReloadPending = true;
 
-	/* as tweetlake_worker when the launcher found it, else as the bootstrap superuser */
+	/*
+	 * as tweetlake_worker when the launcher found it, else as the bootstrap
+	 * superuser
+	 */
 	if (OidIsValid(args.dboid))
 		BackgroundWorkerInitializeConnectionByOid(args.dboid, args.roleoid, 0);
 	else
 		BackgroundWorkerInitializeConnection(tweetlake_database, NULL, 0);
 
 	/*
-	 * Nothing this session runs resolves a name through a schema someone else can create
-	 * objects in: the statements are qualified, and the path is pinned besides
-	 * (PGC_S_OVERRIDE: no ALTER ROLE/DATABASE ... SET search_path applies).
+	 * Nothing this session runs resolves a name through a schema someone else
+	 * can create objects in: the statements are qualified, and the path is
+	 * pinned besides (PGC_S_OVERRIDE: no ALTER ROLE/DATABASE ... SET
+	 * search_path applies).
 	 */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 
@@ -1108,7 +1134,10 @@ tweetlake_consumer_main(Datum arg)
 			}
 		}
 
-		/* msgs and pending hold a batch each (pending: what the byte cap left over) */
+		/*
+		 * msgs and pending hold a batch each (pending: what the byte cap left
+		 * over)
+		 */
 		if (msgs_cap < tweetlake_batch_size)
 		{
 			msgs_cap = tweetlake_batch_size;

@@ -116,8 +116,8 @@ gen_connect(void)
 	}
 
 	/*
-	 * Produce only to a topic the cluster has: messages for a missing one would sit in
-	 * the queue until they time out.
+	 * Produce only to a topic the cluster has: messages for a missing one
+	 * would sit in the queue until they time out.
 	 */
 	tl_slot_set_state(gen_slot, "connecting");
 	if (tl_kafka_topic_partitions(gen_rk, &gen_client, tweetlake_topic) == 0)
@@ -146,8 +146,8 @@ produce_one(TweetGenerator *gen, char *buf, int64 now_unix_us, bool *pending, si
 	}
 	len = *pending_len;
 	{
-		const char *q = memcmp(buf, ID_PREFIX, ID_PREFIX_LEN) == 0 ?
-			(const char *) memchr(buf + ID_PREFIX_LEN, '"', len - ID_PREFIX_LEN) : NULL;
+		const char *q = (memcmp(buf, ID_PREFIX, ID_PREFIX_LEN) == 0 ?
+						 (const char *) memchr(buf + ID_PREFIX_LEN, '"', len - ID_PREFIX_LEN) : NULL);
 
 		key_len = q ? (size_t) (q - (buf + ID_PREFIX_LEN)) : 0;
 	}
@@ -188,7 +188,11 @@ tweetlake_generator_main(Datum arg)
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
-	/* a reload between the fork and the handler above went unseen: read the file once */
+
+	/*
+	 * a reload between the fork and the handler above went unseen: read the
+	 * file once
+	 */
 	ConfigReloadPending = true;
 
 	/* no database: only a backend entry, for pg_stat_activity */
@@ -197,7 +201,10 @@ tweetlake_generator_main(Datum arg)
 	gen_client.slot = gen_slot;
 	before_shmem_exit(gen_exit, (Datum) 0);
 
-	/* live mode: created_at is the time of producing; the seed only has to differ per run */
+	/*
+	 * live mode: created_at is the time of producing; the seed only has to
+	 * differ per run
+	 */
 	memset(&opt, 0, sizeof(opt));
 	opt.seed = (uint64) GetCurrentTimestamp() ^ ((uint64) MyProcPid << 32);
 	opt.n = 1;
@@ -260,7 +267,10 @@ tweetlake_generator_main(Datum arg)
 		now = GetCurrentTimestamp();
 		if (rate > 0)
 		{
-			/* token bucket: the exact elapsed time earns tokens, bursts capped at 100 ms */
+			/*
+			 * token bucket: the exact elapsed time earns tokens, bursts
+			 * capped at 100 ms
+			 */
 			tokens += (double) (now - last) * rate / USECS_PER_SEC;
 			tokens = Min(tokens, Max(rate / 10.0, 1.0) + (pending ? 1 : 0));
 			last = now;
@@ -275,7 +285,10 @@ tweetlake_generator_main(Datum arg)
 		}
 		else if (rate < 0)
 		{
-			/* as fast as possible: fill the queue, then let deliveries drain it */
+			/*
+			 * as fast as possible: fill the queue, then let deliveries drain
+			 * it
+			 */
 			for (int i = 0; i < 10000; i++)
 				if (!produce_one(gen, buf, now + UNIX_EPOCH_OFFSET_US, &pending, &pending_len))
 				{
@@ -381,7 +394,10 @@ tweetlake_produce(PG_FUNCTION_ARGS)
 				 errmsg("could not produce to Kafka topic \"%s\"", tweetlake_topic),
 				 errdetail("%s", rd_kafka_err2str(err))));
 
-	/* wait for the delivery report: the caller learns about failures, not the log */
+	/*
+	 * wait for the delivery report: the caller learns about failures, not the
+	 * log
+	 */
 	deadline = GetCurrentTimestamp() + 30 * USECS_PER_SEC;
 	while (!d.done)
 	{

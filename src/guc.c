@@ -63,8 +63,8 @@ tweetlake_define_gucs(void)
 		define_postmaster_gucs();
 
 	DefineCustomStringVariable("tweetlake.brokers",
-							   "Kafka bootstrap servers (host:port,...); empty runs the embedded broker.",
-							   NULL,
+							   "Kafka bootstrap servers the workers connect to.",
+							   "A comma-separated list of host:port. When empty, the workers use the embedded broker.",
 							   &tweetlake_brokers,
 							   "",
 							   PGC_SIGHUP, 0,
@@ -79,22 +79,25 @@ tweetlake_define_gucs(void)
 							   NULL, NULL, NULL);
 
 	DefineCustomIntVariable("tweetlake.generator_rate",
-							"Tweets per second the generator worker produces; 0 = off, -1 = as fast as possible.",
-							NULL,
+							"Tweets per second the generator worker produces.",
+							"Zero turns the generator off, and -1 makes it produce as fast as possible.",
 							&tweetlake_generator_rate,
 							1000, -1, 10000000,
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("tweetlake.consumers",
-							"Number of consumer workers; the topic's partitions are spread over them.",
-							NULL,
+							"Number of consumer workers.",
+							"The topic's partitions are spread over them.",
 							&tweetlake_consumers,
 							1, 1, TL_MAX_CONSUMERS,
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 
-	/* USERSET: a session may choose its own load_generated batches; workers use the file's */
+	/*
+	 * USERSET: a session may choose its own load_generated batches; workers
+	 * use the file's
+	 */
 	DefineCustomIntVariable("tweetlake.batch_size",
 							"Rows per bronze batch written by load_generated and the consumers.",
 							"Each batch is one INSERT into bronze.tweets, so one run of the silver/gold triggers.",
@@ -121,7 +124,8 @@ tweetlake_define_gucs(void)
 							NULL, NULL, NULL);
 
 	DefineCustomStringVariable("tweetlake.kafka_config",
-							   "Extra librdkafka properties, \"key=value;key=value\".",
+							   "Extra librdkafka properties.",
+							   "A list of key=value separated by semicolons. "
 							   "Keys prefixed producer. or consumer. apply to that client only. "
 							   "Values of keys that look like secrets never appear in logs or tweetlake.status.",
 							   &tweetlake_kafka_config,
@@ -130,8 +134,9 @@ tweetlake_define_gucs(void)
 							   NULL, NULL, NULL);
 
 	DefineCustomStringVariable("tweetlake.kafka_config_file",
-							   "File of more librdkafka properties, one key=value per line: the place for secrets.",
-							   "Same keys and prefixes as tweetlake.kafka_config, applied after it; # starts a comment. "
+							   "File of more librdkafka properties, the place for secrets.",
+							   "One key=value per line, with the same keys and prefixes as tweetlake.kafka_config, "
+							   "applied after it; # starts a comment. "
 							   "PostgreSQL logs the new value of a setting changed by a reload, so passwords "
 							   "belong in this file (readable by the server only), not in tweetlake.kafka_config.",
 							   &tweetlake_kafka_config_file,

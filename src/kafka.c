@@ -112,7 +112,10 @@ tl_redact(const char *text)
 
 		if (hide_from != NULL && p > hide_from && p < hide_to)
 		{
-			/* inside the quoted value of a secret property: "***" once, then skip it */
+			/*
+			 * inside the quoted value of a secret property: "***" once, then
+			 * skip it
+			 */
 			if (o + 3 < end)
 			{
 				memcpy(o, "***", 3);
@@ -189,7 +192,11 @@ apply_property(rd_kafka_conf_t *conf, const char *role, char *item, const char *
 		key++;
 	if (*key == '\0' || *key == '#' || *key == '\r')
 		return true;
-	/* never echo the item: a line in another syntax ("sasl.password: x") may hold a secret */
+
+	/*
+	 * never echo the item: a line in another syntax ("sasl.password: x") may
+	 * hold a secret
+	 */
 	if (eq == NULL)
 	{
 		snprintf(errbuf, errlen, "%s: expected key=value", where);
@@ -434,7 +441,11 @@ tl_kafka_topic_partitions(rd_kafka_t *rk, TlKafkaClient *client, const char *top
 	client->error_seen = false;
 	err = rd_kafka_metadata(rk, 0, rkt, &md, 5000);
 	rd_kafka_topic_destroy(rkt);
-	/* serve the error callback now: it has the cause (say, failed authentication) */
+
+	/*
+	 * serve the error callback now: it has the cause (say, failed
+	 * authentication)
+	 */
 	rd_kafka_poll(rk, 0);
 	if (!err)
 	{
@@ -457,7 +468,10 @@ tl_kafka_topic_partitions(rd_kafka_t *rk, TlKafkaClient *client, const char *top
 	}
 	else if (err)
 	{
-		/* keep the broker's own reason in last_error when the callback gave one */
+		/*
+		 * keep the broker's own reason in last_error when the callback gave
+		 * one
+		 */
 		if (!client->error_seen)
 			tl_slot_error(client->slot, "topic \"%s\" on %s: %s", topic, where, rd_kafka_err2str(err));
 		tl_slot_set_state(client->slot, "waiting for a broker");

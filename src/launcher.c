@@ -66,7 +66,8 @@ tl_register_launcher(void)
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 5;	/* also while tweetlake.database does not exist yet */
+	worker.bgw_restart_time = 5;	/* also while tweetlake.database does not
+									 * exist yet */
 	strlcpy(worker.bgw_library_name, "tweetlake", BGW_MAXLEN);
 	strlcpy(worker.bgw_function_name, "tweetlake_launcher_main", BGW_MAXLEN);
 	strlcpy(worker.bgw_name, "tweetlake launcher", BGW_MAXLEN);
@@ -338,8 +339,9 @@ tweetlake_launcher_main(Datum arg)
 			pgstat_report_activity(STATE_IDLE, NULL);
 
 			/*
-			 * A new role (ALTER EXTENSION tweetlake UPDATE created it, or it was dropped):
-			 * running consumers still run as the old one, so start them again.
+			 * A new role (ALTER EXTENSION tweetlake UPDATE created it, or it
+			 * was dropped): running consumers still run as the old one, so
+			 * start them again.
 			 */
 			if (installed && roleoid != worker_role)
 			{
@@ -368,7 +370,10 @@ tweetlake_launcher_main(Datum arg)
 		embedded = tweetlake_brokers == NULL || tweetlake_brokers[0] == '\0';
 		wanted_consumers = (installed && enabled) ? tweetlake_consumers : 0;
 
-		/* a new consumer count means a new spread of partitions: restart them all */
+		/*
+		 * a new consumer count means a new spread of partitions: restart them
+		 * all
+		 */
 		if (wanted_consumers > 0 && wanted_consumers != running_consumers)
 		{
 			for (int i = 0; i < TL_MAX_CONSUMERS; i++)
@@ -377,8 +382,9 @@ tweetlake_launcher_main(Datum arg)
 		}
 
 		/*
-		 * The broker starts first and stops last: a generator or consumer stopping (DROP
-		 * EXTENSION, tweetlake.stop()) still reaches it to flush or finish its batch.
+		 * The broker starts first and stops last: a generator or consumer
+		 * stopping (DROP EXTENSION, tweetlake.stop()) still reaches it to
+		 * flush or finish its batch.
 		 */
 		if (installed && embedded)
 			reconcile(&children[0], true);

@@ -49,10 +49,13 @@ enum
 typedef enum FieldKind
 {
 	K_TWEET_ID,					/* non-empty string, <= TL_MAX_ID_BYTES */
-	K_ID,						/* the same, or an integer 0 .. INT64_MAX (user ids) */
+	K_ID,						/* the same, or an integer 0 .. INT64_MAX
+								 * (user ids) */
 	K_STRING,					/* string, <= TL_MAX_FIELD_BYTES */
-	K_CODE,						/* string, <= TL_MAX_CODE_BYTES (a gold key column) */
-	K_TEXT,						/* string, <= tweetlake.max_text_length characters */
+	K_CODE,						/* string, <= TL_MAX_CODE_BYTES (a gold key
+								 * column) */
+	K_TEXT,						/* string, <= tweetlake.max_text_length
+								 * characters */
 	K_TWEET_TYPE,				/* original | retweet | reply | quote */
 	K_COUNT,					/* integer 0 .. INT32_MAX */
 	K_BIGCOUNT,					/* integer 0 .. INT64_MAX */
@@ -63,7 +66,8 @@ typedef enum FieldKind
 	K_HASHTAGS,					/* array of strings, '#' stripped */
 	K_MENTIONS,					/* array of strings, '@' stripped */
 	K_USER,						/* the author object */
-	K_REF_USER					/* {"user_id": ...} of a referenced tweet's author */
+	K_REF_USER					/* {"user_id": ...} of a referenced tweet's
+								 * author */
 } FieldKind;
 
 typedef struct Field
@@ -178,8 +182,7 @@ json_type_label(json_object *v)
 	return "unknown";
 }
 
-static bool
-fail(ParseState *ps, const char *fmt,...) pg_attribute_printf(2, 3);
+static bool fail(ParseState *ps, const char *fmt,...) pg_attribute_printf(2, 3);
 
 static bool
 fail(ParseState *ps, const char *fmt,...)
@@ -282,8 +285,9 @@ get_integer(ParseState *ps, json_object *v, const char *prefix, const char *key,
 	if (json_object_is_type(v, json_type_int))
 	{
 		/*
-		 * json-c keeps integers above INT64_MAX as uint64 and clamps both get_int64 and,
-		 * beyond 64 bits, get_uint64 (to UINT64_MAX) and negatives (to INT64_MIN)
+		 * json-c keeps integers above INT64_MAX as uint64 and clamps both
+		 * get_int64 and, beyond 64 bits, get_uint64 (to UINT64_MAX) and
+		 * negatives (to INT64_MIN)
 		 */
 		i = json_object_get_int64(v);
 		if (i == PG_INT64_MAX && json_object_get_uint64(v) != (uint64) PG_INT64_MAX)
@@ -307,7 +311,11 @@ get_integer(ParseState *ps, json_object *v, const char *prefix, const char *key,
 		double_to_shortest_decimal_buf(d, shown);
 		if (d < 0)
 			return fail(ps, "%s%s: negative (%s)", prefix, key, shown);
-		/* (double) max + 1 is exact for INT32_MAX and rounds to 2^63 for INT64_MAX */
+
+		/*
+		 * (double) max + 1 is exact for INT32_MAX and rounds to 2^63 for
+		 * INT64_MAX
+		 */
 		if (d >= (double) max + 1.0)
 			return fail(ps, "%s%s: out of range (%s)", prefix, key, shown);
 		i = (int64) d;			/* -0.0 becomes 0 */
@@ -455,8 +463,9 @@ get_tags(ParseState *ps, json_object *v, const char *key, char marker, Datum *ou
 			continue;			/* "#" or "" carries no tag */
 
 		/*
-		 * The limit is on the tag as stored, a key column of gold: without the marker and
-		 * in lower case, which can be longer in UTF-8 ("Ⱥ" is 2 bytes, "ⱥ" 3).
+		 * The limit is on the tag as stored, a key column of gold: without
+		 * the marker and in lower case, which can be longer in UTF-8 ("Ⱥ" is
+		 * 2 bytes, "ⱥ" 3).
 		 */
 		if (VARSIZE_ANY_EXHDR(tag) > TL_MAX_TAG_BYTES)
 			return fail(ps, "%s: longer than %d bytes%s (%d)", key, TL_MAX_TAG_BYTES,
@@ -688,9 +697,12 @@ find_unpaired_surrogate(const char *data, int len)
 typedef struct RawScan
 {
 	int			tweet_ids;		/* top-level keys that read as tweet_id */
-	const char *tweet_id;		/* the last one's value at its opening quote; NULL: no string */
-	const Field *dup;			/* the first field parse_tweet reads that appears twice */
-	const Field *dup_parent;	/* the author object it is in; NULL: the top level */
+	const char *tweet_id;		/* the last one's value at its opening quote;
+								 * NULL: no string */
+	const Field *dup;			/* the first field parse_tweet reads that
+								 * appears twice */
+	const Field *dup_parent;	/* the author object it is in; NULL: the top
+								 * level */
 } RawScan;
 
 /* Longest key worth decoding: longer ones are no field parse_tweet reads. */
@@ -1005,7 +1017,10 @@ parse_message(ParseState *ps, const char *data, int len, const RawScan *rs)
 		return fail(ps, "invalid JSON: %s at byte %d", json_tokener_error_desc(jerr), offset);
 	}
 
-	/* json-c's objects are malloc'd: release them even if a palloc fails below */
+	/*
+	 * json-c's objects are malloc'd: release them even if a palloc fails
+	 * below
+	 */
 	PG_TRY();
 	{
 		ok = true;
@@ -1015,7 +1030,11 @@ parse_message(ParseState *ps, const char *data, int len, const RawScan *rs)
 						  (int) (p - data));
 		if (ok && !json_object_is_type(root, json_type_object))
 			ok = fail(ps, "not a JSON object (got %s)", json_type_label(root));
-		/* json-c accepted it, so the scan can only fail on something json-c allows */
+
+		/*
+		 * json-c accepted it, so the scan can only fail on something json-c
+		 * allows
+		 */
 		if (ok && rs == NULL)
 			ok = fail(ps, "invalid JSON: unexpected structure");
 		if (ok && rs->dup != NULL && rs->dup_parent != NULL)
@@ -1093,8 +1112,9 @@ tweetlake_parse_tweet(PG_FUNCTION_ARGS)
 		if (tupdesc->natts != N_ATTRS)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("tweetlake.parsed_tweet has %d columns, the library expects %d",
-							tupdesc->natts, N_ATTRS),
+					 errmsg("tweetlake library does not match the installed extension"),
+					 errdetail("Type tweetlake.parsed_tweet has %d columns, but the library expects %d.",
+							   tupdesc->natts, N_ATTRS),
 					 errhint("Run ALTER EXTENSION tweetlake UPDATE, or reinstall a matching library.")));
 		fcinfo->flinfo->fn_extra = tupdesc;
 	}
@@ -1116,7 +1136,10 @@ tweetlake_parse_tweet(PG_FUNCTION_ARGS)
 		bronze_id = scanned_tweet_id(scanned ? &rs : NULL, data + len);
 		if (parse_message(&ps, data, len, scanned ? &rs : NULL))
 		{
-			/* json-c and the raw scan decode the same bytes: a difference is a bug here */
+			/*
+			 * json-c and the raw scan decode the same bytes: a difference is
+			 * a bug here
+			 */
 			text	   *silver_id = DatumGetTextPP(ps.values[A_TWEET_ID]);
 
 			if (bronze_id == NULL ||
@@ -1131,7 +1154,10 @@ tweetlake_parse_tweet(PG_FUNCTION_ARGS)
 
 	if (ps.error)
 	{
-		/* the dead letter carries the tweet_id bronze.tweets has for the message */
+		/*
+		 * the dead letter carries the tweet_id bronze.tweets has for the
+		 * message
+		 */
 		for (int i = 0; i < N_ATTRS; i++)
 			ps.nulls[i] = true;
 		if (bronze_id != NULL)

@@ -268,8 +268,9 @@ check_declared_columns(FunctionCallInfo fcinfo, int max)
 	if (tupdesc->natts > max)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("function %s returns %d columns, the tweetlake library knows only %d",
-						get_func_name(fcinfo->flinfo->fn_oid), tupdesc->natts, max),
+				 errmsg("tweetlake library is older than the installed extension"),
+				 errdetail("Function %s returns %d columns, but the library knows only %d.",
+						   get_func_name(fcinfo->flinfo->fn_oid), tupdesc->natts, max),
 				 errhint("Install the tweetlake library that matches the extension's version.")));
 }
 

@@ -54,27 +54,38 @@ static const Lexicon lexicons[] = {
 	{"en", " ",
 		{"today", "the", "new", "update", "about", "people", "just", "watching", "game", "news", "team", "city", "week", "think", "really", "time", "launch", "match", "release", "talk", "tonight", "everyone", "stream", "thread"},
 		{"love", "great", "amazing", "awesome", "happy", "best", "win", "excited", "brilliant", "fantastic", "wonderful", "proud"},
-		{"hate", "terrible", "awful", "worst", "sad", "angry", "broken", "fail", "disappointed", "annoying", "disaster", "ugly"}},
+		{"hate", "terrible", "awful", "worst", "sad", "angry", "broken", "fail", "disappointed", "annoying", "disaster", "ugly"}
+	},
 	{"es", " ",
 		{"hoy", "el", "nuevo", "partido", "gente", "semana", "equipo", "ciudad", "noticias", "tiempo", "ahora", "todos", "mirando", "juego", "lanzamiento", "noche", "hablar", "mundo", "casa", "vida", "cosas", "momento", "tema", "serie"},
 		{"genial", "increible", "feliz", "mejor", "encanta", "excelente", "bonito", "orgulloso", "ganamos", "brutal", "maravilloso", "alegria"},
-		{"odio", "terrible", "peor", "triste", "enojado", "horrible", "fracaso", "roto", "decepcionado", "malo", "desastre", "molesto"}},
+		{"odio", "terrible", "peor", "triste", "enojado", "horrible", "fracaso", "roto", "decepcionado", "malo", "desastre", "molesto"}
+	},
 	{"pt", " ",
 		{"hoje", "o", "novo", "jogo", "gente", "semana", "time", "cidade", "noticias", "tempo", "agora", "todos", "assistindo", "partida", "lancamento", "noite", "falar", "mundo", "casa", "vida", "coisas", "momento", "tema", "serie"},
 		{"amo", "otimo", "incrivel", "feliz", "melhor", "lindo", "excelente", "orgulho", "vencemos", "demais", "maravilhoso", "alegria"},
-		{"odeio", "terrivel", "pior", "triste", "bravo", "horrivel", "fracasso", "quebrado", "decepcionado", "ruim", "desastre", "chato"}},
+		{"odeio", "terrivel", "pior", "triste", "bravo", "horrivel", "fracasso", "quebrado", "decepcionado", "ruim", "desastre", "chato"}
+	},
 	{"fr", " ",
 		{"aujourd'hui", "le", "nouveau", "match", "gens", "semaine", "equipe", "ville", "infos", "temps", "maintenant", "tous", "regarder", "jeu", "sortie", "soir", "parler", "monde", "maison", "vie", "choses", "moment", "sujet", "serie"},
 		{"adore", "super", "genial", "heureux", "meilleur", "magnifique", "excellent", "fier", "victoire", "top", "formidable", "joie"},
-		{"deteste", "terrible", "pire", "triste", "fache", "horrible", "echec", "casse", "decu", "nul", "catastrophe", "penible"}},
+		{"deteste", "terrible", "pire", "triste", "fache", "horrible", "echec", "casse", "decu", "nul", "catastrophe", "penible"}
+	},
 	{"de", " ",
 		{"heute", "das", "neue", "spiel", "leute", "woche", "team", "stadt", "nachrichten", "zeit", "jetzt", "alle", "schauen", "runde", "start", "abend", "reden", "welt", "haus", "leben", "sachen", "moment", "thema", "serie"},
 		{"liebe", "toll", "grossartig", "gluecklich", "beste", "super", "klasse", "stolz", "gewonnen", "wunderbar", "fantastisch", "freude"},
-		{"hasse", "schrecklich", "schlimmste", "traurig", "wuetend", "furchtbar", "versagen", "kaputt", "enttaeuscht", "mies", "katastrophe", "nervig"}},
+		{"hasse", "schrecklich", "schlimmste", "traurig", "wuetend", "furchtbar", "versagen", "kaputt", "enttaeuscht", "mies", "katastrophe", "nervig"}
+	},
+
+	/*
+	 * three characters as universal character names: pg_bsd_indent garbles a
+	 * 0x80 byte
+	 */
 	{"ja", "",
-		{"今日", "新しい", "試合", "みんな", "今週", "チーム", "街", "ニュース", "時間", "今", "配信", "発表", "夜", "話", "世界", "家", "生活", "瞬間", "話題", "シリーズ", "週末", "写真", "動画", "イベント"},
-		{"最高", "嬉しい", "素晴らしい", "大好き", "楽しい", "感動", "勝利", "おめでとう", "幸せ", "すごい", "ありがとう", "誇り"},
-		{"最悪", "悲しい", "怒り", "残念", "ひどい", "失敗", "壊れた", "がっかり", "つらい", "嫌い", "災難", "うるさい"}},
+		{"今日", "新しい", "試合", "みんな", "今\u9031", "チーム", "街", "ニュース", "時間", "今", "配信", "発表", "夜", "話", "世界", "家", "生活", "瞬間", "話題", "シリーズ", "\u9031末", "写真", "動画", "イベント"},
+		{"\u6700高", "嬉しい", "素晴らしい", "大好き", "楽しい", "感動", "勝利", "おめでとう", "幸せ", "すごい", "ありがとう", "誇り"},
+		{"\u6700悪", "悲しい", "\u6012り", "残念", "ひどい", "失敗", "壊れた", "がっかり", "つらい", "嫌い", "災難", "うるさい"}
+	},
 };
 
 /* Topical hashtags as people type them; popularity falls with the position (Zipf). */
@@ -195,7 +206,7 @@ rng_seed(Rng *r, uint64_t seed)
 static inline double
 unit(uint64_t x)
 {
-	return (double) (x >> 11) * 0x1.0p-53;
+	return (double) (x >> 11) * (1.0 / 9007199254740992.0); /* 2^-53 */
 }
 
 static inline double
@@ -355,8 +366,8 @@ typedef struct Original
 	int			user;			/* rank k */
 	char		username[16];
 	uint32_t	likes;
-	uint16_t	text_len;
-	char		text[TEXT_BUF];
+	uint16_t	body_len;
+	char		body[TEXT_BUF];
 } Original;
 
 typedef struct Tweet
@@ -365,8 +376,8 @@ typedef struct Tweet
 	int64_t		created_us;
 	int			type;
 	User		user;
-	char		text[TEXT_BUF];
-	int			text_len;
+	char		body[TEXT_BUF];
+	int			body_len;
 	int			ntags;
 	const char *tags[MAX_TAGS + 1];
 	char		lowered_tag[64];	/* the occasional lower-cased duplicate */
@@ -481,7 +492,10 @@ user_make(const TweetGenerator *g, int k, User *u)
 	u->k = k;
 	u->id = 1000000000000ULL + (uint64_t) k * 1000 + h % 1000;
 
-	/* username: syllables + '_' + base 36 of k, unique per user, <= 15 characters */
+	/*
+	 * username: syllables + '_' + base 36 of k, unique per user, <= 15
+	 * characters
+	 */
 	for (int i = 0; i < nsyl; i++)
 	{
 		const char *s = syllables[(h2 >> (8 * i)) % N(syllables)];
@@ -505,7 +519,10 @@ user_make(const TweetGenerator *g, int k, User *u)
 	snprintf(u->display_name, sizeof(u->display_name), "%s %s",
 			 first_names[h3 % N(first_names)], last_names[(h3 >> 16) % N(last_names)]);
 
-	/* followers: lognormal (median ~300), the most active accounts larger still */
+	/*
+	 * followers: lognormal (median ~300), the most active accounts larger
+	 * still
+	 */
 	z = normal_from(unit(h4), unit(mix64(h4)));
 	u->followers = (int64_t) exp(log(300.0) + 1.8 * z);
 	if (k < 100)
@@ -514,8 +531,8 @@ user_make(const TweetGenerator *g, int k, User *u)
 		u->followers = 150000000;
 	u->following = (int64_t) exp(log(250.0) + 1.0 * normal_from(unit(h5), unit(mix64(h5))));
 	{
-		double		pv = u->followers >= 1000000 ? 0.9 : u->followers >= 100000 ? 0.5 :
-			u->followers >= 10000 ? 0.1 : 0.005;
+		double		pv = (u->followers >= 1000000 ? 0.9 : u->followers >= 100000 ? 0.5 :
+						  u->followers >= 10000 ? 0.1 : 0.005);
 
 		u->verified = unit(mix64(h + 5)) < pv;
 	}
@@ -581,8 +598,8 @@ trend_for_hour(TweetGenerator *g, int64_t created_us)
 	if (hour == g->trend_hour)
 		return;
 	g->trend_hour = hour;
+	/* from the middle and the tail of the vocabulary, so trends are visible */
 	for (int i = 0; i < TREND_TAGS; i++)
-		/* from the middle and the tail of the vocabulary, so trends are visible */
 		g->trend[i] = 20 + (int) (hash2(g->opt.seed ^ 0x7472656EULL, (uint64_t) hour * 4 + i) % (N(hashtags) - 20));
 }
 
@@ -592,7 +609,8 @@ typedef struct TextBuf
 	char	   *buf;
 	int			len;
 	int			chars;
-	int			limit;			/* characters allowed now (room kept for what must follow) */
+	int			limit;			/* characters allowed now (room kept for what
+								 * must follow) */
 } TextBuf;
 
 static int
@@ -730,8 +748,8 @@ make_text(TweetGenerator *g, Tweet *t, TextBuf *tb)
 	tb->limit = TEXT_MAX_CHARS;
 	if (rng_unit(r) < 0.10)
 	{
-		const char *e = s > 0.1 ? emoji_pos[rng_below(r, N(emoji_pos))] :
-			s < -0.1 ? emoji_neg[rng_below(r, N(emoji_neg))] : emoji_neu[rng_below(r, N(emoji_neu))];
+		const char *e = (s > 0.1 ? emoji_pos[rng_below(r, N(emoji_pos))] :
+						 s < -0.1 ? emoji_neg[rng_below(r, N(emoji_neg))] : emoji_neu[rng_below(r, N(emoji_neu))]);
 
 		text_add(tb, " ", e, (int) strlen(e));
 	}
@@ -753,8 +771,8 @@ static void
 make_engagement(Tweet *t, Rng *r)
 {
 	double		f = (double) (t->user.followers > 0 ? t->user.followers : 0);
-	double		mean = 0.05 * pow(f + 1.0, 0.8) * (1.0 + 0.8 * fabs(t->sentiment_milli / 1000.0)) *
-		(t->has_media ? 1.5 : 1.0) * (t->type == T_RETWEET ? 0.05 : 1.0);
+	double		mean = (0.05 * pow(f + 1.0, 0.8) * (1.0 + 0.8 * fabs(t->sentiment_milli / 1000.0)) *
+						(t->has_media ? 1.5 : 1.0) * (t->type == T_RETWEET ? 0.05 : 1.0));
 	double		z = normal_from(rng_unit(r), rng_unit(r));
 	double		likes = mean * exp(1.1 * z - 0.605);
 
@@ -777,7 +795,7 @@ tg_make(TweetGenerator *g, int64_t created_at_us)
 {
 	Tweet	   *t = &g->t;
 	Rng		   *r = &g->rng;
-	TextBuf		tb = {t->text, 0, 0, TEXT_MAX_CHARS};
+	TextBuf		tb = {t->body, 0, 0, TEXT_MAX_CHARS};
 	double		u;
 
 	if (created_at_us == TG_TIMELINE)
@@ -795,7 +813,10 @@ tg_make(TweetGenerator *g, int64_t created_at_us)
 			t->type = T_ORIGINAL;
 		else
 		{
-			/* the better liked of two recent originals: popular tweets draw the replies */
+			/*
+			 * the better liked of two recent originals: popular tweets draw
+			 * the replies
+			 */
 			const Original *a = &g->ring[rng_below(r, g->ring_len)];
 			const Original *b = &g->ring[rng_below(r, g->ring_len)];
 
@@ -825,7 +846,11 @@ tg_make(TweetGenerator *g, int64_t created_at_us)
 			if (!dup)
 				t->tags[t->ntags++] = hashtags[idx];
 		}
-		/* now and then the same tag typed twice, differently: downstream folds case */
+
+		/*
+		 * now and then the same tag typed twice, differently: downstream
+		 * folds case
+		 */
 		if (t->ntags > 0 && t->ntags < MAX_TAGS + 1 && rng_unit(r) < 0.01)
 		{
 			const char *src = t->tags[0];
@@ -857,7 +882,7 @@ tg_make(TweetGenerator *g, int64_t created_at_us)
 		int			room = TEXT_MAX_CHARS - hl;
 
 		text_add(&tb, NULL, head, hl);
-		text_add(&tb, NULL, t->ref->text, utf8_prefix(t->ref->text, t->ref->text_len, room));
+		text_add(&tb, NULL, t->ref->body, utf8_prefix(t->ref->body, t->ref->body_len, room));
 	}
 	else
 	{
@@ -870,8 +895,8 @@ tg_make(TweetGenerator *g, int64_t created_at_us)
 		}
 		make_text(g, t, &tb);
 	}
-	t->text_len = tb.len;
-	t->text[t->text_len] = '\0';
+	t->body_len = tb.len;
+	t->body[t->body_len] = '\0';
 
 	make_engagement(t, r);
 
@@ -884,8 +909,8 @@ tg_make(TweetGenerator *g, int64_t created_at_us)
 		o->user = t->user.k;
 		memcpy(o->username, t->user.username, sizeof(o->username));
 		o->likes = (uint32_t) (t->likes > UINT32_MAX ? UINT32_MAX : t->likes);
-		o->text_len = (uint16_t) t->text_len;
-		memcpy(o->text, t->text, t->text_len + 1);
+		o->body_len = (uint16_t) t->body_len;
+		memcpy(o->body, t->body, t->body_len + 1);
 		g->ring_next = (g->ring_next + 1) % RING_SIZE;
 		if (g->ring_len < RING_SIZE)
 			g->ring_len++;
@@ -1115,7 +1140,7 @@ write_fast(const TweetGenerator *g, char *out)
 	PUT(&o, "{\"tweet_id\":\"");
 	put_bytes(&o, t->id, 36);
 	PUT(&o, "\",\"text\":");
-	put_str(&o, t->text, t->text_len);
+	put_str(&o, t->body, t->body_len);
 	PUT(&o, ",\"created_at\":\"");
 	format_time(t->created_us, ts);
 	put_bytes(&o, ts, 24);
@@ -1206,7 +1231,7 @@ write_fast(const TweetGenerator *g, char *out)
 		PUT(&o, "\",\"quoted_user\":");
 		put_ref_user(&o, g, t->ref);
 		PUT(&o, ",\"quoted_text\":");
-		put_str(&o, t->ref->text, t->ref->text_len);
+		put_str(&o, t->ref->body, t->ref->body_len);
 	}
 	*o.p++ = '}';
 	*o.p = '\0';
@@ -1279,7 +1304,7 @@ tg_next_json(TweetGenerator *g, int64_t created_at_us)
 	tg_make(g, created_at_us);
 
 	json_object_object_add(o, "tweet_id", jstr(t->id, 36));
-	json_object_object_add(o, "text", jstr(t->text, t->text_len));
+	json_object_object_add(o, "text", jstr(t->body, t->body_len));
 	json_object_object_add(o, "created_at", jtime(t->created_us));
 	json_object_object_add(o, "tweet_type", json_object_new_string(type_names[t->type]));
 	json_object_object_add(o, "language", json_object_new_string(t->user.lang));
@@ -1330,7 +1355,7 @@ tg_next_json(TweetGenerator *g, int64_t created_at_us)
 	{
 		json_object_object_add(o, "quoted_tweet_id", jstr(t->ref->id, 36));
 		json_object_object_add(o, "quoted_user", jref_user(g, t->ref));
-		json_object_object_add(o, "quoted_text", jstr(t->ref->text, t->ref->text_len));
+		json_object_object_add(o, "quoted_text", jstr(t->ref->body, t->ref->body_len));
 	}
 	return o;
 }

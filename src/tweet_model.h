@@ -20,7 +20,8 @@ typedef struct TgOptions
 {
 	uint64_t	seed;			/* same seed + same options => same tweets */
 	int64_t		n;				/* tweets the timeline is spread over (>= 1) */
-	int64_t		start_us;		/* timeline start, microseconds since 1970-01-01 UTC */
+	int64_t		start_us;		/* timeline start, microseconds since
+								 * 1970-01-01 UTC */
 	int64_t		span_us;		/* timeline length in microseconds (> 0) */
 	int32_t		n_users;		/* user population; 0 = default (100000) */
 } TgOptions;

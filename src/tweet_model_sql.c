@@ -110,7 +110,10 @@ generate_srf(FunctionCallInfo fcinfo, bool jsonc)
 			size_t		len;
 			const char *s = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN, &len);
 
-			/* copy first: json-c's buffer is malloc'd and must be released either way */
+			/*
+			 * copy first: json-c's buffer is malloc'd and must be released
+			 * either way
+			 */
 			PG_TRY();
 			{
 				t = cstring_to_text_with_len(s, len);

@@ -18,7 +18,10 @@ _PG_init(void)
 {
 	tweetlake_define_gucs();
 
-	/* Loaded by CREATE EXTENSION or a function call: SQL functions only, no workers. */
+	/*
+	 * Loaded by CREATE EXTENSION or a function call: SQL functions only, no
+	 * workers.
+	 */
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 

@@ -33,10 +33,10 @@ extern bool tweetlake_autostart;
 extern void tweetlake_define_gucs(void);
 
 /* Limits on message fields other than the tweet text (parse.c, README "Message format") */
-#define TL_MAX_ID_BYTES			128		/* tweet and user ids */
+#define TL_MAX_ID_BYTES			128 /* tweet and user ids */
 #define TL_MAX_FIELD_BYTES		4096	/* names, location, description, codes */
-#define TL_MAX_TAG_BYTES		280		/* one hashtag or mention */
-#define TL_MAX_TAGS				100		/* hashtags or mentions per tweet */
+#define TL_MAX_TAG_BYTES		280 /* one hashtag or mention */
+#define TL_MAX_TAGS				100 /* hashtags or mentions per tweet */
 /*
  * Values that end up in an index key are capped, in bytes as stored (tags after
  * lower-casing), so that the widest key fits a B-tree entry (at most 2704 bytes with 8 kB
@@ -53,7 +53,8 @@ extern void tweetlake_define_gucs(void);
  * so the widest key is 590 bytes, under a quarter of 2704.  64 bytes is plenty for a region
  * name or a language tag: the generator's longest is "South America" (13).
  */
-#define TL_MAX_CODE_BYTES		64		/* region, language, tweet_type: gold key columns */
+#define TL_MAX_CODE_BYTES		64	/* region, language, tweet_type: gold key
+									 * columns */
 /*
  * engagement_score: |x| <= 1e15 (the generator's is interactions per follower in percent,
  * at most 8 * 2^31 * 100 = 1.7e12).  Counts stay 0 .. INT32_MAX (integer columns): a bigint
@@ -66,10 +67,11 @@ extern void tweetlake_define_gucs(void);
  * Shared memory (status.c): what every worker is doing, for tweetlake.status and the
  * launcher.  A slot is written by its worker only (under its spinlock) and read by anyone.
  */
-#define TL_MAX_WORKERS		34		/* launcher, broker, generator + up to 31 consumers */
+#define TL_MAX_WORKERS		34	/* launcher, broker, generator + up to 31
+								 * consumers */
 #define TL_MAX_CONSUMERS	31
 #define TL_MAX_PARTITIONS	256
-#define TL_RATE_WINDOW		10		/* seconds behind rate_10s */
+#define TL_RATE_WINDOW		10	/* seconds behind rate_10s */
 
 typedef enum TlRole
 {
@@ -90,14 +92,17 @@ typedef struct TlWorkerSlot
 	char		state[64];
 	uint64		messages;		/* produced (generator) or consumed (consumer) */
 	uint64		bytes;
-	uint64		dead_letters;	/* consumer: messages that went to bronze.dead_letters */
+	uint64		dead_letters;	/* consumer: messages that went to
+								 * bronze.dead_letters */
 	uint64		errors;			/* generator: delivery failures */
 	int64		sec_stamp[TL_RATE_WINDOW];	/* unix second each bucket counts */
 	uint64		sec_count[TL_RATE_WINDOW];
 	char		last_error[256];
 	TimestampTz last_error_at;
-	int			retries;		/* consumer: failed attempts at the batch in hand */
-	TimestampTz stalled_since;	/* consumer: first of those failures; 0 = not stalled */
+	int			retries;		/* consumer: failed attempts at the batch in
+								 * hand */
+	TimestampTz stalled_since;	/* consumer: first of those failures; 0 = not
+								 * stalled */
 } TlWorkerSlot;
 
 typedef struct TlPartitionSlot
@@ -110,11 +115,13 @@ typedef struct TlPartitionSlot
 
 typedef struct TlShared
 {
-	LWLock	   *lock;			/* guards the fields below that are not per slot */
+	LWLock	   *lock;			/* guards the fields below that are not per
+								 * slot */
 	bool		enabled;		/* pipeline wanted: tweetlake.start()/stop() */
 	pid_t		launcher_pid;
 	Latch	   *launcher_latch;
-	uint32		broker_generation;	/* bumped each time the embedded broker (re)starts */
+	uint32		broker_generation;	/* bumped each time the embedded broker
+									 * (re)starts */
 	char		bootstrap[256]; /* embedded broker's bootstrap.servers, or "" */
 	TlWorkerSlot workers[TL_MAX_WORKERS];
 	TlPartitionSlot partitions[TL_MAX_PARTITIONS];
@@ -160,9 +167,12 @@ struct rd_kafka_s;
 /* One worker's librdkafka client: where its errors are reported, what it was built from. */
 typedef struct TlKafkaClient
 {
-	TlWorkerSlot *slot;			/* the error callback reports here (NULL: nowhere) */
-	bool		error_seen;		/* the error callback ran since the last topic check */
-	bool		quiet;			/* shutting down: errors are expected, report none */
+	TlWorkerSlot *slot;			/* the error callback reports here (NULL:
+								 * nowhere) */
+	bool		error_seen;		/* the error callback ran since the last topic
+								 * check */
+	bool		quiet;			/* shutting down: errors are expected, report
+								 * none */
 	char	   *settings;		/* what it was built from (TopMemoryContext) */
 	uint32		broker_generation;	/* of the embedded broker it was built for */
 } TlKafkaClient;
