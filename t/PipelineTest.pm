@@ -15,7 +15,8 @@ use Time::HiRes qw(usleep);
 our @EXPORT = qw(tweetlake_node wait_for sql_value start_mock_broker stop_mock_broker
                  kcat_produce write_messages generated_tweets
                  start_kafka stop_kafka restart_kafka kafka_topic kafka_tool
-                 exactly_once_under_faults);
+                 exactly_once_under_faults
+                 kcat_produce_unprivileged kafka_end_offsets try_sql);
 
 # Source checkout (for test/mock_broker); scripts/test.sh copies test/ next to t/.
 my $test_dir = -d 'test' ? 'test' : "$ENV{TWEETLAKE_SRC}/test";
@@ -294,6 +295,59 @@ sub exactly_once_under_faults
 	is($node->safe_psql('postgres', 'SELECT count(*) FROM bronze.dead_letters'), '0', 'no dead letters');
 	is($node->safe_psql('postgres', 'SELECT sum(missing + extra + differing) FROM tweetlake.verify()'), '0',
 		'verify(): gold equals a full recompute');
+}
+
+
+# Produces the messages (byte strings) to $topic with kcat fed on stdin, as a client with no
+# access to the database: as OS user "nobody" when this process may switch to it (root),
+# otherwise as the current user with an empty environment (no PG* variables, no home
+# directory, so no .pgpass).  $partition undef spreads them.  Returns the OS user kcat ran as.
+sub kcat_produce_unprivileged
+{
+	my ($bootstrap, $topic, $messages, $partition, @extra) = @_;
+	my $delim = '<<TWEETLAKE-MESSAGE-END>>';
+	die 'a message contains the delimiter' if grep { index($_, $delim) >= 0 } @$messages;
+	my @kcat = ('kcat', '-P', '-b', $bootstrap, '-t', $topic, '-D', $delim,
+		'-X', 'message.max.bytes=4000000', (defined $partition ? ('-p', $partition) : ()), @extra);
+	my ($user, @cmd);
+	if ($> == 0)
+	{
+		$user = 'nobody';
+		@cmd = ('runuser', '-u', 'nobody', '--', 'env', '-i', 'PATH=/usr/bin:/bin', @kcat);
+	}
+	else
+	{
+		$user = getpwuid($>) // $>;
+		@cmd = ('env', '-i', 'PATH=/usr/bin:/bin', 'HOME=/nonexistent', @kcat);
+	}
+	my $in = join($delim, @$messages);
+	my ($out, $err) = ('', '');
+	IPC::Run::run(\@cmd, '<', \$in, '>', \$out, '2>', \$err, init => sub { chdir '/' })
+	  or die "kcat -P as $user failed: $err";
+	return $user;
+}
+
+# The end offset (high watermark) of each partition of $topic on a real broker from
+# start_kafka, as the broker itself reports it (Kafka's GetOffsetShell): { partition => offset }.
+sub kafka_end_offsets
+{
+	my ($k, $topic) = @_;
+	my $out = kafka_tool($k, '', 'org.apache.kafka.tools.GetOffsetShell',
+		'--bootstrap-server', $k->{bootstrap}, '--topic', $topic, '--time', '-1');
+	my %end;
+	$end{$1} = $2 while $out =~ /^\Q$topic\E:(\d+):(\d+)\s*$/mg;
+	die "GetOffsetShell printed no offsets for $topic: $out" unless %end;
+	return \%end;
+}
+
+# Runs $sql in $db (default postgres) and returns its output, or "ERROR: <message>" when it
+# fails (say, a column that does not exist yet), so a test can report it instead of dying.
+sub try_sql
+{
+	my ($node, $sql, $db) = @_;
+	my ($stdout, $stderr) = ('', '');
+	my $rc = $node->psql($db // 'postgres', $sql, stdout => \$stdout, stderr => \$stderr);
+	return $rc == 0 ? $stdout : "ERROR: " . ($stderr =~ s/\s+$//r);
 }
 
 1;
