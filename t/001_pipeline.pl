@@ -65,6 +65,24 @@ is(sql_value($node, 'SELECT sum(total_tweets) FROM gold.hourly_activity_summary'
 like(sql_value($node, 'SELECT tweetlake.bootstrap_servers()'), qr/^127\.0\.0\.1:\d+$/,
 	'embedded broker listens on loopback');
 
+# DROP EXTENSION with the pipeline running: the generator and consumers stop before the
+# embedded broker, so nobody talks to a broker that is gone.
+$node->safe_psql('postgres', "ALTER SYSTEM SET tweetlake.generator_rate = 2000; SELECT pg_reload_conf()");
+$node->safe_psql('postgres', 'SELECT tweetlake.start()');
+wait_for($node, "SELECT count(*) FROM tweetlake.status WHERE role IN ('generator', 'consumer') AND messages > 0 AND pid IS NOT NULL",
+	'3', 'pipeline running again before DROP EXTENSION');
+my $log_at = -s $node->logfile;
+$node->safe_psql('postgres', 'DROP EXTENSION tweetlake');
+wait_for($node, "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('tweetlake broker', 'tweetlake generator', 'tweetlake consumer')",
+	'0', 'DROP EXTENSION stops the broker, the generator and the consumers');
+my $after_drop = slurp_file($node->logfile, $log_at);
+# (Stopping the broker first made the generator log "Disconnected" and "1/1 brokers are down"
+# while it flushed, and the consumers exit with code 1.)
+unlike($after_drop, qr/Connection refused|Failed to connect|brokers are down|Disconnected|message timed out|could not (flush|deliver)/i,
+	'after DROP EXTENSION no worker talks to a broker that is gone');
+unlike($after_drop, qr/"tweetlake [a-z]+" \(PID \d+\) exited with exit code [^0]/,
+	'after DROP EXTENSION every worker exits cleanly');
+
 # Clean shutdown: no worker dies by a signal.
 $node->stop('fast');
 my $log = slurp_file($node->logfile);

@@ -78,6 +78,21 @@ wait_for($node, 'SELECT sum(next_offset) FROM tweetlake.offsets', $total, 'consu
 is(sql_value($node, 'SELECT count(DISTINCT tweet_id) FROM bronze.tweets'), $total,
 	"every message on the broker is in bronze once ($total)");
 
+# A line in Java properties syntax ("key: value") is reported by its line number, never its
+# content: that line may hold a password.
+my $colon_secret = 'Colon-' . substr($password, 0, 10);
+open my $fh, '>', $secrets or die;
+print $fh "security.protocol=SASL_SSL\nsasl.password: $colon_secret\n";
+close $fh;
+$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+wait_for($node, "SELECT count(*) FROM tweetlake.status WHERE role = 'consumer'
+                 AND last_error ~ 'line 2: expected key=value'",
+	'1', 'a malformed config file line is reported by its number', 60);
+ok(index(sql_value($node, 'SELECT string_agg(s::text, E\'\n\') FROM tweetlake.status s'), $colon_secret) < 0,
+	'the malformed line\'s content is not in tweetlake.status');
+ok(index(slurp_file($node->logfile), $colon_secret) < 0, 'the malformed line\'s content is not in the server log');
+write_secrets($password);
+
 # No password anywhere: status (every column), the server log, the settings a user sees.
 my $status = sql_value($node, 'SELECT string_agg(s::text, E\'\n\') FROM tweetlake.status s');
 my $log = slurp_file($node->logfile);
