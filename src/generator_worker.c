@@ -2,7 +2,8 @@
  * generator_worker.c - Kafka producing: the generator background worker (started by the launcher)
  * turns tweet_model.c's tweets into messages on tweetlake.topic at tweetlake.generator_rate
  * tweets/s (token bucket; -1 = as fast as the brokers take them), keyed by tweet_id, with
- * an idempotent producer; tweetlake.produce(payload) sends one message from SQL.
+ * an idempotent producer; tweetlake.produce(payload) sends one message from SQL.  On the
+ * embedded broker it holds back while the consumers are behind (back-pressure, below).
  */
 #include "tweetlake.h"
 
@@ -36,10 +37,238 @@ static TlWorkerSlot *gen_slot = NULL;
 static rd_kafka_t *gen_rk = NULL;
 static TlKafkaClient gen_client;	/* gen_rk's error reporting and settings */
 
+/* ------------------------------------------------------------------------
+ * Back-pressure on the embedded broker.
+ *
+ * librdkafka's mock cluster, the embedded broker, keeps at most 5 MiB of record batches
+ * per partition and drops the oldest beyond that, read or not: max_size = 5 MiB and
+ * max_cnt = 100,000 batches, set in rd_kafka_mock_partition_init() and enforced on each
+ * append by rd_kafka_mock_msgset_new() (src/rdkafka_mock.c, the same from librdkafka
+ * 1.4.0 through 2.0.2 to today's master).  A consumer further behind than that loses
+ * messages.  So on the embedded broker the generator counts, per partition, the bytes of
+ * its messages the broker acknowledged (delivery reports give partition, offset and size)
+ * at or past the offset the consumers last stored (TlPartitionSlot.next_offset), and stops
+ * producing while a partition holds half the limit, until all are back under a quarter.
+ * Half, so that even a restarted generator, which cannot see what its predecessor left
+ * unread, stays under the limit.  The count limit never binds first: a generated tweet
+ * has at least ~700 bytes, so half of 5 MiB holds under 4,000 of them (at most one batch
+ * each).  Messages of other producers (kcat, tweetlake.produce()) are not counted and can
+ * still overrun the broker.  A real broker keeps data by retention: no back-pressure.
+ * ------------------------------------------------------------------------
+ */
+#define MOCK_PARTITION_MAX_BYTES	(5 * 1024 * 1024)
+#define BP_HIGH_BYTES		(MOCK_PARTITION_MAX_BYTES / 2)	/* stop producing here */
+#define BP_LOW_BYTES		(MOCK_PARTITION_MAX_BYTES / 4)	/* and go on below this */
+
+/*
+ * What the broker stores for a message besides its key and value, at most: the record
+ * batch header (61 bytes) when the message is alone in its batch, and the record's own
+ * framing (length, attributes, timestamp and offset deltas, key and value lengths, header
+ * count: at most 36 bytes of varints).  Compression only makes it smaller.
+ */
+#define BP_RECORD_OVERHEAD	100
+/* the largest message the generator makes, as stored (its key is part of its value) */
+#define BP_MAX_RECORD		(2 * TG_MAX_TWEET_BYTES + BP_RECORD_OVERHEAD)
+/* while waiting, the consumers' progress is looked at this often */
+#define BP_WAIT_MS			100
+/* acknowledged messages remembered per partition; neighbours are merged when full */
+#define BP_CHUNKS			512
+
+/* Acknowledged messages of a partition, up to and including last_offset. */
+typedef struct BpChunk
+{
+	int64		last_offset;
+	int64		bytes;
+} BpChunk;
+
+/* What the consumers have not stored yet of one partition: chunks[first .. end - 1]. */
+typedef struct BpPartition
+{
+	BpChunk    *chunks;			/* BP_CHUNKS, oldest first */
+	int			first;
+	int			end;
+	int64		held;			/* their bytes */
+} BpPartition;
+
+static bool bp_active = false;	/* connected to the embedded broker */
+static int	bp_npartitions = 0;
+static BpPartition *bp_parts = NULL;
+static uint32 bp_generation = 0;	/* of the embedded broker bp_parts counts */
+static char *bp_topic = NULL;	/* and the topic */
+static TimestampTz bp_trust_after = 0;	/* older consumer figures: an earlier
+										 * broker */
+static int64 bp_inflight = 0;	/* produced, not yet acknowledged, in bytes */
+static int64 bp_worst_held = 0; /* the most any partition holds */
+static int	bp_worst = 0;		/* that partition */
+static bool bp_waiting = false;
+
+/* What the broker stores for a message, at most. */
+static inline int64
+bp_record_bytes(size_t value_len, size_t key_len)
+{
+	return (int64) value_len + (int64) key_len + BP_RECORD_OVERHEAD;
+}
+
+/*
+ * After connecting: counts on, or afresh for a new (or the first) embedded broker, whose
+ * offsets start again at 0, or another topic.  Until a consumer stores a batch after
+ * this, its published next_offset may describe the earlier log, so nothing is taken off
+ * the counts by it.
+ */
+static void
+bp_connected(int npartitions)
+{
+	bp_active = tweetlake_brokers == NULL || tweetlake_brokers[0] == '\0';
+	bp_inflight = 0;
+	if (!bp_active)
+		return;
+	npartitions = Min(npartitions, TL_MAX_PARTITIONS);
+	if (bp_parts != NULL && bp_generation == gen_client.broker_generation &&
+		bp_npartitions == npartitions && strcmp(bp_topic, tweetlake_topic) == 0)
+		return;
+	if (bp_parts == NULL || bp_npartitions != npartitions)
+	{
+		for (int p = 0; p < bp_npartitions; p++)
+			pfree(bp_parts[p].chunks);
+		if (bp_parts)
+			pfree(bp_parts);
+		bp_parts = MemoryContextAllocZero(TopMemoryContext, sizeof(BpPartition) * npartitions);
+		for (int p = 0; p < npartitions; p++)
+			bp_parts[p].chunks = MemoryContextAlloc(TopMemoryContext, sizeof(BpChunk) * BP_CHUNKS);
+		bp_npartitions = npartitions;
+	}
+	for (int p = 0; p < bp_npartitions; p++)
+		bp_parts[p].first = bp_parts[p].end = bp_parts[p].held = 0;
+	bp_generation = gen_client.broker_generation;
+	if (bp_topic)
+		pfree(bp_topic);
+	bp_topic = MemoryContextStrdup(TopMemoryContext, tweetlake_topic);
+	bp_trust_after = GetCurrentTimestamp();
+	bp_worst_held = 0;
+	bp_waiting = false;
+}
+
+/* A delivery report: the broker holds this message (bytes) at offset of partition p. */
+static void
+bp_acknowledged(int32 p, int64 offset, int64 bytes)
+{
+	BpPartition *bp;
+
+	if (p < 0 || p >= bp_npartitions || offset < 0)
+		return;
+	bp = &bp_parts[p];
+	if (bp->end == BP_CHUNKS && bp->first > 0)
+	{
+		memmove(bp->chunks, bp->chunks + bp->first, sizeof(BpChunk) * (bp->end - bp->first));
+		bp->end -= bp->first;
+		bp->first = 0;
+	}
+	else if (bp->end == BP_CHUNKS)
+	{
+		/*
+		 * all unread: merge neighbours; the sum stays exact, a chunk is only
+		 * taken off later
+		 */
+		for (int i = 0; i < BP_CHUNKS; i += 2)
+		{
+			bp->chunks[i / 2].last_offset = bp->chunks[i + 1].last_offset;
+			bp->chunks[i / 2].bytes = bp->chunks[i].bytes + bp->chunks[i + 1].bytes;
+		}
+		bp->end = BP_CHUNKS / 2;
+	}
+	bp->chunks[bp->end].last_offset = offset;
+	bp->chunks[bp->end].bytes = bytes;
+	bp->end++;
+	bp->held += bytes;
+	if (bp->held > bp_worst_held)
+	{
+		bp_worst_held = bp->held;
+		bp_worst = p;
+	}
+}
+
+/* Takes what the consumers have stored off the counts, and finds the fullest partition. */
+static void
+bp_refresh(void)
+{
+	int64		next[TL_MAX_PARTITIONS];
+	bool		trusted[TL_MAX_PARTITIONS];
+
+	LWLockAcquire(tl_shared->lock, LW_SHARED);
+	for (int p = 0; p < bp_npartitions; p++)
+	{
+		TlPartitionSlot *ps = &tl_shared->partitions[p];
+
+		trusted[p] = ps->updated_at >= bp_trust_after;
+		next[p] = ps->next_offset;
+	}
+	LWLockRelease(tl_shared->lock);
+
+	bp_worst_held = 0;
+	bp_worst = 0;
+	for (int p = 0; p < bp_npartitions; p++)
+	{
+		BpPartition *bp = &bp_parts[p];
+
+		while (trusted[p] && bp->first < bp->end && bp->chunks[bp->first].last_offset < next[p])
+			bp->held -= bp->chunks[bp->first++].bytes;
+		if (bp->first == bp->end)
+			bp->first = bp->end = 0;
+		if (bp->held > bp_worst_held)
+		{
+			bp_worst_held = bp->held;
+			bp_worst = p;
+		}
+	}
+}
+
+/*
+ * Whether the generator has to wait for the consumers, and if so why (in state): from
+ * when a partition holds so much unread that the largest message would take it past
+ * BP_HIGH_BYTES until every partition is back under BP_LOW_BYTES, and while no consumer
+ * runs at all.
+ */
+static bool
+bp_must_wait(char *state, size_t len)
+{
+	if (!bp_active)
+		return false;
+	bp_refresh();
+	if (bp_waiting ? bp_worst_held > BP_LOW_BYTES : bp_worst_held + BP_MAX_RECORD > BP_HIGH_BYTES)
+	{
+		bp_waiting = true;
+		snprintf(state, len, "waiting for the consumers: partition %d holds %.1f MB unread",
+				 bp_worst, bp_worst_held / 1e6);
+		return true;
+	}
+	bp_waiting = false;
+	if (tl_running_workers(TL_ROLE_CONSUMER) == 0)
+	{
+		snprintf(state, len, "waiting for a consumer: none is running");
+		return true;
+	}
+	return false;
+}
+
+/* Whether one more message fits under BP_HIGH_BYTES, counting those in flight. */
+static inline bool
+bp_room(void)
+{
+	return !bp_active || bp_worst_held + bp_inflight + BP_MAX_RECORD <= BP_HIGH_BYTES;
+}
+
 /* Delivery reports, served by rd_kafka_poll() in this thread. */
 static void
 delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
+	if (bp_active)
+	{
+		int64		bytes = bp_record_bytes(m->len, m->key_len);
+
+		bp_inflight = Max(bp_inflight - bytes, 0);
+		if (!m->err)
+			bp_acknowledged(m->partition, m->offset, bytes);
+	}
 	if (m->err && !gen_client.quiet)
 	{
 		SpinLockAcquire(&gen_slot->mutex);
@@ -78,6 +307,7 @@ gen_disconnect(int flush_ms)
 	rd_kafka_destroy(gen_rk);
 	gen_rk = NULL;
 	gen_client.quiet = false;
+	bp_inflight = 0;
 }
 
 static void
@@ -91,6 +321,7 @@ gen_connect(void)
 {
 	char		errstr[512];
 	rd_kafka_conf_t *conf;
+	int			npartitions;
 
 	if (tl_bootstrap_servers(false) == NULL)
 		return false;			/* the embedded broker is starting */
@@ -120,12 +351,14 @@ gen_connect(void)
 	 * would sit in the queue until they time out.
 	 */
 	tl_slot_set_state(gen_slot, "connecting");
-	if (tl_kafka_topic_partitions(gen_rk, &gen_client, tweetlake_topic) == 0)
+	npartitions = tl_kafka_topic_partitions(gen_rk, &gen_client, tweetlake_topic);
+	if (npartitions == 0)
 	{
 		rd_kafka_destroy(gen_rk);
 		gen_rk = NULL;
 		return false;
 	}
+	bp_connected(npartitions);
 	return true;
 }
 
@@ -169,6 +402,8 @@ produce_one(TweetGenerator *gen, char *buf, int64 now_unix_us, bool *pending, si
 		return true;
 	}
 	tl_slot_count(gen_slot, 1, len);
+	if (bp_active)
+		bp_inflight += bp_record_bytes(len, key_len);
 	return true;
 }
 
@@ -182,7 +417,8 @@ tweetlake_generator_main(Datum arg)
 	TimestampTz last = GetCurrentTimestamp();
 	bool		pending = false;
 	size_t		pending_len = 0;
-	char		state[64];
+	char		state[64] = "";
+	char		wait_state[64];
 	int			shown_rate = INT_MIN;
 
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -253,6 +489,28 @@ tweetlake_generator_main(Datum arg)
 		}
 
 		rate = tweetlake_generator_rate;
+
+		/*
+		 * the embedded broker: wait while the consumers are too far behind,
+		 * in short slices; nothing is owed for the time waited
+		 */
+		if (rate != 0 && bp_must_wait(wait_state, sizeof(wait_state)))
+		{
+			if (shown_rate != INT_MIN || strcmp(wait_state, state) != 0)
+			{
+				strlcpy(state, wait_state, sizeof(state));
+				tl_slot_set_state(gen_slot, state);
+				pgstat_report_activity(STATE_RUNNING, state);
+				shown_rate = INT_MIN;	/* show the producing state again */
+			}
+			tokens = 0;
+			last = GetCurrentTimestamp();
+			rd_kafka_poll(gen_rk, 0);
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 BP_WAIT_MS, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			continue;
+		}
 		if (rate != shown_rate)
 		{
 			if (rate < 0)
@@ -276,8 +534,9 @@ tweetlake_generator_main(Datum arg)
 			last = now;
 			while (tokens >= 1.0)
 			{
-				if (!produce_one(gen, buf, now + UNIX_EPOCH_OFFSET_US, &pending, &pending_len))
-					break;		/* queue full: wait for deliveries */
+				if (!bp_room() ||
+					!produce_one(gen, buf, now + UNIX_EPOCH_OFFSET_US, &pending, &pending_len))
+					break;		/* queue or broker full: wait for deliveries */
 				tokens -= 1.0;
 			}
 			wait_ms = tokens >= 1.0 ? 10 : Max(1, (long) ((1.0 - tokens) * 1000.0 / rate));
@@ -290,7 +549,8 @@ tweetlake_generator_main(Datum arg)
 			 * it
 			 */
 			for (int i = 0; i < 10000; i++)
-				if (!produce_one(gen, buf, now + UNIX_EPOCH_OFFSET_US, &pending, &pending_len))
+				if (!bp_room() ||
+					!produce_one(gen, buf, now + UNIX_EPOCH_OFFSET_US, &pending, &pending_len))
 				{
 					rd_kafka_poll(gen_rk, 5);
 					break;

@@ -138,6 +138,24 @@ tl_slot_acquire(TlRole role, int index)
 	return slot;
 }
 
+/* How many workers of the role are running now (a slot with a process). */
+int
+tl_running_workers(TlRole role)
+{
+	int			n = 0;
+
+	for (int i = 0; i < TL_MAX_WORKERS; i++)
+	{
+		TlWorkerSlot *slot = &tl_shared->workers[i];
+
+		SpinLockAcquire(&slot->mutex);
+		if (slot->role == role && slot->pid != 0)
+			n++;
+		SpinLockRelease(&slot->mutex);
+	}
+	return n;
+}
+
 /* The slot stays (with its counters and last error) but shows the worker as stopped. */
 void
 tl_slot_release(int code, Datum arg)

@@ -132,6 +132,7 @@ extern TlShared *tl_shared;
 extern void tl_shmem_init(void);
 extern TlWorkerSlot *tl_slot_acquire(TlRole role, int index);
 extern void tl_slot_release(int code, Datum arg);
+extern int	tl_running_workers(TlRole role);
 extern void tl_slot_set_state(TlWorkerSlot *slot, const char *state);
 extern void tl_slot_count(TlWorkerSlot *slot, uint64 messages, uint64 bytes);
 extern void tl_slot_error(TlWorkerSlot *slot, const char *fmt,...) pg_attribute_printf(2, 3);
