@@ -14,6 +14,7 @@ EXTRA_CLEAN += $(DATA_built)
 
 # pg_regress suites: sql/ + expected/
 REGRESS      = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
+REGRESS_OPTS = --encoding=UTF8 --no-locale
 
 PG_CONFIG   ?= pg_config
 PKG_CONFIG  ?= pkg-config
