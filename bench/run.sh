@@ -4,12 +4,16 @@
 #   generator   fast C serializer  vs  json-c objects (same model)  vs  Python json.dumps
 #   end to end  load_generated -> bronze -> silver -> gold  vs  plain COPY of the same typed
 #               rows into an unindexed table, plus where the time goes, stage by stage
+#               (bronze insert, parse, silver insert, gold + sets: µs per tweet)
 #   bronze raw  INSERT of the same messages as text  vs  json  vs  jsonb
 #   Kafka       generator (max rate) -> embedded broker -> consumer -> gold  vs  the COPY
 #               ceiling and a `kcat -C | psql COPY` pipeline; freshness (produce -> commit)
 #               p50/p99 at 1k and 10k tweets/s; the generator's rate accuracy over a minute;
 #               consumer memory (RssAnon) over many messages; a plain Python consumer
 #               (confluent-kafka + psycopg COPY, bench/python_consumer.py) into a bronze copy
+#   P1 drain    a real Kafka topic of 8 partitions pre-filled with N_DRAIN tweets, drained
+#               into gold by one consumer and by two (bench/drain.sh)  vs  a one-session COPY
+#               of the same typed rows; two consumers vs one
 #   history     one 10k-tweet batch at growing history sizes  vs  tweetlake.rebuild_gold()
 #               at the same size (P4)
 #   dashboards  each chart of superset/dashboard_queries.sql on gold  vs  the same question
@@ -22,9 +26,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 SCALE=${SCALE:-default}
 case "$SCALE" in
-  smoke)   N_GEN=100000;  N_PY=20000;  N_LOAD=20000;   W_KAFKA=5;  W_FRESH=5;  W_RATE=10; N_RSS=50000 ;;
-  default) N_GEN=1000000; N_PY=100000; N_LOAD=200000;  W_KAFKA=20; W_FRESH=20; W_RATE=60; N_RSS=500000 ;;
-  large)   N_GEN=3000000; N_PY=300000; N_LOAD=1000000; W_KAFKA=60; W_FRESH=30; W_RATE=60; N_RSS=5000000 ;;
+  smoke)   N_GEN=100000;  N_PY=20000;  N_LOAD=20000;   W_KAFKA=5;  W_FRESH=5;  W_RATE=10; N_RSS=50000;   N_DRAIN=50000 ;;
+  default) N_GEN=1000000; N_PY=100000; N_LOAD=200000;  W_KAFKA=20; W_FRESH=20; W_RATE=60; N_RSS=500000;  N_DRAIN=1000000 ;;
+  large)   N_GEN=3000000; N_PY=300000; N_LOAD=1000000; W_KAFKA=60; W_FRESH=30; W_RATE=60; N_RSS=5000000; N_DRAIN=2000000 ;;
   *) echo "bench: SCALE must be smoke, default or large" >&2; exit 2 ;;
 esac
 # P4 history sizes (tweets in silver before the timed batch), P6 runs per chart (gold, silver)
@@ -93,27 +97,58 @@ t0=$(now); sql -c "COPY copy_target FROM '$W/typed.copy'"; t1=$(now)
 copy_rate=$(rate "$N_LOAD" "$t0" "$t1")
 metric copy_typed_rows_per_s "$copy_rate" rows/s
 metric load_generated_to_gold_tweets_per_s "$load_rate" tweets/s ">=100000"
-metric load_generated_vs_copy "$(ratio "$load_rate" "$copy_rate")" x ">=0.3"
+metric load_generated_vs_copy "$(ratio "$load_rate" "$copy_rate")" x ">=0.35"
 
 # --- where the time goes: each stage alone on the same tweets ----------------------
+# The per-stage breakdown of issue 14, in µs per tweet, each stage timed alone on the same
+# N_STAGE stored messages: bronze insert (the trigger off), parse, silver insert (parse and
+# insert into a copy of silver with its indexes, less the parse), and gold with the
+# distinct-count sets (the whole trigger path less the three before it). The trigger path is
+# the same messages inserted into bronze with the trigger on, tweetlake.batch_size per INSERT
+# as the consumers write them, in one transaction: the four stages' sum, set against a COPY
+# of one typed row. stage_whole_pipeline is load_generated of the same tweets (generating
+# them included), as in the earlier runs.
 N_STAGE=$((N_LOAD / 2))
+us() { awk "BEGIN { printf \"%.2f\", $1 }"; }  # the arithmetic of $1, two decimals
 sql -c "DROP EXTENSION tweetlake CASCADE" -c "CREATE EXTENSION tweetlake" \
-    -c "CREATE UNLOGGED TABLE stage_raw AS SELECT t FROM tweetlake.generate_tweets($N_STAGE, 5) t"
+    -c "CREATE UNLOGGED TABLE stage_raw AS SELECT row_number() OVER () AS i, t FROM tweetlake.generate_tweets($N_STAGE, 5) t" \
+    -c "CREATE INDEX ON stage_raw (i)" -c "ANALYZE stage_raw"
 t0=$(now); sql -c "SELECT count(p.error) FROM stage_raw, LATERAL tweetlake.parse_tweet(stage_raw.t) p" >/dev/null; t1=$(now)
-metric stage_parse_us_per_tweet "$(per_tweet_us "$N_STAGE" "$t0" "$t1")" us
+parse_us=$(per_tweet_us "$N_STAGE" "$t0" "$t1")
 sql -c "ALTER TABLE bronze.tweets DISABLE TRIGGER process_batch"
 t0=$(now); sql -c "INSERT INTO bronze.tweets (raw) SELECT t FROM stage_raw" >/dev/null; t1=$(now)
-metric stage_bronze_insert_us_per_tweet "$(per_tweet_us "$N_STAGE" "$t0" "$t1")" us
+bronze_us=$(per_tweet_us "$N_STAGE" "$t0" "$t1")
 cols=$(sql -c "SELECT string_agg('p.' || attname, ', ' ORDER BY attnum) FROM pg_attribute
                WHERE attrelid = 'tweetlake.parsed_tweet'::regclass AND attnum > 0 AND attname <> 'error'")
 sql -c "CREATE TABLE stage_silver (LIKE silver.tweets INCLUDING DEFAULTS INCLUDING INDEXES)"
 t0=$(now); sql -c "INSERT INTO stage_silver SELECT $cols FROM stage_raw, LATERAL tweetlake.parse_tweet(stage_raw.t) p" >/dev/null; t1=$(now)
-silver_us=$(per_tweet_us "$N_STAGE" "$t0" "$t1")
-metric stage_parse_and_silver_insert_us_per_tweet "$silver_us" us
+parse_silver_us=$(per_tweet_us "$N_STAGE" "$t0" "$t1")
 sql -c "TRUNCATE bronze.tweets" -c "ALTER TABLE bronze.tweets ENABLE TRIGGER process_batch"
+t0=$(now)
+sql -c "DO \$\$
+        DECLARE b bigint := current_setting('tweetlake.batch_size')::bigint;
+        BEGIN
+          FOR k IN 0 .. (($N_STAGE - 1) / b)::integer LOOP
+            INSERT INTO bronze.tweets (raw) SELECT t FROM stage_raw WHERE i > k * b AND i <= (k + 1) * b;
+          END LOOP;
+        END \$\$"
+t1=$(now)
+trigger_path_us=$(per_tweet_us "$N_STAGE" "$t0" "$t1")
+[ "$(sql -c "SELECT count(*) FILTER (WHERE missing + extra + differing > 0) FROM tweetlake.verify()")" = 0 ] ||
+  echo "bench: WARNING: verify() found differences after the stages' trigger path"
+sql -c "DROP EXTENSION tweetlake CASCADE" -c "CREATE EXTENSION tweetlake"
 t0=$(now); sql -c "SELECT tweetlake.load_generated($N_STAGE, 5)" >/dev/null; t1=$(now)
-metric stage_whole_pipeline_us_per_tweet "$(per_tweet_us "$N_STAGE" "$t0" "$t1")" us
-metric copy_typed_row_us "$(awk -v r="$copy_rate" 'BEGIN { printf "%.2f", 1e6 / r }')" us
+whole_us=$(per_tweet_us "$N_STAGE" "$t0" "$t1")
+copy_row_us=$(us "1e6 / $copy_rate")
+metric stage_bronze_insert_us_per_tweet "$bronze_us" us
+metric stage_parse_us_per_tweet "$parse_us" us
+metric stage_silver_insert_us_per_tweet "$(us "$parse_silver_us - $parse_us")" us
+metric stage_gold_and_sets_us_per_tweet "$(us "$trigger_path_us - $bronze_us - $parse_silver_us")" us
+metric stage_trigger_path_us_per_tweet "$trigger_path_us" us
+metric copy_typed_row_us "$copy_row_us" us
+metric stage_trigger_path_vs_copy_row "$(ratio "$trigger_path_us" "$copy_row_us")" x
+metric stage_parse_and_silver_insert_us_per_tweet "$parse_silver_us" us
+metric stage_whole_pipeline_us_per_tweet "$whole_us" us
 
 # --- bronze raw storage: the same messages as text, json, jsonb ---------------------
 for kind in text json jsonb; do
@@ -395,38 +430,71 @@ metric consumer_rss_growth_pct "$(awk -v a="$rss0" -v b="$rss1" 'BEGIN { printf 
 
 # --- P1 on a real Apache Kafka broker ---------------------------------------------
 # test/kafka/kafka.sh: Kafka 4.1.1 (KRaft, one node) from Maven Central jars on the JDK, the
-# broker of the test suite, on the same machine. The same measurement as on the embedded
-# broker: a topic of 16 partitions, the producer flat out, one consumer, rows stored per
-# second. Skipped, with the reason, where Kafka cannot be installed (no JDK or Maven).
-real_kafka() {
-  local boot log=$OUT/kafka.log
+# broker of the test suite, on the same machine. Skipped, with the reason, where Kafka
+# cannot be installed (no JDK or Maven).
+real_broker() {
+  local log=$OUT/kafka.log
   if ! bash "$ROOT/test/kafka/kafka.sh" install > "$log" 2>&1; then
     echo "bench: real-broker P1 skipped: Kafka could not be installed ($(tail -1 "$log"))"
-    return 0
+    return 1
   fi
   KAFKA_DIR=$W/kafka
-  boot=$(bash "$ROOT/test/kafka/kafka.sh" start "$KAFKA_DIR" 2>> "$log" | sed -n 's/^BOOTSTRAP=//p')
-  if [ -z "$boot" ]; then
+  KAFKA_BOOT=$(bash "$ROOT/test/kafka/kafka.sh" start "$KAFKA_DIR" 2>> "$log" | sed -n 's/^BOOTSTRAP=//p')
+  if [ -z "$KAFKA_BOOT" ]; then
     echo "bench: real-broker P1 skipped: the broker did not start (see $log)"
-    return 0
+    return 1
   fi
+}
+
+# P1 drain (issue 14, goal 1), first on the fresh broker: a topic of 8 partitions filled
+# with N_DRAIN tweets while no consumer runs, drained by one consumer and by two, against a
+# COPY of the same typed rows; bench/drain.sh, in a server of its own.
+p1_drain() {
+  local rc=0 line name value unit goal
+  DRAIN_KAFKA_DIR=$KAFKA_DIR bash "$ROOT/bench/drain.sh" "$N_DRAIN" > "$OUT/drain.txt" || rc=$?
+  [ "$rc" = 0 ] || echo "bench: WARNING: bench/drain.sh failed (exit $rc; see $OUT/drain.log)"
+  while IFS= read -r line; do
+    if ! [[ $line =~ ^[a-z0-9_]+\ [^\ ]+\ [^\ ]+$ ]]; then
+      echo "$line"  # drain: notes and warnings
+      continue
+    fi
+    read -r name value unit <<< "$line"
+    case $name in
+      drain_1c_vs_copy) goal=">=0.3" ;;
+      drain_2c_vs_1c) goal=">=1.5" ;;
+      *) goal= ;;
+    esac
+    metric "$name" "$value" "$unit" "$goal"
+  done < "$OUT/drain.txt"
+}
+
+# The same measurement as on the embedded broker: a topic of 16 partitions, the producer
+# flat out, one consumer, rows stored per second.
+real_kafka() {
+  local log=$OUT/kafka.log
   if ! bash "$ROOT/test/kafka/kafka.sh" topic "$KAFKA_DIR" tweets 16 >> "$log" 2>&1; then
     echo "bench: real-broker P1 skipped: could not create the topic (see $log)"
     return 0
   fi
   sql -c "DROP EXTENSION tweetlake CASCADE" -c "CREATE EXTENSION tweetlake"
-  sql -c "ALTER SYSTEM SET tweetlake.brokers = '$boot'" -c "SELECT pg_reload_conf()" >/dev/null
+  sql -c "ALTER SYSTEM SET tweetlake.brokers = '$KAFKA_BOOT'" -c "SELECT pg_reload_conf()" >/dev/null
   local real_rate produced_real
   read -r real_rate produced_real <<< "$(flat_out_rate 10)"
   sql -c "ALTER SYSTEM RESET tweetlake.brokers" -c "SELECT pg_reload_conf()" >/dev/null
-  bash "$ROOT/test/kafka/kafka.sh" stop "$KAFKA_DIR" >> "$log" 2>&1
-  KAFKA_DIR=
   metric kafka_real_to_gold_tweets_per_s "$real_rate" tweets/s ">=100000"
   metric kafka_real_to_gold_vs_copy "$(ratio "$real_rate" "$copy_rate")" x ">=0.3"
   metric kafka_real_vs_embedded "$(ratio "$real_rate" "$kafka_rate")" x
   metric generator_worker_produce_rate_10s_real "$produced_real" tweets/s
 }
-real_kafka
+
+if real_broker; then
+  p1_drain
+  real_kafka
+fi
+if [ -n "${KAFKA_DIR:-}" ]; then
+  bash "$ROOT/test/kafka/kafka.sh" stop "$KAFKA_DIR" >> "$OUT/kafka.log" 2>&1 || true
+  KAFKA_DIR=
+fi
 
 # --- report --------------------------------------------------------------------
 {
