@@ -3,6 +3,8 @@
 # real Apache Kafka broker into gold, against a one-session COPY of the same typed rows.
 #
 #   bash bench/drain.sh [N]      N tweets (default 1000000); `make bench` runs it as a phase
+#   DRAIN_EXT_VERSION=0.2.0 bash bench/drain.sh 200000    the same against an older schema
+#                                (an installed tweetlake--V.sql), for a before/after on one day
 #
 # A topic of 8 partitions is filled with N generated tweets while no consumer runs: the
 # tweets of tweetlake.generate_tweets, keyed by tweet_id as the generator worker keys them,
@@ -76,7 +78,8 @@ fi
 bench_server "$W" "$PORT" "track_commit_timestamp = on" "tweetlake.brokers = '$BOOT'" \
   "tweetlake.topic = '$TOPIC'" "tweetlake.generator_rate = 0" "tweetlake.consumers = 1"
 sql() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -U postgres -d postgres -tA "$@"; }
-sql -c "CREATE EXTENSION tweetlake"
+EXT_VERSION=${DRAIN_EXT_VERSION:+ VERSION '$DRAIN_EXT_VERSION'}
+sql -c "CREATE EXTENSION tweetlake$EXT_VERSION"
 
 # --- fill: N tweets created in the current hour (the generator worker stamps each tweet
 # with the time it produces it, so a backlog is recent), key TAB message, one per line ---
@@ -176,7 +179,7 @@ copy_rate=$(rate "$(sql -c "SELECT count(*) FROM copy_target")" "$t0" "$t1")
 sql -c "DROP TABLE copy_target"
 rm -f "$W/typed.copy"
 
-sql -c "SET client_min_messages = warning" -c "DROP EXTENSION tweetlake CASCADE" -c "CREATE EXTENSION tweetlake"
+sql -c "SET client_min_messages = warning" -c "DROP EXTENSION tweetlake CASCADE" -c "CREATE EXTENSION tweetlake$EXT_VERSION"
 drain_run 2
 rate_2c=$drain_rate
 check_drain "2 consumers"

@@ -185,9 +185,8 @@ P4_T0=$(sql -c "SELECT date_trunc('hour', now()) - interval '7 days 12 hours'")
 P4_CHUNK=${P4_CHUNK:-1000000}  # tweets per bulk statement of the history
 P4_TABLES="bronze.tweets, bronze.dead_letters, silver.tweets, gold.popular_hashtags_by_hour,
   gold.active_users_by_day, gold.user_engagement, gold.tweet_volume_by_region, gold.tweet_metrics_by_language,
-  gold.hourly_activity_summary, gold.engagement_by_type_hour, tweetlake.hashtag_users,
-  tweetlake.hashtag_mentions, tweetlake.region_users, tweetlake.language_users,
-  tweetlake.hour_users, tweetlake.region_hour_counts"
+  gold.hourly_activity_summary, gold.engagement_by_type_hour, tweetlake.user_hour,
+  tweetlake.mention_hour, tweetlake.region_hour_counts"
 silver_cols=$(sql -c "SELECT string_agg(attname, ', ' ORDER BY attnum) FROM pg_attribute
                       WHERE attrelid = 'tweetlake.parsed_tweet'::regclass AND attnum > 0 AND attname <> 'error'")
 parsed_cols=$(sql -c "SELECT string_agg('p.' || attname, ', ' ORDER BY attnum) FROM pg_attribute

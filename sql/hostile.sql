@@ -19,7 +19,7 @@ CREATE FUNCTION pg_temp.msg(id text, extra text DEFAULT '') RETURNS text LANGUAG
 CREATE TEMP TABLE batch (n int, raw text);
 INSERT INTO batch VALUES
   -- 1. Key columns: every one at its longest, incompressible, in one message (the widest
-  --    keys: region_users, hashtag_mentions, hashtag_users), and one byte more.
+  --    keys: the membership rows of user_hour and mention_hour), and one byte more.
   (1,  pg_temp.msg('k' || pg_temp.noise('id', 127),
         '"tweet_type":"original","region":"' || pg_temp.noise('r', 64) || '","language":"' ||
         pg_temp.noise('l', 64) || '","hashtags":["#' || pg_temp.noise('h', 280) ||
@@ -121,13 +121,17 @@ FROM silver.tweets s JOIN bronze.tweets bt ON tweetlake.tweet_id_of(bt.raw) = s.
 SELECT b.n, bt.tweet_id FROM bronze.tweets bt JOIN batch b ON b.raw = bt.raw
 WHERE b.n BETWEEN 50 AND 59 ORDER BY b.n;
 
--- The longest keys are in gold and in the distinct-count sets.
+-- The longest keys are in gold and in the membership of the distinct counts.
 SELECT octet_length(region) AS region, octet_length(language) AS language, tweet_count
 FROM gold.tweet_volume_by_region WHERE octet_length(region) = 64;
-SELECT octet_length(hashtag) AS hashtag, octet_length(mention) AS mention FROM tweetlake.hashtag_mentions;
-SELECT octet_length(hashtag) AS hashtag, octet_length(user_id) AS user_id FROM tweetlake.hashtag_users;
-SELECT octet_length(region) AS region, octet_length(language) AS language, octet_length(user_id) AS user_id
-FROM tweetlake.region_users WHERE octet_length(region) = 64;
+SELECT octet_length(m.mention) AS mention, octet_length(k.hashtag) AS hashtag, (m.hashtags).n AS hashtags_n
+FROM tweetlake.mention_hour m, unnest((m.hashtags).keys) AS k(hashtag)
+WHERE octet_length(m.mention) > 100;
+SELECT octet_length(user_id) AS user_id, tweets, octet_length(k.hashtag) AS hashtag,
+       (places).n AS places_n, octet_length((places).keys[1]) AS place_key, (languages).n AS languages_n
+FROM tweetlake.user_hour u, unnest((u.hashtags).keys) AS k(hashtag)
+WHERE octet_length(user_id) = 128;
+SELECT unique_users, unique_mentions FROM gold.popular_hashtags_by_hour WHERE octet_length(hashtag) = 280;
 SELECT octet_length(hashtag) AS hashtag, tweet_count FROM gold.popular_hashtags_by_hour ORDER BY 1;
 SELECT octet_length(user_id) AS user_id, tweets_count FROM gold.user_engagement ORDER BY 1;
 

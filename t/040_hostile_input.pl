@@ -266,7 +266,7 @@ for my $f (sort keys %max_value)
 	  : $col eq 'language' ? "SELECT count(*) FROM gold.tweet_metrics_by_language WHERE language = $lit"
 	  : $col eq 'tweet_type' ? "SELECT count(*) > 0 FROM gold.engagement_by_type_hour WHERE tweet_type = $lit"
 	  : $col eq 'hashtag' ? "SELECT count(*) FROM gold.popular_hashtags_by_hour WHERE hashtag = $lit"
-	  : $col eq 'mention' ? "SELECT count(*) FROM tweetlake.hashtag_mentions WHERE mention = $lit"
+	  : $col eq 'mention' ? "SELECT count(*) FROM tweetlake.mention_hour WHERE mention = $lit"
 	  : $col eq 'user_id' ? "SELECT tweets_count FROM gold.user_engagement WHERE user_id = $lit"
 	  : "SELECT count(*) FROM silver.tweets WHERE tweet_id = $lit";
 	my $want = $col eq 'tweet_type' ? 't' : $f =~ /wide/ || $col eq 'tweet_id' ? '1' : '2';

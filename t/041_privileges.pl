@@ -209,7 +209,7 @@ for my $try (
 	      VALUES ('forged', 'x', now(), '{}', '{}', 1, 0)} ],
 	[ 'UPDATE silver', q{UPDATE silver.tweets SET like_count = 0} ],
 	[ 'SELECT bronze', 'SELECT count(*) FROM bronze.tweets' ],
-	[ 'INSERT INTO the sets', q{INSERT INTO tweetlake.hour_users VALUES (now(), 'forged')} ],
+	[ 'INSERT INTO the sets', q{INSERT INTO tweetlake.user_hour VALUES (now(), 'forged', 1, ('{}', '{}'), ('{}', '{}'), ('{}', '{}'))} ],
 	[ 'generate_tweets', 'SELECT tweetlake.generate_tweets(1)' ],
 	[ 'parse_tweet', q{SELECT tweetlake.parse_tweet('{}')} ])
 {

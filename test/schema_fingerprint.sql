@@ -21,7 +21,12 @@ SELECT line FROM (
     UNION ALL
     SELECT 'function ' || p.oid::regprocedure || ' acl=' || coalesce(p.proacl::text, '-')
            || ' comment=' || coalesce(obj_description(p.oid, 'pg_proc'), '-') || E'\n'
-           || pg_get_functiondef(p.oid)
+           || CASE WHEN p.prokind = 'a' THEN
+                   (SELECT 'aggregate sfunc=' || a.aggtransfn::regprocedure || ' stype=' || format_type(a.aggtranstype, NULL)
+                           || ' finalfunc=' || a.aggfinalfn::regprocedure || ' finalmodify=' || a.aggfinalmodify::text
+                           || ' finalextra=' || a.aggfinalextra
+                    FROM pg_aggregate a WHERE a.aggfnoid = p.oid)
+              ELSE pg_get_functiondef(p.oid) END
     FROM members m JOIN pg_proc p ON m.classid = 'pg_proc'::regclass AND p.oid = m.objid
     UNION ALL
     SELECT 'type ' || format_type(t.oid, NULL) || ' type=' || t.typtype::text

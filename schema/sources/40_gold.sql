@@ -9,9 +9,83 @@
  * exact: each table keeps the sums and counts behind them.  Missing region/language group
  * under 'unknown'.
  *
- * Distinct-count sets (tweetlake.*_users, *_mentions): each holds who has been seen in a
- * group, so a batch adds to unique_users only the members that are new to the group.
- * INSERT ... ON CONFLICT DO NOTHING RETURNING yields exactly those, also when several
- * consumers write concurrently.  Each set has its own recompute view too, named like the
- * set, so rebuild_gold() reloads sets and gold tables alike.
+ * Distinct counts (unique_users, unique_mentions) are exact and kept by membership rows
+ * keyed by the member, not by the group: tweetlake.user_hour holds, for each user and hour,
+ * the hashtags, (region, language) pairs and languages the user tweeted with, each as a
+ * tweetlake.bag (sorted keys with a count of tweets each); tweetlake.mention_hour does the
+ * same for each mentioned account and the hashtags it was mentioned with.  A batch merges
+ * its own bags into these rows with one INSERT ... ON CONFLICT DO UPDATE per (hour, member)
+ * and reads back under the row lock which keys it added: a key is new to the member when
+ * the row's count now equals the count the batch brought (tweetlake.bag_new), and each new
+ * key is one more member of that group.  This stays exact when several consumers write the
+ * same rows concurrently, and the counts make a member's leaving a group computable.  Each
+ * membership table has its recompute view too, so rebuild_gold() reloads it like gold.
  */
+
+-- A counted set: keys (sorted bytewise, distinct) and how many rows brought each.
+CREATE TYPE tweetlake.bag AS (keys text[], n integer[]);
+COMMENT ON TYPE tweetlake.bag IS
+    'counted set: sorted distinct keys with a count each (membership of the distinct counts)';
+
+-- The keys of both with their counts summed (keys whose sum is 0 are dropped).
+CREATE FUNCTION tweetlake.bag_add(tweetlake.bag, tweetlake.bag) RETURNS tweetlake.bag
+    AS 'MODULE_PATHNAME', 'tweetlake_bag_add' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+-- The keys of added whose count in after is the count added: the keys added brought in.
+CREATE FUNCTION tweetlake.bag_new(after tweetlake.bag, added tweetlake.bag) RETURNS text[]
+    AS 'MODULE_PATHNAME', 'tweetlake_bag_new' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION tweetlake.bag_agg_key(internal, text) RETURNS internal
+    AS 'MODULE_PATHNAME', 'tweetlake_bag_agg_key' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION tweetlake.bag_agg_keys(internal, text[]) RETURNS internal
+    AS 'MODULE_PATHNAME', 'tweetlake_bag_agg_keys' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION tweetlake.bag_agg_final(internal) RETURNS tweetlake.bag
+    AS 'MODULE_PATHNAME', 'tweetlake_bag_agg_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+-- The bag of the keys aggregated (each element, for arrays); no keys: the empty bag.
+CREATE AGGREGATE tweetlake.bag_agg(text) (
+    SFUNC = tweetlake.bag_agg_key, STYPE = internal,
+    FINALFUNC = tweetlake.bag_agg_final, FINALFUNC_MODIFY = READ_WRITE);
+CREATE AGGREGATE tweetlake.bag_agg(text[]) (
+    SFUNC = tweetlake.bag_agg_keys, STYPE = internal,
+    FINALFUNC = tweetlake.bag_agg_final, FINALFUNC_MODIFY = READ_WRITE);
+
+-- One key for a (region, language) pair, unambiguous whatever the two contain.
+CREATE FUNCTION tweetlake.pair_key(a text, b text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN length(a)::text || ':' || a || b;
+
+-- fillfactor: the rows are updated in place by later batches of the same hour (HOT).
+CREATE TABLE tweetlake.user_hour (
+    hour      timestamptz NOT NULL,
+    user_id   text COLLATE "C" NOT NULL,
+    tweets    bigint NOT NULL,
+    hashtags  tweetlake.bag NOT NULL,
+    places    tweetlake.bag NOT NULL,
+    languages tweetlake.bag NOT NULL,
+    PRIMARY KEY (hour, user_id)
+) WITH (fillfactor = 70);
+COMMENT ON TABLE tweetlake.user_hour IS
+    'per user and hour: tweets, and the hashtags, (region, language) pairs (tweetlake.pair_key) and languages tweeted with, counted';
+
+CREATE TABLE tweetlake.mention_hour (
+    hour     timestamptz NOT NULL,
+    mention  text COLLATE "C" NOT NULL,
+    hashtags tweetlake.bag NOT NULL,
+    PRIMARY KEY (hour, mention)
+) WITH (fillfactor = 70);
+COMMENT ON TABLE tweetlake.mention_hour IS
+    'per mentioned account and hour: the hashtags of the tweets that mention it, counted';
+
+CREATE VIEW tweetlake.recompute_user_hour AS
+SELECT hour, user_id COLLATE "C" AS user_id, count(*) AS tweets,
+       tweetlake.bag_agg(hashtags) AS hashtags,
+       tweetlake.bag_agg(tweetlake.pair_key(region, language)) AS places,
+       tweetlake.bag_agg(language) AS languages
+FROM tweetlake.silver_facts
+WHERE user_id IS NOT NULL
+GROUP BY hour, user_id;
+
+CREATE VIEW tweetlake.recompute_mention_hour AS
+SELECT f.hour, m.mention COLLATE "C" AS mention, tweetlake.bag_agg(f.hashtags) AS hashtags
+FROM tweetlake.silver_facts f, unnest(f.mentions) AS m(mention)
+WHERE cardinality(f.hashtags) > 0
+GROUP BY f.hour, m.mention;

@@ -16,11 +16,6 @@ CREATE TABLE gold.popular_hashtags_by_hour (
     PRIMARY KEY (hour, hashtag)
 );
 
-CREATE TABLE tweetlake.hashtag_users (
-    hour timestamptz, hashtag text, user_id text, PRIMARY KEY (hour, hashtag, user_id));
-CREATE TABLE tweetlake.hashtag_mentions (
-    hour timestamptz, hashtag text, mention text, PRIMARY KEY (hour, hashtag, mention));
-
 CREATE VIEW tweetlake.recompute_popular_hashtags_by_hour AS
 WITH tags AS (
     SELECT f.hour, h.hashtag, f.user_id, f.mentions, f.sentiment_score, f.total_engagement
@@ -42,15 +37,6 @@ SELECT t.hour, t.hashtag,
 FROM tags t
 LEFT JOIN mentioned m USING (hour, hashtag)
 GROUP BY t.hour, t.hashtag;
-
-CREATE VIEW tweetlake.recompute_hashtag_users AS
-SELECT DISTINCT f.hour, h.hashtag, f.user_id
-FROM tweetlake.silver_facts f, unnest(f.hashtags) AS h(hashtag)
-WHERE f.user_id IS NOT NULL;
-
-CREATE VIEW tweetlake.recompute_hashtag_mentions AS
-SELECT DISTINCT f.hour, h.hashtag, m.mention
-FROM tweetlake.silver_facts f, unnest(f.hashtags) AS h(hashtag), unnest(f.mentions) AS m(mention);
 
 CREATE VIEW gold.popular_hashtags_view AS
 SELECT hour, hashtag, tweet_count, unique_users, unique_mentions, avg_sentiment,

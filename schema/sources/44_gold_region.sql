@@ -18,10 +18,6 @@ CREATE TABLE gold.tweet_volume_by_region (
     PRIMARY KEY (hour, region, language)
 );
 
-CREATE TABLE tweetlake.region_users (
-    hour timestamptz, region text, language text, user_id text,
-    PRIMARY KEY (hour, region, language, user_id));
-
 CREATE VIEW tweetlake.recompute_tweet_volume_by_region AS
 SELECT hour, region, language, count(*) AS tweet_count,
        count(DISTINCT user_id) AS unique_users,
@@ -34,9 +30,6 @@ SELECT hour, region, language, count(*) AS tweet_count,
        count(sentiment_score) AS sentiment_n
 FROM tweetlake.silver_facts
 GROUP BY hour, region, language;
-
-CREATE VIEW tweetlake.recompute_region_users AS
-SELECT DISTINCT hour, region, language, user_id FROM tweetlake.silver_facts WHERE user_id IS NOT NULL;
 
 CREATE VIEW gold.regional_activity_view AS
 SELECT hour, region, language, tweet_count, unique_users, avg_sentiment, positive_count,

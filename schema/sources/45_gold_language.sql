@@ -17,9 +17,6 @@ CREATE TABLE gold.tweet_metrics_by_language (
     PRIMARY KEY (hour, language)
 );
 
-CREATE TABLE tweetlake.language_users (
-    hour timestamptz, language text, user_id text, PRIMARY KEY (hour, language, user_id));
-
 CREATE VIEW tweetlake.recompute_tweet_metrics_by_language AS
 SELECT hour, language, count(*) AS tweet_count,
        sum(text_length)::double precision / count(*) AS avg_tweet_length,
@@ -32,9 +29,6 @@ SELECT hour, language, count(*) AS tweet_count,
        count(sentiment_score) AS sentiment_n
 FROM tweetlake.silver_facts
 GROUP BY hour, language;
-
-CREATE VIEW tweetlake.recompute_language_users AS
-SELECT DISTINCT hour, language, user_id FROM tweetlake.silver_facts WHERE user_id IS NOT NULL;
 
 CREATE VIEW gold.language_metrics_view AS
 SELECT hour, language, tweet_count, avg_tweet_length, avg_sentiment, avg_engagement, unique_users,

@@ -23,8 +23,6 @@ COMMENT ON COLUMN gold.hourly_activity_summary.top_hashtag IS
 COMMENT ON COLUMN gold.hourly_activity_summary.top_region IS
     'region with most tweets that hour (ties: alphabetically first)';
 
-CREATE TABLE tweetlake.hour_users (
-    hour timestamptz, user_id text, PRIMARY KEY (hour, user_id));
 -- Tweets per region and hour over all languages, for top_region.
 CREATE TABLE tweetlake.region_hour_counts (
     hour timestamptz, region text, tweet_count bigint NOT NULL, PRIMARY KEY (hour, region));
@@ -57,9 +55,6 @@ FROM tweetlake.silver_facts f
 LEFT JOIN tag USING (hour)
 LEFT JOIN reg USING (hour)
 GROUP BY f.hour;
-
-CREATE VIEW tweetlake.recompute_hour_users AS
-SELECT DISTINCT hour, user_id FROM tweetlake.silver_facts WHERE user_id IS NOT NULL;
 
 CREATE VIEW tweetlake.recompute_region_hour_counts AS
 SELECT hour, region, count(*) AS tweet_count FROM tweetlake.silver_facts GROUP BY hour, region;

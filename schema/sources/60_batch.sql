@@ -22,7 +22,9 @@ BEGIN
      * rejected    -> bronze.dead_letters with the reason
      * s           -> silver.tweets; ON CONFLICT skips tweet_ids already there, and RETURNING
      *                hands on only the rows really added, so a duplicate is never counted
-     * *_new       members new to a distinct-count set (see tweetlake.hashtag_users ...)
+     * uh, mh      the batch's bags merged into tweetlake.user_hour / mention_hour, one row
+     *             per (hour, member); *_new are the groups that gained a member: the keys
+     *             whose count the row holds now equals what the batch brought (bag_new)
      * g_*         gold upserts: sums and counts add, averages are recomputed from them
      * top_*       the hour's top hashtag/region can only change to one this batch touched,
      *             so it is compared against the stored top (ties: alphabetical)
@@ -61,21 +63,49 @@ BEGIN
                   sentiment_score::numeric AS sentiment, sentiment_category, total_engagement,
                   text_length, coalesce(tweet_type, 'unknown') AS tweet_type
     ), tags AS MATERIALIZED (
-        SELECT s.hour, h.hashtag, s.user_id, s.mentions, s.sentiment, s.total_engagement
+        SELECT s.hour, h.hashtag, s.sentiment, s.total_engagement
         FROM s CROSS JOIN LATERAL unnest(s.hashtags) AS h(hashtag)
+    ), uh_in AS MATERIALIZED (
+        SELECT hour, user_id COLLATE "C" AS user_id, count(*) AS tweets,
+               tweetlake.bag_agg(hashtags) AS hashtags,
+               tweetlake.bag_agg(tweetlake.pair_key(region, language)) AS places,
+               tweetlake.bag_agg(language) AS languages
+        FROM s WHERE user_id IS NOT NULL
+        GROUP BY 1, 2
+    ), uh AS (
+        INSERT INTO tweetlake.user_hour AS u (hour, user_id, tweets, hashtags, places, languages)
+        SELECT hour, user_id, tweets, hashtags, places, languages FROM uh_in
+        ORDER BY hour, user_id
+        ON CONFLICT (hour, user_id) DO UPDATE SET
+            tweets    = u.tweets + excluded.tweets,
+            hashtags  = tweetlake.bag_add(u.hashtags, excluded.hashtags),
+            places    = tweetlake.bag_add(u.places, excluded.places),
+            languages = tweetlake.bag_add(u.languages, excluded.languages)
+        RETURNING hour, user_id, tweets, hashtags, places, languages
+    ), uh_new AS MATERIALIZED (
+        SELECT r.hour, r.tweets = i.tweets AS new_in_hour,
+               tweetlake.bag_new(r.hashtags, i.hashtags) AS hashtags,
+               tweetlake.bag_new(r.places, i.places) AS places,
+               tweetlake.bag_new(r.languages, i.languages) AS languages
+        FROM uh r JOIN uh_in i ON i.hour = r.hour AND i.user_id = r.user_id
+    ), mh_in AS MATERIALIZED (
+        SELECT s.hour, m.mention COLLATE "C" AS mention, tweetlake.bag_agg(s.hashtags) AS hashtags
+        FROM s CROSS JOIN LATERAL unnest(s.mentions) AS m(mention)
+        WHERE cardinality(s.hashtags) > 0
+        GROUP BY 1, 2
+    ), mh AS (
+        INSERT INTO tweetlake.mention_hour AS u (hour, mention, hashtags)
+        SELECT hour, mention, hashtags FROM mh_in
+        ORDER BY hour, mention
+        ON CONFLICT (hour, mention) DO UPDATE SET
+            hashtags = tweetlake.bag_add(u.hashtags, excluded.hashtags)
+        RETURNING hour, mention, hashtags
     ), tag_users_new AS (
-        INSERT INTO tweetlake.hashtag_users (hour, hashtag, user_id)
-        SELECT DISTINCT hour, hashtag, user_id FROM tags WHERE user_id IS NOT NULL
-        ORDER BY 1, 2, 3
-        ON CONFLICT DO NOTHING
-        RETURNING hour, hashtag
+        SELECT n.hour, k.hashtag FROM uh_new n CROSS JOIN LATERAL unnest(n.hashtags) AS k(hashtag)
     ), tag_mentions_new AS (
-        INSERT INTO tweetlake.hashtag_mentions (hour, hashtag, mention)
-        SELECT DISTINCT t.hour, t.hashtag, m.mention
-        FROM tags t CROSS JOIN LATERAL unnest(t.mentions) AS m(mention)
-        ORDER BY 1, 2, 3
-        ON CONFLICT DO NOTHING
-        RETURNING hour, hashtag
+        SELECT r.hour, k.hashtag
+        FROM mh r JOIN mh_in i ON i.hour = r.hour AND i.mention = r.mention
+        CROSS JOIN LATERAL unnest(tweetlake.bag_new(r.hashtags, i.hashtags)) AS k(hashtag)
     ), g_tags AS (
         INSERT INTO gold.popular_hashtags_by_hour AS g (
             hour, hashtag, tweet_count, unique_users, unique_mentions, avg_sentiment,
@@ -137,11 +167,7 @@ BEGIN
             first_day        = least(g.first_day, excluded.first_day),
             last_day         = greatest(g.last_day, excluded.last_day)
     ), region_users_new AS (
-        INSERT INTO tweetlake.region_users (hour, region, language, user_id)
-        SELECT DISTINCT hour, region, language, user_id FROM s WHERE user_id IS NOT NULL
-        ORDER BY 1, 2, 3, 4
-        ON CONFLICT DO NOTHING
-        RETURNING hour, region, language
+        SELECT n.hour, k.pair FROM uh_new n CROSS JOIN LATERAL unnest(n.places) AS k(pair)
     ), g_region AS (
         INSERT INTO gold.tweet_volume_by_region AS g (
             hour, region, language, tweet_count, unique_users, avg_sentiment, positive_count,
@@ -154,9 +180,8 @@ BEGIN
                      count(*) FILTER (WHERE sentiment_category = 'negative') AS neg,
                      count(*) FILTER (WHERE sentiment_category = 'neutral') AS neu
               FROM s GROUP BY hour, region, language) a
-        LEFT JOIN (SELECT hour, region, language, count(*) AS n
-                   FROM region_users_new GROUP BY hour, region, language) u
-               USING (hour, region, language)
+        LEFT JOIN (SELECT hour, pair, count(*) AS n FROM region_users_new GROUP BY hour, pair) u
+               ON u.hour = a.hour AND u.pair = tweetlake.pair_key(a.region, a.language)
         ORDER BY a.hour, a.region, a.language
         ON CONFLICT (hour, region, language) DO UPDATE SET
             tweet_count      = g.tweet_count + excluded.tweet_count,
@@ -176,11 +201,7 @@ BEGIN
         ON CONFLICT (hour, region) DO UPDATE SET tweet_count = r.tweet_count + excluded.tweet_count
         RETURNING hour, region, tweet_count
     ), language_users_new AS (
-        INSERT INTO tweetlake.language_users (hour, language, user_id)
-        SELECT DISTINCT hour, language, user_id FROM s WHERE user_id IS NOT NULL
-        ORDER BY 1, 2, 3
-        ON CONFLICT DO NOTHING
-        RETURNING hour, language
+        SELECT n.hour, k.language FROM uh_new n CROSS JOIN LATERAL unnest(n.languages) AS k(language)
     ), g_language AS (
         INSERT INTO gold.tweet_metrics_by_language AS g (
             hour, language, tweet_count, avg_tweet_length, avg_sentiment, avg_engagement,
@@ -232,11 +253,7 @@ BEGIN
             avg_sentiment    = tweetlake.exact_avg(g.sentiment_sum + excluded.sentiment_sum,
                                                    g.sentiment_n + excluded.sentiment_n)
     ), hour_users_new AS (
-        INSERT INTO tweetlake.hour_users (hour, user_id)
-        SELECT DISTINCT hour, user_id FROM s WHERE user_id IS NOT NULL
-        ORDER BY 1, 2
-        ON CONFLICT DO NOTHING
-        RETURNING hour
+        SELECT hour FROM uh_new WHERE new_in_hour
     ), top_tag AS (
         SELECT DISTINCT ON (hour) hour, hashtag, tweet_count
         FROM g_tags ORDER BY hour, tweet_count DESC, hashtag
