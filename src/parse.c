@@ -1,10 +1,12 @@
 /*
- * parse.c - tweet message -> typed silver row, with json-c.  tweetlake.parse_tweet(raw) is
- * called by the bronze batch trigger for every new message; it never raises an error for
- * bad content but returns the reason in the "error" column, which sends the message to
- * bronze.dead_letters.  tweetlake.tweet_id_of(raw) is the cheap scan behind bronze.tweet_id;
- * parse_tweet reads the tweet_id through the same scan, so bronze, silver and the dead
- * letters always agree on it.
+ * parse.c - tweet message -> typed silver row.  tweetlake.parse_tweet(raw) is called by the
+ * bronze batch trigger for every new message; it never raises an error for bad content but
+ * returns the reason in the "error" column, which sends the message to
+ * bronze.dead_letters.  A well-formed message is read by a one-pass scan of our own (the
+ * fast scan), any other by json-c, whose errors are the reasons; both feed the same field
+ * rules.  tweetlake.tweet_id_of(raw) is the cheap scan behind bronze.tweet_id;
+ * parse_tweet reads the tweet_id through the same scan, or the fast scan where that finds
+ * the same (bronze_tweet_id), so bronze, silver and the dead letters always agree on it.
  */
 #include "tweetlake.h"
 
@@ -134,6 +136,38 @@ typedef struct ParseState
 	char	   *error;
 } ParseState;
 
+/*
+ * A JSON value as the field rules below read it.  The fast scan (fast_parse) builds these
+ * straight from the message for the common case; any other message goes through json-c
+ * and its objects are wrapped in JVals as the rules reach them (jv_from_json_c), so both
+ * paths share one set of rules.  The scalar members hold what json-c's getters return.
+ */
+typedef enum JType
+{
+	JV_NULL, JV_BOOL, JV_INT, JV_DOUBLE, JV_STRING, JV_ARRAY, JV_OBJECT
+} JType;
+
+typedef struct JVal
+{
+	JType		type;
+	int			len;			/* string: bytes; array, object: members */
+	struct JVal *first;			/* array, object: the first member (see
+								 * jv_first) */
+	struct JVal *next;			/* the next member of the same array or object */
+	const char *key;			/* a member of an object: its key, as a C
+								 * string */
+	const Field *table;			/* the fields the fast scan looked the key up
+								 * in */
+	const Field *field;			/* ... and what it found there (NULL: none) */
+	json_object *src;			/* json-c's object, whose members are wrapped
+								 * on demand */
+	const char *str;			/* string: the bytes, NUL-terminated */
+	bool		b;				/* json_object_get_boolean */
+	int64		i;				/* json_object_get_int64 */
+	uint64		u;				/* json_object_get_uint64 */
+	double		d;				/* json_object_get_double */
+} JVal;
+
 static json_tokener *tokener = NULL;
 
 /* The backend's tokener, reset for a new document (strict JSON, UTF-8 checked). */
@@ -151,35 +185,129 @@ fresh_tokener(void)
 	return tokener;
 }
 
-static bool parse_object(ParseState *ps, json_object *obj, const Field *fields, int nfields,
+static bool parse_object(ParseState *ps, const JVal *obj, const Field *fields, int nfields,
 						 const char *prefix);
 
 static int
 field_cmp(const void *key, const void *elem)
 {
-	return strcmp((const char *) key, ((const Field *) elem)->key);
+	const unsigned char *k = (const unsigned char *) key;
+	const unsigned char *f = (const unsigned char *) ((const Field *) elem)->key;
+
+	/* strcmp's order: most keys differ in the first byte, which spares a call */
+	if (k[0] != f[0])
+		return k[0] < f[0] ? -1 : 1;
+	return strcmp((const char *) key, (const char *) f);
 }
 
 static const char *
-json_type_label(json_object *v)
+json_type_label(const JVal *v)
 {
-	switch (json_object_get_type(v))
+	switch (v->type)
 	{
-		case json_type_null:
+		case JV_NULL:
 			return "null";
-		case json_type_boolean:
+		case JV_BOOL:
 			return "boolean";
-		case json_type_double:
-		case json_type_int:
+		case JV_DOUBLE:
+		case JV_INT:
 			return "number";
-		case json_type_object:
+		case JV_OBJECT:
 			return "object";
-		case json_type_array:
+		case JV_ARRAY:
 			return "array";
-		case json_type_string:
+		case JV_STRING:
 			return "string";
 	}
 	return "unknown";
+}
+
+/* A json-c value (NULL: JSON null) as a JVal; the members of an array or object wait. */
+static JVal *
+jv_from_json_c(json_object *o)
+{
+	JVal	   *v = palloc0(sizeof(JVal));
+
+	switch (json_object_get_type(o))
+	{
+		case json_type_null:
+			v->type = JV_NULL;
+			break;
+		case json_type_boolean:
+			v->type = JV_BOOL;
+			v->b = json_object_get_boolean(o);
+			break;
+		case json_type_int:
+			v->type = JV_INT;
+			v->i = json_object_get_int64(o);
+			v->u = json_object_get_uint64(o);
+			v->d = json_object_get_double(o);
+			break;
+		case json_type_double:
+			v->type = JV_DOUBLE;
+			v->d = json_object_get_double(o);
+			break;
+		case json_type_string:
+			v->type = JV_STRING;
+			v->str = json_object_get_string(o);
+			v->len = json_object_get_string_len(o);
+			break;
+		case json_type_array:
+			v->type = JV_ARRAY;
+			v->len = (int) json_object_array_length(o);
+			v->src = o;
+			break;
+		case json_type_object:
+			v->type = JV_OBJECT;
+			v->len = json_object_object_length(o);
+			v->src = o;
+			break;
+	}
+	return v;
+}
+
+/*
+ * The first member of an array or object (NULL: none).  json-c's members are wrapped only
+ * when a rule reads them, in json-c's order, so a huge field nobody reads costs nothing.
+ */
+static const JVal *
+jv_first(const JVal *v)
+{
+	JVal	   *self = (JVal *) v;
+	JVal	  **link = &self->first;
+
+	if (v->first != NULL || v->src == NULL || v->len == 0)
+		return v->first;
+	if (v->type == JV_OBJECT)
+	{
+		json_object_object_foreach(v->src, key, val)
+		{
+			*link = jv_from_json_c(val);
+			(*link)->key = key;
+			link = &(*link)->next;
+		}
+	}
+	else
+	{
+		for (int i = 0; i < v->len; i++)
+		{
+			*link = jv_from_json_c(json_object_array_get_idx(v->src, i));
+			link = &(*link)->next;
+		}
+	}
+	return v->first;
+}
+
+/* The value of an object's key, as json-c finds it (the last one); NULL: no such key. */
+static const JVal *
+jv_member(const JVal *obj, const char *key)
+{
+	const JVal *found = NULL;
+
+	for (const JVal *m = jv_first(obj); m != NULL; m = m->next)
+		if (strcmp(m->key, key) == 0)
+			found = m;
+	return found;
 }
 
 static bool fail(ParseState *ps, const char *fmt,...) pg_attribute_printf(2, 3);
@@ -209,7 +337,7 @@ fail(ParseState *ps, const char *fmt,...)
 }
 
 static bool
-wrong_type(ParseState *ps, const char *prefix, const char *key, const char *expected, json_object *v)
+wrong_type(ParseState *ps, const char *prefix, const char *key, const char *expected, const JVal *v)
 {
 	return fail(ps, "%s%s: expected %s, got %s", prefix, key, expected, json_type_label(v));
 }
@@ -219,16 +347,16 @@ wrong_type(ParseState *ps, const char *prefix, const char *key, const char *expe
  * again here: "\u0000" would be a NUL and a lone surrogate invalid UTF-8.
  */
 static bool
-get_string(ParseState *ps, json_object *v, const char *prefix, const char *key,
+get_string(ParseState *ps, const JVal *v, const char *prefix, const char *key,
 		   int max_bytes, const char **str, int *len)
 {
 	const char *s;
 	int			n;
 
-	if (!json_object_is_type(v, json_type_string))
+	if (v->type != JV_STRING)
 		return wrong_type(ps, prefix, key, "string", v);
-	s = json_object_get_string(v);
-	n = json_object_get_string_len(v);
+	s = v->str;
+	n = v->len;
 	if (max_bytes > 0 && n > max_bytes)
 		return fail(ps, "%s%s: longer than %d bytes (%d)", prefix, key, max_bytes, n);
 	if (memchr(s, '\0', n) != NULL)
@@ -240,7 +368,7 @@ get_string(ParseState *ps, json_object *v, const char *prefix, const char *key,
 	return true;
 }
 
-static bool get_integer(ParseState *ps, json_object *v, const char *prefix, const char *key,
+static bool get_integer(ParseState *ps, const JVal *v, const char *prefix, const char *key,
 						int64 max, int64 *out);
 
 /*
@@ -249,13 +377,13 @@ static bool get_integer(ParseState *ps, json_object *v, const char *prefix, cons
  * different large numbers must not become the same id.
  */
 static bool
-get_id(ParseState *ps, json_object *v, const char *prefix, const char *key, bool allow_int,
+get_id(ParseState *ps, const JVal *v, const char *prefix, const char *key, bool allow_int,
 	   Datum *out)
 {
 	const char *s;
 	int			n;
 
-	if (allow_int && json_object_is_type(v, json_type_int))
+	if (allow_int && v->type == JV_INT)
 	{
 		int64		i;
 
@@ -277,31 +405,31 @@ get_id(ParseState *ps, json_object *v, const char *prefix, const char *key, bool
  * 12.5, 1e400 and "12" are not.
  */
 static bool
-get_integer(ParseState *ps, json_object *v, const char *prefix, const char *key,
+get_integer(ParseState *ps, const JVal *v, const char *prefix, const char *key,
 			int64 max, int64 *out)
 {
 	int64		i;
 
-	if (json_object_is_type(v, json_type_int))
+	if (v->type == JV_INT)
 	{
 		/*
 		 * json-c keeps integers above INT64_MAX as uint64 and clamps both
 		 * get_int64 and, beyond 64 bits, get_uint64 (to UINT64_MAX) and
 		 * negatives (to INT64_MIN)
 		 */
-		i = json_object_get_int64(v);
-		if (i == PG_INT64_MAX && json_object_get_uint64(v) != (uint64) PG_INT64_MAX)
+		i = v->i;
+		if (i == PG_INT64_MAX && v->u != (uint64) PG_INT64_MAX)
 		{
-			uint64		u = json_object_get_uint64(v);
+			uint64		u = v->u;
 
 			if (u == PG_UINT64_MAX)
 				return fail(ps, "%s%s: out of range (" UINT64_FORMAT " or more)", prefix, key, u);
 			return fail(ps, "%s%s: out of range (" UINT64_FORMAT ")", prefix, key, u);
 		}
 	}
-	else if (json_object_is_type(v, json_type_double))
+	else if (v->type == JV_DOUBLE)
 	{
-		double		d = json_object_get_double(v);
+		double		d = v->d;
 		char		shown[DOUBLE_SHORTEST_DECIMAL_LEN];
 
 		if (!isfinite(d))
@@ -338,16 +466,16 @@ get_integer(ParseState *ps, json_object *v, const char *prefix, const char *key,
  * 0, so silver and the numeric sums of gold agree.
  */
 static bool
-get_number(ParseState *ps, json_object *v, const char *prefix, const char *key, double max,
+get_number(ParseState *ps, const JVal *v, const char *prefix, const char *key, double max,
 		   double *out)
 {
 	double		d;
 	char		shown[DOUBLE_SHORTEST_DECIMAL_LEN];
 
 	*out = 0.0;
-	if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
+	if (v->type != JV_DOUBLE && v->type != JV_INT)
 		return wrong_type(ps, prefix, key, "number", v);
-	d = json_object_get_double(v);
+	d = v->d;
 	if (!isfinite(d))
 		return fail(ps, "%s%s: not a finite number", prefix, key);
 	/* the value as PostgreSQL would print it: exact, as short as possible */
@@ -432,30 +560,31 @@ normalise_tag(const char *s, int len, char marker)
 }
 
 static bool
-get_tags(ParseState *ps, json_object *v, const char *key, char marker, Datum *out)
+get_tags(ParseState *ps, const JVal *v, const char *key, char marker, Datum *out)
 {
 	size_t		n;
 	Datum	   *items;
 	int			nitems = 0;
+	const JVal *e;
 
-	if (!json_object_is_type(v, json_type_array))
+	if (v->type != JV_ARRAY)
 		return wrong_type(ps, "", key, "array of strings", v);
-	n = json_object_array_length(v);
+	n = v->len;
 	if (n > TL_MAX_TAGS)
 		return fail(ps, "%s: more than %d entries (%zu)", key, TL_MAX_TAGS, n);
 
 	items = palloc(sizeof(Datum) * (n + 1));
-	for (size_t i = 0; i < n; i++)
+	e = jv_first(v);
+	for (size_t i = 0; i < n; i++, e = e->next)
 	{
-		json_object *e = json_object_array_get_idx(v, i);
 		const char *s;
 		int			len;
 		text	   *tag;
 		bool		seen = false;
 
-		if (e == NULL || !json_object_is_type(e, json_type_string))
+		if (e->type != JV_STRING)
 			return fail(ps, "%s[%zu]: expected string, got %s", key, i,
-						e ? json_type_label(e) : "null");
+						json_type_label(e));
 		if (!get_string(ps, e, "", key, TL_MAX_FIELD_BYTES, &s, &len))
 			return false;
 		tag = normalise_tag(s, len, marker);
@@ -487,7 +616,7 @@ get_tags(ParseState *ps, json_object *v, const char *key, char marker, Datum *ou
 
 /* Converts one field's value into the output row. */
 static bool
-parse_field(ParseState *ps, const Field *f, json_object *v, const char *prefix)
+parse_field(ParseState *ps, const Field *f, const JVal *v, const char *prefix)
 {
 	const char *s;
 	int			len;
@@ -496,7 +625,7 @@ parse_field(ParseState *ps, const Field *f, json_object *v, const char *prefix)
 	TimestampTz ts;
 
 	/* An explicit null is the same as a missing field. */
-	if (v == NULL || json_object_is_type(v, json_type_null))
+	if (v == NULL || v->type == JV_NULL)
 		return true;
 
 	switch (f->kind)
@@ -552,9 +681,9 @@ parse_field(ParseState *ps, const Field *f, json_object *v, const char *prefix)
 			ps->values[f->attno] = Int64GetDatum(i);
 			break;
 		case K_BOOL:
-			if (!json_object_is_type(v, json_type_boolean))
+			if (v->type != JV_BOOL)
 				return wrong_type(ps, prefix, f->key, "boolean", v);
-			ps->values[f->attno] = BoolGetDatum(json_object_get_boolean(v));
+			ps->values[f->attno] = BoolGetDatum(v->b);
 			break;
 		case K_NUMBER:
 		case K_SENTIMENT:
@@ -579,20 +708,20 @@ parse_field(ParseState *ps, const Field *f, json_object *v, const char *prefix)
 				return false;
 			break;
 		case K_USER:
-			if (!json_object_is_type(v, json_type_object))
+			if (v->type != JV_OBJECT)
 				return wrong_type(ps, prefix, f->key, "object", v);
 			return parse_object(ps, v, user_fields, lengthof(user_fields), "user.");
 		case K_REF_USER:
 			{
-				json_object *id;
+				const JVal *id;
 
 				/* a bare id is accepted for the referenced author */
-				if (json_object_is_type(v, json_type_string) || json_object_is_type(v, json_type_int))
+				if (v->type == JV_STRING || v->type == JV_INT)
 					id = v;
-				else if (json_object_is_type(v, json_type_object))
+				else if (v->type == JV_OBJECT)
 				{
-					if (!json_object_object_get_ex(v, "user_id", &id) ||
-						json_object_is_type(id, json_type_null))
+					id = jv_member(v, "user_id");
+					if (id == NULL || id->type == JV_NULL)
 						return true;
 				}
 				else
@@ -607,14 +736,17 @@ parse_field(ParseState *ps, const Field *f, json_object *v, const char *prefix)
 }
 
 static bool
-parse_object(ParseState *ps, json_object *obj, const Field *fields, int nfields, const char *prefix)
+parse_object(ParseState *ps, const JVal *obj, const Field *fields, int nfields, const char *prefix)
 {
-	json_object_object_foreach(obj, key, val)
+	for (const JVal *m = jv_first(obj); m != NULL; m = m->next)
 	{
-		const Field *f = bsearch(key, fields, nfields, sizeof(Field), field_cmp);
+		const Field *f = m->field;
+
+		if (m->table != fields)
+			f = bsearch(m->key, fields, nfields, sizeof(Field), field_cmp);
 
 		/* unknown fields stay in bronze.tweets.raw and are ignored here */
-		if (f != NULL && !parse_field(ps, f, val, prefix))
+		if (f != NULL && !parse_field(ps, f, m, prefix))
 			return false;
 	}
 	return true;
@@ -957,9 +1089,22 @@ scan_message(const char *data, const char *end, RawScan *rs)
 }
 
 /*
+ * A decoded tweet_id as bronze.tweets.tweet_id holds it (NULL: none): 1 to TL_MAX_ID_BYTES
+ * bytes of UTF-8, no NUL, no unpaired surrogate, as parse_tweet would take it.
+ */
+static text *
+bronze_tweet_id(const char *s, int n, int nul, bool lone)
+{
+	if (n == 0 || n > TL_MAX_ID_BYTES || nul >= 0 || lone ||
+		!pg_verify_mbstr(PG_UTF8, s, n, true))
+		return NULL;
+	return cstring_to_text_with_len(s, n);
+}
+
+/*
  * The message's tweet_id as bronze.tweets.tweet_id holds it, from its scan (NULL: the scan
  * failed): the value of its only top-level tweet_id key, when that is a string parse_tweet
- * would take (1 to TL_MAX_ID_BYTES bytes of UTF-8, no NUL, no unpaired surrogate).
+ * would take.
  */
 static text *
 scanned_tweet_id(const RawScan *rs, const char *end)
@@ -971,16 +1116,439 @@ scanned_tweet_id(const RawScan *rs, const char *end)
 
 	if (rs == NULL || rs->tweet_ids != 1 || rs->tweet_id == NULL)
 		return NULL;
-	if (decode_string(rs->tweet_id, end, buf, sizeof(buf), &n, &nul, &lone) == NULL ||
-		n == 0 || n > TL_MAX_ID_BYTES || nul >= 0 || lone ||
-		!pg_verify_mbstr(PG_UTF8, buf, n, true))
+	if (decode_string(rs->tweet_id, end, buf, sizeof(buf), &n, &nul, &lone) == NULL)
 		return NULL;
-	return cstring_to_text_with_len(buf, n);
+	return bronze_tweet_id(buf, n, nul, lone);
+}
+
+/* ------------------------------------------------------------------------
+ * The fast scan: the common message, well-formed JSON that json-c reads without a question,
+ * parsed in one pass into JVals held in two buffers the backend keeps, with no allocation
+ * per value.  It takes a message only when json-c would read the same values from it and
+ * the raw scan would find the same tweet_id and no repeated field; anything else (a syntax
+ * error, a number json-c reads its own way: leading zeros, -0, 19 digits or more; "\u0000",
+ * a surrogate escape that is not a pair, invalid UTF-8, deep nesting, a repeated field, a
+ * large message) goes the json-c way, whose error messages are the dead letters' reasons.
+ * ------------------------------------------------------------------------ */
+
+#define FAST_MAX_BYTES		(64 * 1024) /* larger messages go the json-c way */
+#define FAST_MAX_VALUES		512
+#define FAST_MAX_DEPTH		8	/* well below the json-c tokener's 16 */
+
+typedef struct FastScan
+{
+	const char *p;				/* the next byte to read */
+	const char *end;
+	JVal	   *vals;			/* FAST_MAX_VALUES of them */
+	int			nvals;
+	char	   *buf;			/* decoded strings and keys, each
+								 * NUL-terminated */
+	int			used;
+	int			depth;
+	const JVal *tweet_id;		/* the top-level tweet_id's value; NULL: none */
+} FastScan;
+
+static JVal *fast_vals = NULL;
+static char *fast_buf = NULL;
+static int	fast_buf_size = 0;
+
+static JVal *fast_value(FastScan *fs, const Field *fields, int nfields);
+
+/*
+ * Decodes the string at fs->p (its opening quote) into fs->buf as json-c decodes it.  A
+ * message's decoded strings never take more bytes than it has (what an escape stands for
+ * is never longer than the escape, and each string's NUL takes the place of its quotes).
+ */
+static bool
+fast_string(FastScan *fs, const char **str, int *len)
+{
+	const char *p = fs->p + 1;
+	const char *end = fs->end;
+	char	   *out = fs->buf + fs->used;
+	char	   *o = out;
+
+	for (;;)
+	{
+		const char *run = p;
+		int			u,
+					lo;
+
+		while (p < end && *p != '"' && *p != '\\')
+			p++;
+		memcpy(o, run, p - run);
+		o += p - run;
+		if (p >= end)
+			return false;
+		if (*p == '"')
+			break;
+		if (end - p < 2)
+			return false;
+		switch (p[1])
+		{
+			case '"':
+			case '\\':
+			case '/':
+				*o++ = p[1];
+				break;
+			case 'b':
+				*o++ = '\b';
+				break;
+			case 'f':
+				*o++ = '\f';
+				break;
+			case 'n':
+				*o++ = '\n';
+				break;
+			case 'r':
+				*o++ = '\r';
+				break;
+			case 't':
+				*o++ = '\t';
+				break;
+			case 'u':
+				if (end - p < 6 || (u = hex4(p + 2)) <= 0)
+					return false;	/* not hex, or a NUL */
+				if (u >= 0xD800 && u <= 0xDBFF)
+				{
+					if (end - p < 12 || p[6] != '\\' || p[7] != 'u' ||
+						(lo = hex4(p + 8)) < 0xDC00 || lo > 0xDFFF)
+						return false;
+					u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+					p += 6;
+				}
+				else if (u >= 0xDC00 && u <= 0xDFFF)
+					return false;
+				unicode_to_utf8((pg_wchar) u, (unsigned char *) o);
+				o += pg_utf_mblen((unsigned char *) o);
+				p += 4;
+				break;
+			default:
+				return false;
+		}
+		p += 2;
+	}
+	*o = '\0';
+	*str = out;
+	*len = o - out;
+	fs->used += o - out + 1;
+	fs->p = p + 1;
+	return true;
 }
 
 /*
- * Fills ps from the message; false with ps->error set when it cannot become silver.  rs is
- * the message's raw scan, NULL when that failed.
+ * A number in JSON's own syntax.  json-c keeps one without '.' or exponent as an integer
+ * (strtoll), the others as a double (strtod of the same text); integers of up to 18
+ * digits are the only ones sure to fit.
+ */
+static bool
+fast_number(FastScan *fs, JVal *v)
+{
+	const char *start = fs->p;
+	const char *p = start;
+	const char *end = fs->end;
+	const char *digits;
+	bool		neg = false;
+	bool		is_double = false;
+
+	if (*p == '-')
+	{
+		neg = true;
+		p++;
+	}
+	digits = p;
+	if (p >= end || *p < '0' || *p > '9')
+		return false;
+	if (*p == '0')
+	{
+		p++;
+		if (p < end && *p >= '0' && *p <= '9')
+			return false;		/* leading zeros */
+	}
+	else
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	if (p < end && *p == '.')
+	{
+		is_double = true;
+		p++;
+		if (p >= end || *p < '0' || *p > '9')
+			return false;
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	if (p < end && (*p == 'e' || *p == 'E'))
+	{
+		is_double = true;
+		p++;
+		if (p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (p >= end || *p < '0' || *p > '9')
+			return false;
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	}
+
+	if (!is_double)
+	{
+		int64		i = 0;
+
+		if (p - digits > 18 || (neg && *digits == '0'))
+			return false;		/* beyond int64, or -0 */
+		for (const char *d = digits; d < p; d++)
+			i = i * 10 + (*d - '0');
+		v->type = JV_INT;
+		v->i = neg ? -i : i;
+		v->u = neg ? 0 : (uint64) i;
+		v->d = (double) v->i;
+	}
+	else
+	{
+		char		num[64];
+		char	   *num_end;
+
+		if (p - start >= sizeof(num))
+			return false;
+		memcpy(num, start, p - start);
+		num[p - start] = '\0';
+		v->type = JV_DOUBLE;
+		v->d = strtod(num, &num_end);
+		if (num_end != num + (p - start))
+			return false;
+	}
+	fs->p = p;
+	return true;
+}
+
+/*
+ * The object at fs->p (its opening brace) into v; fields (NULL: none) are the fields its
+ * keys are looked up in, for the field rules and to find a repeated one, as the raw scan
+ * does: the top level, the author and the referenced authors.
+ */
+static bool
+fast_object(FastScan *fs, JVal *v, const Field *fields, int nfields)
+{
+	uint64		seen = 0;
+	JVal	  **link = &v->first;
+
+	v->type = JV_OBJECT;
+	if (++fs->depth > FAST_MAX_DEPTH)
+		return false;
+	fs->p = skip_ws(fs->p + 1, fs->end);
+	if (fs->p < fs->end && *fs->p == '}')
+	{
+		fs->p++;
+		fs->depth--;
+		return true;
+	}
+	for (;;)
+	{
+		const char *key;
+		int			klen;
+		const Field *f = NULL;
+		const Field *sub = NULL;
+		int			nsub = 0;
+		JVal	   *m;
+
+		if (fs->p >= fs->end || *fs->p != '"' || !fast_string(fs, &key, &klen))
+			return false;
+		fs->p = skip_ws(fs->p, fs->end);
+		if (fs->p >= fs->end || *fs->p != ':')
+			return false;
+		fs->p = skip_ws(fs->p + 1, fs->end);
+		if (fields != NULL &&
+			(f = bsearch(key, fields, nfields, sizeof(Field), field_cmp)) != NULL)
+		{
+			uint64		bit = UINT64CONST(1) << (f - fields);
+
+			if ((seen & bit) != 0)
+				return false;	/* a repeated field: the json-c way refuses it */
+			seen |= bit;
+			if (f->kind == K_USER)
+			{
+				sub = user_fields;
+				nsub = lengthof(user_fields);
+			}
+			else if (f->kind == K_REF_USER)
+			{
+				sub = ref_user_fields;
+				nsub = lengthof(ref_user_fields);
+			}
+		}
+		m = fast_value(fs, sub, nsub);
+		if (m == NULL)
+			return false;
+		m->key = key;
+		m->table = fields;
+		m->field = f;
+		if (fields == tweet_fields && f != NULL && f->kind == K_TWEET_ID)
+			fs->tweet_id = m;
+		*link = m;
+		link = &m->next;
+		v->len++;
+
+		fs->p = skip_ws(fs->p, fs->end);
+		if (fs->p < fs->end && *fs->p == ',')
+			fs->p = skip_ws(fs->p + 1, fs->end);
+		else if (fs->p < fs->end && *fs->p == '}')
+		{
+			fs->p++;
+			fs->depth--;
+			return true;
+		}
+		else
+			return false;
+	}
+}
+
+/* The array at fs->p (its opening bracket) into v. */
+static bool
+fast_array(FastScan *fs, JVal *v)
+{
+	JVal	  **link = &v->first;
+
+	v->type = JV_ARRAY;
+	if (++fs->depth > FAST_MAX_DEPTH)
+		return false;
+	fs->p = skip_ws(fs->p + 1, fs->end);
+	if (fs->p < fs->end && *fs->p == ']')
+	{
+		fs->p++;
+		fs->depth--;
+		return true;
+	}
+	for (;;)
+	{
+		JVal	   *e = fast_value(fs, NULL, 0);
+
+		if (e == NULL)
+			return false;
+		*link = e;
+		link = &e->next;
+		v->len++;
+
+		fs->p = skip_ws(fs->p, fs->end);
+		if (fs->p < fs->end && *fs->p == ',')
+			fs->p = skip_ws(fs->p + 1, fs->end);
+		else if (fs->p < fs->end && *fs->p == ']')
+		{
+			fs->p++;
+			fs->depth--;
+			return true;
+		}
+		else
+			return false;
+	}
+}
+
+/* The value at fs->p; NULL when the message is not one for the fast scan. */
+static JVal *
+fast_value(FastScan *fs, const Field *fields, int nfields)
+{
+	const char *p = fs->p;
+	int			left = fs->end - p;
+	JVal	   *v;
+
+	if (left <= 0 || fs->nvals >= FAST_MAX_VALUES)
+		return NULL;
+	v = &fs->vals[fs->nvals++];
+	memset(v, 0, sizeof(JVal));
+	switch (*p)
+	{
+		case '"':
+			v->type = JV_STRING;
+			if (!fast_string(fs, &v->str, &v->len))
+				return NULL;
+			break;
+		case '{':
+			if (!fast_object(fs, v, fields, nfields))
+				return NULL;
+			break;
+		case '[':
+			if (!fast_array(fs, v))
+				return NULL;
+			break;
+		case 't':
+			if (left < 4 || memcmp(p, "true", 4) != 0)
+				return NULL;
+			v->type = JV_BOOL;
+			v->b = true;
+			fs->p += 4;
+			break;
+		case 'f':
+			if (left < 5 || memcmp(p, "false", 5) != 0)
+				return NULL;
+			v->type = JV_BOOL;
+			fs->p += 5;
+			break;
+		case 'n':
+			if (left < 4 || memcmp(p, "null", 4) != 0)
+				return NULL;
+			v->type = JV_NULL;
+			fs->p += 4;
+			break;
+		default:
+			if (!fast_number(fs, v))
+				return NULL;
+	}
+	return v;
+}
+
+/* The message's top-level object; NULL when it goes the json-c way. */
+static const JVal *
+fast_parse(FastScan *fs, const char *data, int len)
+{
+	const JVal *root;
+
+	if (len > FAST_MAX_BYTES || !pg_verify_mbstr(PG_UTF8, data, len, true))
+		return NULL;
+	if (fast_vals == NULL)
+		fast_vals = MemoryContextAlloc(TopMemoryContext, sizeof(JVal) * FAST_MAX_VALUES);
+	if (fast_buf_size < len + 1)
+	{
+		int			size = Max(1024, fast_buf_size);
+
+		while (size < len + 1)
+			size *= 2;
+		if (fast_buf != NULL)
+			pfree(fast_buf);
+		fast_buf = NULL;
+		fast_buf_size = 0;
+		fast_buf = MemoryContextAlloc(TopMemoryContext, size);
+		fast_buf_size = size;
+	}
+	memset(fs, 0, sizeof(*fs));
+	fs->end = data + len;
+	fs->vals = fast_vals;
+	fs->buf = fast_buf;
+	fs->p = skip_ws(data, fs->end);
+	if (fs->p >= fs->end || *fs->p != '{')
+		return NULL;
+	root = fast_value(fs, tweet_fields, lengthof(tweet_fields));
+	if (root == NULL || skip_ws(fs->p, fs->end) != fs->end)
+		return NULL;
+	return root;
+}
+
+/* Fills ps from the message's top-level object, by the field rules above. */
+static bool
+parse_tweet_object(ParseState *ps, const JVal *root)
+{
+	if (!parse_object(ps, root, tweet_fields, lengthof(tweet_fields), ""))
+		return false;
+	if (ps->nulls[A_TWEET_ID])
+		return fail(ps, "missing required field tweet_id");
+	if (ps->nulls[A_TEXT])
+		return fail(ps, "missing required field text");
+	if (ps->nulls[A_CREATED_AT])
+		return fail(ps, "missing required field created_at");
+	return true;
+}
+
+/*
+ * Fills ps from the message with json-c; false with ps->error set when it cannot become
+ * silver.  rs is the message's raw scan, NULL when that failed.  Every message the fast
+ * scan does not take comes here, so every reason a message is refused comes from here or
+ * from the field rules.
  */
 static bool
 parse_message(ParseState *ps, const char *data, int len, const RawScan *rs)
@@ -1029,7 +1597,7 @@ parse_message(ParseState *ps, const char *data, int len, const RawScan *rs)
 				ok = fail(ps, "invalid JSON: unexpected data after the object at byte %d",
 						  (int) (p - data));
 		if (ok && !json_object_is_type(root, json_type_object))
-			ok = fail(ps, "not a JSON object (got %s)", json_type_label(root));
+			ok = fail(ps, "not a JSON object (got %s)", json_type_label(jv_from_json_c(root)));
 
 		/*
 		 * json-c accepted it, so the scan can only fail on something json-c
@@ -1042,23 +1610,14 @@ parse_message(ParseState *ps, const char *data, int len, const RawScan *rs)
 		else if (ok && rs->dup != NULL)
 			ok = fail(ps, "duplicate key %s", rs->dup->key);
 		if (ok)
-			ok = parse_object(ps, root, tweet_fields, lengthof(tweet_fields), "");
+			ok = parse_tweet_object(ps, jv_from_json_c(root));
 	}
 	PG_FINALLY();
 	{
 		json_object_put(root);
 	}
 	PG_END_TRY();
-	if (!ok)
-		return false;
-
-	if (ps->nulls[A_TWEET_ID])
-		return fail(ps, "missing required field tweet_id");
-	if (ps->nulls[A_TEXT])
-		return fail(ps, "missing required field text");
-	if (ps->nulls[A_CREATED_AT])
-		return fail(ps, "missing required field created_at");
-	return true;
+	return ok;
 }
 
 /* Derived columns: sentiment_category, total_engagement, empty tag arrays. */
@@ -1130,15 +1689,38 @@ tweetlake_parse_tweet(PG_FUNCTION_ARGS)
 		text	   *raw = PG_GETARG_TEXT_PP(0);
 		const char *data = VARDATA_ANY(raw);
 		int			len = VARSIZE_ANY_EXHDR(raw);
-		RawScan		rs;
-		bool		scanned = scan_message(data, data + len, &rs);
+		FastScan	fs;
+		const JVal *root = NULL;
+		bool		ok;
 
-		bronze_id = scanned_tweet_id(scanned ? &rs : NULL, data + len);
-		if (parse_message(&ps, data, len, scanned ? &rs : NULL))
+		/*
+		 * The fast scan takes a message only when it passes every check
+		 * parse_message makes before the field rules; the others, and so
+		 * every such reason, go the json-c way.
+		 */
+		if (len <= tweetlake_max_message_bytes)
+			root = fast_parse(&fs, data, len);
+		if (root != NULL)
+		{
+			const JVal *id = fs.tweet_id;
+
+			if (id != NULL && id->type == JV_STRING)
+				bronze_id = bronze_tweet_id(id->str, id->len, -1, false);
+			ok = parse_tweet_object(&ps, root);
+		}
+		else
+		{
+			RawScan		rs;
+			bool		scanned = scan_message(data, data + len, &rs);
+
+			bronze_id = scanned_tweet_id(scanned ? &rs : NULL, data + len);
+			ok = parse_message(&ps, data, len, scanned ? &rs : NULL);
+		}
+		if (ok)
 		{
 			/*
-			 * json-c and the raw scan decode the same bytes: a difference is
-			 * a bug here
+			 * the field rules and the tweet_id's scan decode the same bytes:
+			 * a difference is a bug here
 			 */
 			text	   *silver_id = DatumGetTextPP(ps.values[A_TWEET_ID]);
 
