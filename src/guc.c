@@ -22,6 +22,7 @@ int			tweetlake_consumers = 1;
 char	   *tweetlake_kafka_config = NULL;
 char	   *tweetlake_kafka_config_file = NULL;
 bool		tweetlake_autostart = true;
+bool		tweetlake_parse_fast_path = true;
 
 /*
  * Settings that need a server restart, used only by the workers: they can be defined only
@@ -159,6 +160,20 @@ tweetlake_define_gucs(void)
 							1024 * 1024, 1024, 64 * 1024 * 1024,
 							PGC_SIGHUP, GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
+
+	/*
+	 * A testing and diagnostic switch: off sends every message the json-c
+	 * way, so t/043_parse_paths.pl can check that both ways give the same
+	 * rows
+	 */
+	DefineCustomBoolVariable("tweetlake.parse_fast_path",
+							 "Lets parse_tweet read well-formed messages with its own one-pass scan.",
+							 "For testing and diagnosis: when off, every message is read by json-c, "
+							 "which gives the same rows, only slower.",
+							 &tweetlake_parse_fast_path,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("tweetlake");
 }

@@ -7,6 +7,9 @@
  * rules.  tweetlake.tweet_id_of(raw) is the cheap scan behind bronze.tweet_id;
  * parse_tweet reads the tweet_id through the same scan, or the fast scan where that finds
  * the same (bronze_tweet_id), so bronze, silver and the dead letters always agree on it.
+ * tweetlake.parse_fast_path = off sends every message the json-c way; with
+ * tweetlake_parse_path_counts() (the messages each way took) it lets t/043_parse_paths.pl
+ * check that both ways give the same rows.
  */
 #include "tweetlake.h"
 
@@ -33,6 +36,7 @@
 
 PG_FUNCTION_INFO_V1(tweetlake_parse_tweet);
 PG_FUNCTION_INFO_V1(tweetlake_tweet_id_of);
+PG_FUNCTION_INFO_V1(tweetlake_parse_path_counts);
 
 /* Columns of tweetlake.parsed_tweet, in order (checked against the catalog on first use). */
 enum
@@ -1653,6 +1657,13 @@ derive(ParseState *ps)
 	}
 }
 
+/*
+ * Messages this backend's parse_tweet read by the fast scan and by json-c: two increments
+ * of backend-local memory, so that a test can see that both ways were really taken.
+ */
+static uint64 parse_path_fast = 0;
+static uint64 parse_path_json_c = 0;
+
 Datum
 tweetlake_parse_tweet(PG_FUNCTION_ARGS)
 {
@@ -1698,12 +1709,13 @@ tweetlake_parse_tweet(PG_FUNCTION_ARGS)
 		 * parse_message makes before the field rules; the others, and so
 		 * every such reason, go the json-c way.
 		 */
-		if (len <= tweetlake_max_message_bytes)
+		if (tweetlake_parse_fast_path && len <= tweetlake_max_message_bytes)
 			root = fast_parse(&fs, data, len);
 		if (root != NULL)
 		{
 			const JVal *id = fs.tweet_id;
 
+			parse_path_fast++;
 			if (id != NULL && id->type == JV_STRING)
 				bronze_id = bronze_tweet_id(id->str, id->len, -1, false);
 			ok = parse_tweet_object(&ps, root);
@@ -1713,6 +1725,7 @@ tweetlake_parse_tweet(PG_FUNCTION_ARGS)
 			RawScan		rs;
 			bool		scanned = scan_message(data, data + len, &rs);
 
+			parse_path_json_c++;
 			bronze_id = scanned_tweet_id(scanned ? &rs : NULL, data + len);
 			ok = parse_message(&ps, data, len, scanned ? &rs : NULL);
 		}
@@ -1770,4 +1783,27 @@ tweetlake_tweet_id_of(PG_FUNCTION_ARGS)
 	if (id == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(id);
+}
+
+/*
+ * (fast, json_c): the counters above.  For tests only, so the extension does not declare
+ * it; a test declares it as
+ *   CREATE FUNCTION ...(OUT fast bigint, OUT json_c bigint)
+ *     AS '$libdir/tweetlake', 'tweetlake_parse_path_counts' LANGUAGE C;
+ */
+Datum
+tweetlake_parse_path_counts(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE ||
+		tupdesc->natts != 2 || TupleDescAttr(tupdesc, 0)->atttypid != INT8OID ||
+		TupleDescAttr(tupdesc, 1)->atttypid != INT8OID)
+		elog(ERROR, "tweetlake_parse_path_counts must return (bigint, bigint)");
+	tupdesc = BlessTupleDesc(tupdesc);
+	values[0] = Int64GetDatum((int64) parse_path_fast);
+	values[1] = Int64GetDatum((int64) parse_path_json_c);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -29,6 +29,7 @@ extern int	tweetlake_consumers;
 extern char *tweetlake_kafka_config;
 extern char *tweetlake_kafka_config_file;
 extern bool tweetlake_autostart;
+extern bool tweetlake_parse_fast_path;
 
 extern void tweetlake_define_gucs(void);
 
