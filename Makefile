@@ -56,6 +56,13 @@ bench: deps
 	$(MAKE) install
 	bash bench/run.sh
 
+# The extension built with AddressSanitizer and UBSan, run through the pg_regress suites,
+# t/004_fuzz.pl and t/002_exactly_once.pl on a private copy of PostgreSQL in build/sanitize
+# (scripts/sanitize.sh; run before each release).  Leaves the working tree's build alone.
+.PHONY: sanitize
+sanitize: deps
+	bash scripts/sanitize.sh
+
 # Test aid: the mock cluster as its own process (see test/mock_broker.c)
 test/mock_broker: test/mock_broker.c
 	$(CC) -O2 -Wall -o $@ $< $(shell $(PKG_CONFIG) --cflags --libs rdkafka)

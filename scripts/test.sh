@@ -34,7 +34,7 @@ fi
 passed=$((passed + r_ok)); failed=$((failed + r_bad))
 cp "$WORK/regress.log" "$RESULTS/" 2>/dev/null
 [ -f "$WORK/regression.diffs" ] && cp "$WORK/regression.diffs" "$RESULTS/" && cat "$WORK/regression.diffs"
-cp -r "$WORK/tmp_instance/log" "$RESULTS/regress-server-log" 2>/dev/null
+cp -r "$WORK/log" "$RESULTS/regress-server-log" 2>/dev/null
 
 # --- TAP ----------------------------------------------------------------------
 files=""
@@ -100,6 +100,22 @@ if [ -z "${TAP_ONLY:-}${REGRESS_ONLY:-}" ] && [ "${SKIP_BENCH:-}" != 1 ]; then
   else
     tail -n 30 "$RESULTS/bench-smoke.log"
     echo "not ok - bench smoke run (exit $b_rc; log: $RESULTS/bench-smoke.log)"; failed=$((failed + 1))
+  fi
+fi
+
+# --- the extension built with ASan and UBSan through the regress suites, t/002 and t/004
+# (scripts/sanitize.sh, about 3 minutes): any sanitizer report fails it.
+if [ -z "${TAP_ONLY:-}${REGRESS_ONLY:-}" ] && [ "${SKIP_SANITIZE:-}" != 1 ]; then
+  echo "== sanitizers: bash scripts/sanitize.sh"
+  bash "$ROOT/scripts/sanitize.sh" > "$RESULTS/sanitize.log" 2>&1
+  s_rc=$?
+  s_line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$RESULTS/sanitize.log" | tail -1)
+  if [ "$s_rc" -eq 0 ] && [ -n "$s_line" ] && [ "$(echo "$s_line" | awk '{print $3}')" = 0 ]; then
+    echo "ok - ASan/UBSan build: $s_line, $(grep -E '^sanitize: ' "$RESULTS/sanitize.log" | tail -1 | cut -d';' -f1)"
+    passed=$((passed + 1))
+  else
+    tail -n 40 "$RESULTS/sanitize.log"
+    echo "not ok - ASan/UBSan build (exit $s_rc; log: $RESULTS/sanitize.log)"; failed=$((failed + 1))
   fi
 fi
 
