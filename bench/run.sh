@@ -486,9 +486,32 @@ real_kafka() {
   metric generator_worker_produce_rate_10s_real "$produced_real" tweets/s
 }
 
+# Side by side with ClickHouse (chdb) and Flink SQL on the same kind of topic (bench/peers/):
+# their installs are large (~1.8 GB under build/), so only with PEERS=1.
+p_peers() {
+  local rc=0
+  echo "bench: peers: ClickHouse and Flink SQL drain the same topic (bench/peers/run.sh $N_DRAIN)"
+  DRAIN_KAFKA_DIR=$KAFKA_DIR bash "$ROOT/bench/peers/run.sh" "$N_DRAIN" > "$OUT/peers.txt" || rc=$?
+  [ "$rc" = 0 ] || echo "bench: WARNING: bench/peers/run.sh failed (exit $rc)"
+  while IFS= read -r line; do
+    if ! [[ $line =~ ^[a-z0-9_]+\ [^\ ]+\ [^\ ]+$ ]]; then
+      echo "$line"  # peers: notes and warnings
+      continue
+    fi
+    read -r name value unit <<< "$line"
+    case $name in
+      peers_tweetlake_vs_clickhouse|peers_tweetlake_vs_flink) goal=">=1.0" ;;
+      peers_answers_equal) goal=">=1" ;;
+      *) goal= ;;
+    esac
+    metric "$name" "$value" "$unit" "$goal"
+  done < "$OUT/peers.txt"
+}
+
 if real_broker; then
   p1_drain
   real_kafka
+  [ "${PEERS:-0}" = 1 ] && p_peers
 fi
 if [ -n "${KAFKA_DIR:-}" ]; then
   bash "$ROOT/test/kafka/kafka.sh" stop "$KAFKA_DIR" >> "$OUT/kafka.log" 2>&1 || true

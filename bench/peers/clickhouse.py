@@ -1,0 +1,144 @@
+"""bench/peers/clickhouse.py - the ClickHouse peer of bench/peers/run.sh (issue 19): chDB
+(ClickHouse in-process, PyPI `chdb`) keeps tweetlake's gold tables in ClickHouse's usual
+shape, an input table with materialized views into AggregatingMergeTree tables with exact
+distinct counts (uniqExact), and is fed a Kafka topic until it has taken N messages.
+
+chDB has the Kafka table engine, but creating one in-process fails ("Shutdown was called":
+the engine needs the server's background pools), so one consumer here (confluent-kafka,
+the librdkafka ClickHouse's Kafka engine is built on) takes the messages in blocks of
+kafka_max_block_size (65536, ClickHouse's default) and INSERTs each block as JSONEachRow,
+committing the block's offsets once it is inserted, as the Kafka engine does.
+
+  python clickhouse.py BROKERS TOPIC N DATA_DIR OUT_DIR
+Prints "clickhouse_seconds S", "clickhouse_messages M", "clickhouse_rss_peak_kb K" and the
+chDB version; writes OUT_DIR/{hashtags,region,hourly}.tsv (hour as Unix seconds).
+"""
+import os
+import resource
+import sys
+import time
+
+import chdb
+from chdb import session
+from confluent_kafka import Consumer, KafkaError
+
+BLOCK = int(os.environ.get("PEERS_CH_BLOCK", "65536"))
+THREADS = int(os.environ.get("PEERS_CH_THREADS", "1"))
+STALL_S = float(os.environ.get("PEERS_STALL_S", "120"))
+
+# A tag as src/parse.c's normalise_tag stores it: surrounding blanks and the leading
+# markers gone, lower case, nothing left means no tag; duplicates within a tweet removed.
+def tags(col, marker):
+    return (f"arrayDistinct(arrayFilter(x -> x != '', arrayMap(x -> lowerUTF8("
+            f"replaceRegexpOne(replaceRegexpOne(x, '^[ \\t\\n\\r]*{marker}*', ''), '[ \\t\\n\\r]*$', '')), {col})))")
+
+DDL = [
+    # what arrives: the fields the three gold tables read, the rest of a tweet skipped
+    """CREATE TABLE tweets_in (
+         tweet_id String, created_at String,
+         region Nullable(String), language Nullable(String),
+         hashtags Array(String), mentions Array(String),
+         user Tuple(user_id Nullable(String))
+       ) ENGINE = Null""",
+    # silver's facts: UTC hour, 'unknown' for a missing region or language, tags normalised
+    """CREATE TABLE facts (
+         hour DateTime('UTC'), region String, language String, user_id Nullable(String),
+         hashtags Array(String), mentions Array(String)
+       ) ENGINE = Null""",
+    f"""CREATE MATERIALIZED VIEW facts_mv TO facts AS
+        SELECT toStartOfHour(parseDateTime64BestEffort(created_at, 6, 'UTC')) AS hour,
+               coalesce(region, 'unknown') AS region, coalesce(language, 'unknown') AS language,
+               user.user_id AS user_id,
+               {tags('hashtags', '#')} AS hashtags, {tags('mentions', '@')} AS mentions
+        FROM tweets_in""",
+    """CREATE TABLE popular_hashtags_by_hour (
+         hour DateTime('UTC'), hashtag String,
+         tweet_count SimpleAggregateFunction(sum, UInt64),
+         unique_users AggregateFunction(uniqExact, Nullable(String)),
+         unique_mentions AggregateFunction(uniqExactArray, Array(String))
+       ) ENGINE = AggregatingMergeTree ORDER BY (hour, hashtag)""",
+    """CREATE MATERIALIZED VIEW popular_hashtags_mv TO popular_hashtags_by_hour AS
+        SELECT hour, hashtag, count() AS tweet_count, uniqExactState(user_id) AS unique_users,
+               uniqExactArrayState(mentions) AS unique_mentions
+        FROM facts ARRAY JOIN hashtags AS hashtag
+        GROUP BY hour, hashtag""",
+    """CREATE TABLE tweet_volume_by_region (
+         hour DateTime('UTC'), region String, language String,
+         tweet_count SimpleAggregateFunction(sum, UInt64),
+         unique_users AggregateFunction(uniqExact, Nullable(String))
+       ) ENGINE = AggregatingMergeTree ORDER BY (hour, region, language)""",
+    """CREATE MATERIALIZED VIEW tweet_volume_by_region_mv TO tweet_volume_by_region AS
+        SELECT hour, region, language, count() AS tweet_count, uniqExactState(user_id) AS unique_users
+        FROM facts GROUP BY hour, region, language""",
+    """CREATE TABLE hourly_activity_summary (
+         hour DateTime('UTC'),
+         total_tweets SimpleAggregateFunction(sum, UInt64),
+         unique_users AggregateFunction(uniqExact, Nullable(String))
+       ) ENGINE = AggregatingMergeTree ORDER BY hour""",
+    """CREATE MATERIALIZED VIEW hourly_activity_summary_mv TO hourly_activity_summary AS
+        SELECT hour, count() AS total_tweets, uniqExactState(user_id) AS unique_users
+        FROM facts GROUP BY hour""",
+]
+
+DUMPS = {
+    "hashtags": """SELECT toUnixTimestamp(hour), hashtag, sum(tweet_count), uniqExactMerge(unique_users),
+                          uniqExactArrayMerge(unique_mentions)
+                   FROM popular_hashtags_by_hour GROUP BY hour, hashtag""",
+    "region": """SELECT toUnixTimestamp(hour), region, language, sum(tweet_count), uniqExactMerge(unique_users)
+                 FROM tweet_volume_by_region GROUP BY hour, region, language""",
+    "hourly": """SELECT toUnixTimestamp(hour), sum(total_tweets), uniqExactMerge(unique_users)
+                 FROM hourly_activity_summary GROUP BY hour""",
+}
+
+
+def main():
+    brokers, topic, n, data_dir, out_dir = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+    s = session.Session(data_dir)
+    settings = f" SETTINGS max_threads = {THREADS}, max_insert_threads = {THREADS}, input_format_skip_unknown_fields = 1"
+    for stmt in DDL:
+        s.query(stmt)
+
+    t0 = time.time()
+    c = Consumer({
+        "bootstrap.servers": brokers,
+        "group.id": "peers-clickhouse",
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+    })
+    c.subscribe([topic])
+    taken = 0
+    since = time.time()
+    while taken < n:
+        msgs = c.consume(num_messages=min(BLOCK, n - taken), timeout=1.0)
+        good = []
+        for m in msgs:
+            if m.error():
+                if m.error().code() != KafkaError._PARTITION_EOF:
+                    print(f"clickhouse: consumer error {m.error()}", file=sys.stderr)
+                continue
+            good.append(m.value())
+        if not good:
+            if time.time() - since > STALL_S:
+                print(f"clickhouse: no message for {STALL_S:.0f} s at {taken} of {n}", file=sys.stderr)
+                break
+            continue
+        s.query("INSERT INTO tweets_in" + settings + " FORMAT JSONEachRow\n" + b"\n".join(good).decode())
+        c.commit(asynchronous=False)
+        taken += len(good)
+        since = time.time()
+    t1 = time.time()
+    c.close()
+
+    for name, q in DUMPS.items():
+        res = s.query(q + " FORMAT TSV")
+        with open(os.path.join(out_dir, name + ".tsv"), "wb") as f:
+            f.write(res.bytes())
+    print(f"clickhouse_version {chdb.__version__}/{str(s.query('SELECT version()')).strip().strip(chr(34))}")
+    print(f"clickhouse_messages {taken}")
+    print(f"clickhouse_seconds {t1 - t0:.3f}")
+    print(f"clickhouse_rss_peak_kb {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}")
+    s.close()
+
+
+if __name__ == "__main__":
+    main()
