@@ -157,9 +157,13 @@ disconnect(void)
 		 * No group membership and no broker-side offsets to commit, so no
 		 * consumer close: rd_kafka_consumer_close() can block on partitions
 		 * whose fetch stopped with an offset error, and the launcher waits
-		 * for this process to exit.
+		 * for this process to exit.  No rd_kafka_assign(NULL) before it
+		 * either: an unassign shortly after an assign (a consumer stopped
+		 * just after it started or re-read a batch, as DROP EXTENSION does to
+		 * a running pipeline) can make librdkafka 2.0 stop a partition twice
+		 * and abort on an assertion (librdkafka issue 5573); destroy stops
+		 * the fetchers itself.
 		 */
-		rd_kafka_assign(cons.rk, NULL);
 		rd_kafka_destroy_flags(cons.rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 	}
 	cons.queue = NULL;
@@ -350,6 +354,42 @@ assign_from_committed(void)
 				 errmsg("could not assign Kafka partitions of topic \"%s\": %s",
 						cons.topic, rd_kafka_err2str(err))));
 	publish_progress(false);
+}
+
+/*
+ * Moves this consumer's partitions back to the offsets stored in Postgres, to read a batch
+ * that was not stored again.  A seek keeps the assignment: assigning anew shortly after
+ * the last assignment (a batch failing just after the consumer started, as DROP EXTENSION
+ * makes it fail) can make librdkafka 2.0 stop a partition twice and abort on an assertion
+ * (librdkafka issue 5573).  Where the seek fails, the partitions are assigned anew.
+ */
+static void
+rewind_to_committed(void)
+{
+	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(cons.nmine);
+	rd_kafka_error_t *error;
+	bool		ok;
+
+	for (int i = 0; i < cons.nmine; i++)
+	{
+		rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_add(list, cons.topic, cons.mine[i]);
+
+		if (cons.resume && cons.resume[i] >= 0)
+			tp->offset = cons.resume[i];
+		else
+			tp->offset = cons.committed[i] >= 0 ? cons.committed[i] : RD_KAFKA_OFFSET_BEGINNING;
+	}
+	error = rd_kafka_seek_partitions(cons.rk, list, 5000);
+	ok = (error == NULL);
+	if (error)
+		rd_kafka_error_destroy(error);
+	for (int i = 0; i < list->cnt && ok; i++)
+		ok = (list->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR);
+	rd_kafka_topic_partition_list_destroy(list);
+	if (ok)
+		publish_progress(false);
+	else
+		assign_from_committed();
 }
 
 /*
@@ -1160,7 +1200,7 @@ tweetlake_consumer_main(Datum arg)
 			drop_pending();
 			MemoryContextReset(cons.batch_ctx);
 			reload_offsets();
-			assign_from_committed();
+			rewind_to_committed();
 			publish_progress(true);
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 cons.retry_delay_ms, PG_WAIT_EXTENSION);
