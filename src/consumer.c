@@ -327,15 +327,13 @@ load_offsets(const char *cluster_id)
 }
 
 /*
- * (Re)assigns this consumer's partitions at the offsets stored in Postgres.  The high
- * watermarks published so far stay: consumer_lag keeps showing the lag while this
- * consumer re-reads.
+ * This consumer's partitions, each at the offset to read next: its restart point after the
+ * broker lost the stored offset, else the offset stored in Postgres, else the beginning.
  */
-static void
-assign_from_committed(void)
+static rd_kafka_topic_partition_list_t *
+stored_positions(void)
 {
 	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(cons.nmine);
-	rd_kafka_resp_err_t err;
 
 	for (int i = 0; i < cons.nmine; i++)
 	{
@@ -346,6 +344,20 @@ assign_from_committed(void)
 		else
 			tp->offset = cons.committed[i] >= 0 ? cons.committed[i] : RD_KAFKA_OFFSET_BEGINNING;
 	}
+	return list;
+}
+
+/*
+ * (Re)assigns this consumer's partitions at the offsets stored in Postgres.  The high
+ * watermarks published so far stay: consumer_lag keeps showing the lag while this
+ * consumer re-reads.
+ */
+static void
+assign_from_committed(void)
+{
+	rd_kafka_topic_partition_list_t *list = stored_positions();
+	rd_kafka_resp_err_t err;
+
 	err = rd_kafka_assign(cons.rk, list);
 	rd_kafka_topic_partition_list_destroy(list);
 	if (err)
@@ -366,19 +378,10 @@ assign_from_committed(void)
 static void
 rewind_to_committed(void)
 {
-	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(cons.nmine);
+	rd_kafka_topic_partition_list_t *list = stored_positions();
 	rd_kafka_error_t *error;
 	bool		ok;
 
-	for (int i = 0; i < cons.nmine; i++)
-	{
-		rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_add(list, cons.topic, cons.mine[i]);
-
-		if (cons.resume && cons.resume[i] >= 0)
-			tp->offset = cons.resume[i];
-		else
-			tp->offset = cons.committed[i] >= 0 ? cons.committed[i] : RD_KAFKA_OFFSET_BEGINNING;
-	}
 	error = rd_kafka_seek_partitions(cons.rk, list, 5000);
 	ok = (error == NULL);
 	if (error)
