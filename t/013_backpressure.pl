@@ -6,7 +6,6 @@
 # once.
 use strict;
 use warnings;
-use IPC::Run ();
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
@@ -24,20 +23,6 @@ my $node = tweetlake_node('backpressure',
 	'tweetlake.consumers' => 2,
 	'tweetlake.partitions' => $partitions);
 wait_for($node, 'SELECT count(*) >= 4000 FROM bronze.tweets', 't', 'tweets flow before the stall');
-my $bootstrap = sql_value($node, 'SELECT tweetlake.bootstrap_servers()');
-
-# The end of each partition's log, from the broker itself (kcat -Q: timestamp -1 = the end).
-sub end_offsets
-{
-	my @query = map { ('-t', "$topic:$_:-1") } 0 .. $partitions - 1;
-	my ($out, $err) = ('', '');
-	IPC::Run::run([ 'kcat', '-Q', '-b', $bootstrap, @query ], '>', \$out, '2>', \$err)
-	  or die "kcat -Q failed: $err";
-	my %end;
-	$end{$1} = $2 while $out =~ /\[(\d+)\]\s+offset\s+(-?\d+)/g;
-	die "kcat -Q printed no offset for some partition: $out" unless keys %end == $partitions;
-	return \%end;
-}
 
 # The consumers' stored offsets, per partition.
 sub stored_offsets
@@ -68,7 +53,7 @@ wait_for($node,
 my @samples;
 while (time - $t0 < $stall_s)
 {
-	push @samples, { at => time - $t0, gen => generator(), next => stored_offsets(), end => end_offsets() };
+	push @samples, { at => time - $t0, gen => generator(), next => stored_offsets(), end => embedded_end_offsets($node, $topic, $partitions) };
 	usleep(2_000_000);
 }
 my $last = $samples[-1]{gen};
@@ -89,25 +74,14 @@ wait_for($node, "SELECT pid IS NULL FROM tweetlake.status WHERE role = 'generato
 $locker->query_safe('COMMIT');
 $locker->quit;
 
-my $end = end_offsets();
+my $end = embedded_end_offsets($node, $topic, $partitions);
 my $total = 0;
 $total += $_ for values %$end;
 wait_for($node, "SELECT coalesce(sum(next_offset), 0) FROM tweetlake.offsets WHERE topic = '$topic'",
 	"$total", "the consumers store all $total offsets the broker handed out", 90);
 
 # every offset 0 .. end - 1 of every partition in bronze (or dead letters) exactly once
-my %got = map { my ($p, @v) = split /\|/; ($p => join(' ', @v)) } split /\n/, sql_value($node,
-	"SELECT p, count(*), count(DISTINCT o), min(o), max(o)
-	 FROM (SELECT kafka_partition, kafka_offset FROM bronze.tweets WHERE kafka_topic = '$topic'
-	       UNION ALL
-	       SELECT kafka_partition, kafka_offset FROM bronze.dead_letters WHERE kafka_topic = '$topic') m(p, o)
-	 GROUP BY p");
-for my $p (0 .. $partitions - 1)
-{
-	my $n = $end->{$p};
-	is($got{$p} // 'none', "$n $n 0 " . ($n - 1),
-		"partition $p: offsets 0 .. " . ($n - 1) . ' each once (rows, distinct offsets, min, max)');
-}
+offsets_each_once($node, $topic, $end);
 unlike(slurp_file($node->logfile), qr/were deleted by the broker before they were read/,
 	'no consumer found messages deleted before it read them');
 

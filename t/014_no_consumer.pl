@@ -7,7 +7,6 @@
 # once.
 use strict;
 use warnings;
-use IPC::Run ();
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
@@ -23,7 +22,6 @@ my $node = tweetlake_node('no_consumer',
 	'tweetlake.consumers' => 2,
 	'tweetlake.partitions' => $partitions);
 wait_for($node, 'SELECT count(*) >= 4000 FROM bronze.tweets', 't', 'tweets flow before the outage');
-my $bootstrap = sql_value($node, 'SELECT tweetlake.bootstrap_servers()');
 
 sub generator
 {
@@ -78,30 +76,13 @@ $node->safe_psql('postgres', 'SELECT pg_reload_conf()');
 wait_for($node, "SELECT pid IS NULL FROM tweetlake.status WHERE role = 'generator'", 't',
 	'the generator stops', 20);
 
-my @query = map { ('-t', "$topic:$_:-1") } 0 .. $partitions - 1;
-my ($out, $err) = ('', '');
-IPC::Run::run([ 'kcat', '-Q', '-b', $bootstrap, @query ], '>', \$out, '2>', \$err)
-  or die "kcat -Q failed: $err";
-my %end;
-$end{$1} = $2 while $out =~ /\[(\d+)\]\s+offset\s+(-?\d+)/g;
-is(scalar(keys %end), $partitions, 'the broker gives the end of every partition');
+my %end = %{ embedded_end_offsets($node, $topic, $partitions) };
 my $total = 0;
 $total += $_ for values %end;
 wait_for($node, "SELECT coalesce(sum(next_offset), 0) FROM tweetlake.offsets WHERE topic = '$topic'",
 	"$total", "the consumers store all $total offsets the broker handed out", 90);
 
-my %got = map { my ($p, @v) = split /\|/; ($p => join(' ', @v)) } split /\n/, sql_value($node,
-	"SELECT p, count(*), count(DISTINCT o), min(o), max(o)
-	 FROM (SELECT kafka_partition, kafka_offset FROM bronze.tweets WHERE kafka_topic = '$topic'
-	       UNION ALL
-	       SELECT kafka_partition, kafka_offset FROM bronze.dead_letters WHERE kafka_topic = '$topic') m(p, o)
-	 GROUP BY p");
-for my $p (0 .. $partitions - 1)
-{
-	my $n = $end{$p};
-	is($got{$p} // 'none', "$n $n 0 " . ($n - 1),
-		"partition $p: offsets 0 .. " . ($n - 1) . ' each once (rows, distinct offsets, min, max)');
-}
+offsets_each_once($node, $topic, \%end);
 unlike(slurp_file($node->logfile), qr/were deleted by the broker before they were read/,
 	'no consumer found messages deleted before it read them');
 is(sql_value($node, 'SELECT sum(missing + extra + differing) FROM tweetlake.verify()'), '0', 'verify() is zero');

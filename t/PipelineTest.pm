@@ -16,7 +16,8 @@ our @EXPORT = qw(tweetlake_node wait_for sql_value start_mock_broker stop_mock_b
                  kcat_produce write_messages generated_tweets
                  start_kafka stop_kafka restart_kafka kafka_topic kafka_tool
                  exactly_once_under_faults
-                 kcat_produce_unprivileged kafka_end_offsets try_sql);
+                 kcat_produce_unprivileged kafka_end_offsets try_sql
+                 embedded_end_offsets offsets_each_once);
 
 # Source checkout (for test/mock_broker); scripts/test.sh copies test/ next to t/.
 my $test_dir = -d 'test' ? 'test' : "$ENV{TWEETLAKE_SRC}/test";
@@ -348,6 +349,41 @@ sub try_sql
 	my ($stdout, $stderr) = ('', '');
 	my $rc = $node->psql($db // 'postgres', $sql, stdout => \$stdout, stderr => \$stderr);
 	return $rc == 0 ? $stdout : "ERROR: " . ($stderr =~ s/\s+$//r);
+}
+
+# The end of each partition's log on the node's embedded broker, from the broker itself
+# (kcat -Q: timestamp -1 = the end): { partition => offset }.
+sub embedded_end_offsets
+{
+	my ($node, $topic, $partitions) = @_;
+	my $bootstrap = sql_value($node, 'SELECT tweetlake.bootstrap_servers()');
+	my @query = map { ('-t', "$topic:$_:-1") } 0 .. $partitions - 1;
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ 'kcat', '-Q', '-b', $bootstrap, @query ], '>', \$out, '2>', \$err)
+	  or die "kcat -Q failed: $err";
+	my %end;
+	$end{$1} = $2 while $out =~ /\[(\d+)\]\s+offset\s+(-?\d+)/g;
+	die "kcat -Q printed no offset for some partition: $out" unless keys %end == $partitions;
+	return \%end;
+}
+
+# One test per partition of $end ({ partition => end offset }): every offset 0 .. end - 1
+# of $topic is in bronze or the dead letters exactly once.
+sub offsets_each_once
+{
+	my ($node, $topic, $end) = @_;
+	my %got = map { my ($p, @v) = split /\|/; ($p => join(' ', @v)) } split /\n/, sql_value($node,
+		"SELECT p, count(*), count(DISTINCT o), min(o), max(o)
+		 FROM (SELECT kafka_partition, kafka_offset FROM bronze.tweets WHERE kafka_topic = '$topic'
+		       UNION ALL
+		       SELECT kafka_partition, kafka_offset FROM bronze.dead_letters WHERE kafka_topic = '$topic') m(p, o)
+		 GROUP BY p");
+	for my $p (sort { $a <=> $b } keys %$end)
+	{
+		my $n = $end->{$p};
+		is($got{$p} // 'none', "$n $n 0 " . ($n - 1),
+			"partition $p: offsets 0 .. " . ($n - 1) . ' each once (rows, distinct offsets, min, max)');
+	}
 }
 
 1;
