@@ -448,23 +448,32 @@ real_broker() {
 # P1 drain (issue 14, goal 1), first on the fresh broker: a topic of 8 partitions filled
 # with N_DRAIN tweets while no consumer runs, drained by one consumer and by two, against a
 # COPY of the same typed rows; bench/drain.sh, in a server of its own.
-p1_drain() {
-  local rc=0 line name value unit goal
-  DRAIN_KAFKA_DIR=$KAFKA_DIR bash "$ROOT/bench/drain.sh" "$N_DRAIN" > "$OUT/drain.txt" || rc=$?
-  [ "$rc" = 0 ] || echo "bench: WARNING: bench/drain.sh failed (exit $rc; see $OUT/drain.log)"
+# relay_metrics FILE: the "name value unit" lines a phase script printed, as metrics with
+# their goals; its other lines (notes, warnings) as they are.
+relay_metrics() {
+  local line name value unit goal
   while IFS= read -r line; do
     if ! [[ $line =~ ^[a-z0-9_]+\ [^\ ]+\ [^\ ]+$ ]]; then
-      echo "$line"  # drain: notes and warnings
+      echo "$line"
       continue
     fi
     read -r name value unit <<< "$line"
     case $name in
       drain_1c_vs_copy) goal=">=0.3" ;;
       drain_2c_vs_1c) goal=">=1.5" ;;
+      peers_tweetlake_vs_clickhouse|peers_tweetlake_vs_flink) goal=">=1.0" ;;
+      peers_answers_equal) goal=">=1" ;;
       *) goal= ;;
     esac
     metric "$name" "$value" "$unit" "$goal"
-  done < "$OUT/drain.txt"
+  done < "$1"
+}
+
+p1_drain() {
+  local rc=0
+  DRAIN_KAFKA_DIR=$KAFKA_DIR bash "$ROOT/bench/drain.sh" "$N_DRAIN" > "$OUT/drain.txt" || rc=$?
+  [ "$rc" = 0 ] || echo "bench: WARNING: bench/drain.sh failed (exit $rc; see $OUT/drain.log)"
+  relay_metrics "$OUT/drain.txt"
 }
 
 # The same measurement as on the embedded broker: a topic of 16 partitions, the producer
@@ -493,19 +502,7 @@ p_peers() {
   echo "bench: peers: ClickHouse and Flink SQL drain the same topic (bench/peers/run.sh $N_DRAIN)"
   DRAIN_KAFKA_DIR=$KAFKA_DIR bash "$ROOT/bench/peers/run.sh" "$N_DRAIN" > "$OUT/peers.txt" || rc=$?
   [ "$rc" = 0 ] || echo "bench: WARNING: bench/peers/run.sh failed (exit $rc)"
-  while IFS= read -r line; do
-    if ! [[ $line =~ ^[a-z0-9_]+\ [^\ ]+\ [^\ ]+$ ]]; then
-      echo "$line"  # peers: notes and warnings
-      continue
-    fi
-    read -r name value unit <<< "$line"
-    case $name in
-      peers_tweetlake_vs_clickhouse|peers_tweetlake_vs_flink) goal=">=1.0" ;;
-      peers_answers_equal) goal=">=1" ;;
-      *) goal= ;;
-    esac
-    metric "$name" "$value" "$unit" "$goal"
-  done < "$OUT/peers.txt"
+  relay_metrics "$OUT/peers.txt"
 }
 
 if real_broker; then
