@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # bench/ab_trigger.sh - what a change to the batch trigger costs: the installed extension's
-# tweetlake.process_bronze_batch() against the one of an earlier commit, on one server,
-# alternating, each loading the same N generated tweets into a fresh database.
+# tweetlake.process_bronze_batch() against an earlier one, on one server, alternating, each
+# loading the same N generated tweets into a fresh database.
 #
-#   bash bench/ab_trigger.sh REV [N] [ROUNDS]     e.g. bash bench/ab_trigger.sh HEAD~1 100000 3
+#   bash bench/ab_trigger.sh REV [N] [ROUNDS]           e.g. bash bench/ab_trigger.sh HEAD~1 100000 3
+#   bash bench/ab_trigger.sh version:V [N] [ROUNDS]     e.g. bash bench/ab_trigger.sh version:0.3.0
 #
-# The earlier trigger is the function text at REV (schema/sources/60_batch.sql, or the
+# REV: the SQL trigger function's text at that commit (schema/sources/60_batch.sql, or the
 # install script sql/tweetlake--0.1.0.sql of commits before the schema/ layout), put in place
 # with CREATE OR REPLACE after CREATE EXTENSION (so the tables are today's: a trigger that
 # feeds a gold table REV did not have shows in verify() as that table's missing rows).
-# Prints tweets/s per run, then the median of each side and their ratio.
+# version:V: the earlier side is CREATE EXTENSION tweetlake VERSION 'V' (its install script,
+# as shipped, on the installed library): the way to compare against a trigger of SQL text
+# when the installed one is C.  SPAN (default 7 days) is the time the tweets spread over.
+# Prints tweets/s and the loading backend's CPU time per tweet (what other work on the
+# machine disturbs least) per run, then the medians of each side and their ratios.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/scripts/lib.sh"
@@ -21,13 +26,22 @@ W=$(pg_owned_dir tweetlake-ab)
 PORT=$(free_port)
 cleanup() { as_pg pg_ctl -D "$W/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$W"; }
 trap cleanup EXIT
-{ git -C "$ROOT" show "$REV:schema/sources/60_batch.sql" 2>/dev/null ||
-  git -C "$ROOT" show "$REV:sql/tweetlake--0.1.0.sql"; } | python3 -c '
+SPAN=${SPAN:-7 days}
+BEFORE_VERSION=
+if [ "${REV#version:}" != "$REV" ]; then
+  BEFORE_VERSION=${REV#version:}
+  : > "$W/before.sql"
+else
+  { git -C "$ROOT" show "$REV:schema/sources/60_batch.sql" 2>/dev/null ||
+    git -C "$ROOT" show "$REV:sql/tweetlake--0.1.0.sql"; } | python3 -c '
 import sys
 s = sys.stdin.read()
 i = s.index("CREATE FUNCTION tweetlake.process_bronze_batch()")
-j = s.index("$$;", i) + 3
-print(s[i:j].replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))' > "$W/before.sql"
+j = s.find("$$;", i)
+if j < 0 or "LANGUAGE C" in s[i:j]:
+    sys.exit("ab_trigger: the trigger at this commit is not SQL text; compare with version:V")
+print(s[i:j + 3].replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))' > "$W/before.sql"
+fi
 chown postgres: "$W/before.sql" 2>/dev/null || true
 
 bench_server "$W" "$PORT"
@@ -37,19 +51,29 @@ sql() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -U postgres -tA "
 for round in $(seq "$ROUNDS"); do
   for side in before now; do
     sql -d postgres -c "DROP DATABASE IF EXISTS ab_$side" -c "CREATE DATABASE ab_$side" 2>/dev/null
-    sql -d "ab_$side" -c "CREATE EXTENSION tweetlake"
-    [ "$side" = before ] && sql -d "ab_$side" -f "$W/before.sql"
+    if [ "$side" = before ] && [ -n "$BEFORE_VERSION" ]; then
+      sql -d "ab_$side" -c "CREATE EXTENSION tweetlake VERSION '$BEFORE_VERSION'"
+    else
+      sql -d "ab_$side" -c "CREATE EXTENSION tweetlake"
+      [ "$side" = before ] && sql -d "ab_$side" -f "$W/before.sql"
+    fi
     sql -d "ab_$side" -c "CHECKPOINT"
+    # one session: its CPU time (utime + stime of /proc/self/stat, in ticks) around the load
     t0=$(date +%s.%N)
-    sql -d "ab_$side" -c "SELECT tweetlake.load_generated($N, 1)" >/dev/null
+    cpu=$(sql -d "ab_$side" -c "CREATE TEMP TABLE c0 AS SELECT split_part(s, ' ', 14)::bigint + split_part(s, ' ', 15)::bigint AS t
+                                 FROM pg_read_file('/proc/self/stat') AS s" \
+              -c "SELECT tweetlake.load_generated($N, 1, '2026-01-01', '$SPAN') IS NULL" \
+              -c "SELECT round((split_part(s, ' ', 14)::bigint + split_part(s, ' ', 15)::bigint - t)
+                               * 1e6 / $(getconf CLK_TCK) / $N, 1)
+                  FROM c0, pg_read_file('/proc/self/stat') AS s" | tail -1)
     t1=$(date +%s.%N)
     r=$(awk -v n="$N" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
     off=$(sql -d "ab_$side" -c "SELECT coalesce(string_agg(gold_table, ' '), '-') FROM tweetlake.verify()
                                  WHERE missing + extra + differing > 0")
-    echo "round $round $side ($([ "$side" = before ] && echo "$REV" || echo installed)): $r tweets/s; gold tables off a recompute: $off"
-    echo "$side $r" >> "$W/rates"
+    echo "round $round $side ($([ "$side" = before ] && echo "$REV" || echo installed)): $r tweets/s, $cpu us CPU a tweet; gold tables off a recompute: $off"
+    echo "$side $r $cpu" >> "$W/rates"
   done
 done
-med() { awk -v s="$1" '$1 == s { print $2 }' "$W/rates" | median; }
-b=$(med before); n=$(med now)
-echo "ab_trigger: $REV $b tweets/s, installed $n tweets/s (medians of $ROUNDS), installed/before $(awk -v a="$n" -v b="$b" 'BEGIN { printf "%.3f", a / b }')"
+med() { awk -v s="$1" -v c="$2" '$1 == s { print $c }' "$W/rates" | median; }
+b=$(med before 2); n=$(med now 2); bc=$(med before 3); nc=$(med now 3)
+echo "ab_trigger: $REV $b tweets/s $bc us CPU a tweet, installed $n tweets/s $nc us CPU a tweet (medians of $ROUNDS); installed/before: throughput $(awk -v a="$n" -v b="$b" 'BEGIN { printf "%.3f", a / b }'), CPU a tweet $(awk -v a="$nc" -v b="$bc" 'BEGIN { printf "%.3f", a / b }')"

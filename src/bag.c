@@ -35,11 +35,7 @@ typedef struct Bag
 } Bag;
 
 /* One key while collecting: points into the aggregate's memory. */
-typedef struct BagItem
-{
-	const char *data;
-	int			len;
-} BagItem;
+typedef TlBagKey BagItem;
 
 typedef struct BagState
 {
@@ -110,23 +106,30 @@ bag_read(HeapTupleHeader rec, Bag *bag)
 	}
 }
 
-/* Forms a tweetlake.bag of the function's result type from keys and counts. */
+/* Forms a tweetlake.bag (tupdesc: the type's, blessed) from keys and counts. */
 static Datum
-bag_make(FunctionCallInfo fcinfo, Datum *keys, int32 *counts, int n)
+bag_form(TupleDesc tupdesc, Datum *keys, int32 *counts, int n)
 {
-	TupleDesc	tupdesc;
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 	Datum	   *cd = palloc(sizeof(Datum) * Max(n, 1));
 
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "tweetlake.bag function must return a composite type");
-	tupdesc = BlessTupleDesc(tupdesc);
 	for (int i = 0; i < n; i++)
 		cd[i] = Int32GetDatum(counts[i]);
 	values[0] = PointerGetDatum(construct_array(keys, n, TEXTOID, -1, false, TYPALIGN_INT));
 	values[1] = PointerGetDatum(construct_array(cd, n, INT4OID, 4, true, TYPALIGN_INT));
 	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+}
+
+/* The same, of the calling function's result type. */
+static Datum
+bag_make(FunctionCallInfo fcinfo, Datum *keys, int32 *counts, int n)
+{
+	TupleDesc	tupdesc;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "tweetlake.bag function must return a composite type");
+	return bag_form(BlessTupleDesc(tupdesc), keys, counts, n);
 }
 
 /*
@@ -295,21 +298,20 @@ item_cmp(const void *a, const void *b)
 	return key_cmp(x->data, x->len, y->data, y->len);
 }
 
-/* The collected keys sorted, equal ones counted: the bag.  No keys: the empty bag. */
-Datum
-tweetlake_bag_agg_final(PG_FUNCTION_ARGS)
+/*
+ * items (sorted here) as keys and counts: equal ones counted.  keys and counts have room
+ * for total entries; returns how many keys.
+ */
+static int
+bag_count(BagItem *items, int total, Datum *keys, int32 *counts)
 {
-	BagState   *st = PG_ARGISNULL(0) ? NULL : (BagState *) PG_GETARG_POINTER(0);
-	int			total = st ? st->n : 0;
-	Datum	   *keys = palloc(sizeof(Datum) * Max(total, 1));
-	int32	   *counts = palloc(sizeof(int32) * Max(total, 1));
 	int			n = 0;
 
 	if (total > 1)
-		qsort(st->items, total, sizeof(BagItem), item_cmp);
+		qsort(items, total, sizeof(BagItem), item_cmp);
 	for (int i = 0; i < total; i++)
 	{
-		if (n > 0 && item_cmp(&st->items[i - 1], &st->items[i]) == 0)
+		if (n > 0 && item_cmp(&items[i - 1], &items[i]) == 0)
 		{
 			if (counts[n - 1] == PG_INT32_MAX)
 				ereport(ERROR,
@@ -318,8 +320,32 @@ tweetlake_bag_agg_final(PG_FUNCTION_ARGS)
 			counts[n - 1]++;
 			continue;
 		}
-		keys[n] = PointerGetDatum(cstring_to_text_with_len(st->items[i].data, st->items[i].len));
+		keys[n] = PointerGetDatum(cstring_to_text_with_len(items[i].data, items[i].len));
 		counts[n++] = 1;
 	}
+	return n;
+}
+
+/* The collected keys sorted, equal ones counted: the bag.  No keys: the empty bag. */
+Datum
+tweetlake_bag_agg_final(PG_FUNCTION_ARGS)
+{
+	BagState   *st = PG_ARGISNULL(0) ? NULL : (BagState *) PG_GETARG_POINTER(0);
+	int			total = st ? st->n : 0;
+	Datum	   *keys = palloc(sizeof(Datum) * Max(total, 1));
+	int32	   *counts = palloc(sizeof(int32) * Max(total, 1));
+	int			n = bag_count(st ? st->items : NULL, total, keys, counts);
+
 	PG_RETURN_DATUM(bag_make(fcinfo, keys, counts, n));
+}
+
+/* The bag of keys (reordered here), as bag_agg makes it; tupdesc: tweetlake.bag's, blessed. */
+Datum
+tl_bag_build(TlBagKey *items, int total, TupleDesc tupdesc)
+{
+	Datum	   *keys = palloc(sizeof(Datum) * Max(total, 1));
+	int32	   *counts = palloc(sizeof(int32) * Max(total, 1));
+	int			n = bag_count(items, total, keys, counts);
+
+	return bag_form(tupdesc, keys, counts, n);
 }

@@ -12,6 +12,7 @@
  * check that both ways give the same rows.
  */
 #include "tweetlake.h"
+#include "parse.h"
 
 #include <float.h>
 #include <locale.h>
@@ -37,19 +38,6 @@
 PG_FUNCTION_INFO_V1(tweetlake_parse_tweet);
 PG_FUNCTION_INFO_V1(tweetlake_tweet_id_of);
 PG_FUNCTION_INFO_V1(tweetlake_parse_path_counts);
-
-/* Columns of tweetlake.parsed_tweet, in order (checked against the catalog on first use). */
-enum
-{
-	A_TWEET_ID, A_TEXT, A_CREATED_AT, A_TWEET_TYPE, A_LANGUAGE, A_REGION, A_HASHTAGS,
-	A_MENTIONS, A_RETWEET_COUNT, A_LIKE_COUNT, A_REPLY_COUNT, A_QUOTE_COUNT, A_IS_RETWEET,
-	A_IS_REPLY, A_IS_QUOTE, A_HAS_MEDIA, A_HAS_URL, A_SENTIMENT, A_ENGAGEMENT_SCORE,
-	A_REACH, A_USER_ID, A_USERNAME, A_DISPLAY_NAME, A_FOLLOWERS, A_FOLLOWING, A_VERIFIED,
-	A_USER_CREATED_AT, A_USER_LOCATION, A_USER_DESCRIPTION, A_ORIGINAL_TWEET_ID,
-	A_ORIGINAL_USER_ID, A_REPLY_TO_TWEET_ID, A_REPLY_TO_USER_ID, A_QUOTED_TWEET_ID,
-	A_QUOTED_USER_ID, A_QUOTED_TEXT, A_TEXT_LENGTH, A_SENTIMENT_CATEGORY,
-	A_TOTAL_ENGAGEMENT, A_ERROR, N_ATTRS
-};
 
 /* What a JSON field must hold. */
 typedef enum FieldKind
@@ -1664,40 +1652,20 @@ derive(ParseState *ps)
 static uint64 parse_path_fast = 0;
 static uint64 parse_path_json_c = 0;
 
-Datum
-tweetlake_parse_tweet(PG_FUNCTION_ARGS)
+void
+tl_parse_tweet(text *raw, Datum *values, bool *nulls)
 {
-	TupleDesc	tupdesc = (TupleDesc) fcinfo->flinfo->fn_extra;
 	ParseState	ps;
 	text	   *bronze_id = NULL;
-
-	if (tupdesc == NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-
-		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-			elog(ERROR, "tweetlake.parse_tweet must return a composite type");
-		tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
-		MemoryContextSwitchTo(old);
-		if (tupdesc->natts != N_ATTRS)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("tweetlake library does not match the installed extension"),
-					 errdetail("Type tweetlake.parsed_tweet has %d columns, but the library expects %d.",
-							   tupdesc->natts, N_ATTRS),
-					 errhint("Run ALTER EXTENSION tweetlake UPDATE, or reinstall a matching library.")));
-		fcinfo->flinfo->fn_extra = tupdesc;
-	}
 
 	memset(ps.values, 0, sizeof(ps.values));
 	memset(ps.nulls, true, sizeof(ps.nulls));
 	ps.error = NULL;
 
-	if (PG_ARGISNULL(0))
+	if (raw == NULL)
 		fail(&ps, "empty message");
 	else
 	{
-		text	   *raw = PG_GETARG_TEXT_PP(0);
 		const char *data = VARDATA_ANY(raw);
 		int			len = VARSIZE_ANY_EXHDR(raw);
 		FastScan	fs;
@@ -1763,7 +1731,43 @@ tweetlake_parse_tweet(PG_FUNCTION_ARGS)
 		ps.values[A_ERROR] = CStringGetTextDatum(ps.error);
 		ps.nulls[A_ERROR] = false;
 	}
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, ps.values, ps.nulls)));
+	memcpy(values, ps.values, sizeof(ps.values));
+	memcpy(nulls, ps.nulls, sizeof(ps.nulls));
+}
+
+Datum
+tweetlake_parse_tweet(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc = (TupleDesc) fcinfo->flinfo->fn_extra;
+	Datum		values[N_ATTRS];
+	bool		nulls[N_ATTRS];
+
+	if (tupdesc == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+
+		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "tweetlake.parse_tweet must return a composite type");
+		tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
+		MemoryContextSwitchTo(old);
+		tl_check_parsed_tweet(tupdesc);
+		fcinfo->flinfo->fn_extra = tupdesc;
+	}
+	tl_parse_tweet(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0), values, nulls);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* Errors unless tupdesc (tweetlake.parsed_tweet's) has the columns this library fills. */
+void
+tl_check_parsed_tweet(TupleDesc tupdesc)
+{
+	if (tupdesc->natts != N_ATTRS)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("tweetlake library does not match the installed extension"),
+				 errdetail("Type tweetlake.parsed_tweet has %d columns, but the library expects %d.",
+						   tupdesc->natts, N_ATTRS),
+				 errhint("Run ALTER EXTENSION tweetlake UPDATE, or reinstall a matching library.")));
 }
 
 /*

@@ -159,18 +159,24 @@ tweetlake_utc_hour(PG_FUNCTION_ARGS)
 	PG_RETURN_TIMESTAMPTZ(tl_utc_hour(PG_GETARG_TIMESTAMPTZ(0)));
 }
 
-Datum
-tweetlake_utc_day(PG_FUNCTION_ARGS)
+/* The UTC date (a DateADT) of ts (floor, also before 2000-01-01). */
+int32
+tl_utc_day(TimestampTz ts)
 {
-	TimestampTz ts = PG_GETARG_TIMESTAMPTZ(0);
 	int64		d;
 
 	if (TIMESTAMP_IS_NOBEGIN(ts))
-		PG_RETURN_DATEADT(DATEVAL_NOBEGIN);
+		return DATEVAL_NOBEGIN;
 	if (TIMESTAMP_IS_NOEND(ts))
-		PG_RETURN_DATEADT(DATEVAL_NOEND);
+		return DATEVAL_NOEND;
 	d = ts / USECS_PER_DAY;
 	if (ts % USECS_PER_DAY < 0)
 		d--;
-	PG_RETURN_DATEADT((DateADT) d);
+	return (int32) d;
+}
+
+Datum
+tweetlake_utc_day(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATEADT((DateADT) tl_utc_day(PG_GETARG_TIMESTAMPTZ(0)));
 }

@@ -33,6 +33,15 @@ extern bool tweetlake_parse_fast_path;
 
 extern void tweetlake_define_gucs(void);
 
+/* Counted sets (bag.c): a key while collecting, and a tweetlake.bag made of such keys */
+typedef struct TlBagKey
+{
+	const char *data;
+	int			len;
+} TlBagKey;
+struct TupleDescData;
+extern Datum tl_bag_build(TlBagKey *keys, int n, struct TupleDescData *tupdesc);
+
 /* Limits on message fields other than the tweet text (parse.c, README "Message format") */
 #define TL_MAX_ID_BYTES			128 /* tweet and user ids */
 #define TL_MAX_FIELD_BYTES		4096	/* names, location, description, codes */
@@ -201,5 +210,6 @@ extern PGDLLEXPORT void tweetlake_consumer_main(Datum arg);
 /* timestamp.c */
 extern bool tl_parse_timestamp(const char *s, size_t len, TimestampTz *result);
 extern TimestampTz tl_utc_hour(TimestampTz ts);
+extern int32 tl_utc_day(TimestampTz ts);
 
 #endif
