@@ -489,49 +489,100 @@ connect_consumer(void)
 }
 
 /*
- * The broker says a stored offset does not exist.  Past its end: the broker lost its log
- * (an embedded broker after a restart) - read what it has now from the start.  Before its
- * start: retention removed messages nobody read - they are gone, say so and go on.
+ * The broker says an offset this consumer reads does not exist.  Past the end of the log:
+ * the broker lost its log (an embedded broker after a restart) - read what it has now from
+ * the start.  Before the start: the broker deleted messages nobody had stored (retention on
+ * a real broker, say after a restore from a backup older than it; the embedded broker's
+ * size limit) - they are gone.  Never a silent skip: a WARNING for each partition with the
+ * offsets lost, and a last_error naming every partition of this consumer that lost
+ * messages, with the offsets.  So that it names them all at once, every partition of this
+ * consumer is checked here, not just the one the error came for (the others would fail
+ * one by one, each after a reconnect).
  */
 static void
 offset_out_of_range(int32 partition)
 {
-	int			i = partition_index(partition);
-	int64		lo = 0,
-				hi = 0;
+	StringInfoData lost;
+	int			nlost = 0;
+	int			e = partition_index(partition);
 
-	if (i < 0)
+	/* not ours, or handled already (the reconnect starts it at resume) */
+	if (e < 0 || (cons.reconnect && cons.resume[e] >= 0))
 		return;
-	if (rd_kafka_query_watermark_offsets(cons.rk, cons.topic, partition, &lo, &hi, 5000) != 0)
-		return;					/* try again on the next error */
-	if (cons.committed[i] > hi)
-		ereport(WARNING,
-				(errcode(ERRCODE_WARNING),
-				 errmsg("tweetlake consumer %d: the broker lost its log of partition %d of topic \"%s\"",
-						cons.index, partition, cons.topic),
-				 errdetail("The partition ends at offset " INT64_FORMAT " but offsets up to " INT64_FORMAT
-						   " are stored; it is read again from offset " INT64_FORMAT ".",
-						   hi, cons.committed[i], lo)));
-	else
-		ereport(WARNING,
-				(errcode(ERRCODE_WARNING),
-				 errmsg("tweetlake consumer %d: messages of partition %d of topic \"%s\" were deleted by the broker before they were read",
-						cons.index, partition, cons.topic),
-				 errdetail("The partition starts at offset " INT64_FORMAT ", past the stored offset " INT64_FORMAT ".",
-						   lo, cons.committed[i])));
-	tl_slot_error(cons.slot, "partition %d: stored offset " INT64_FORMAT " not on the broker (log " INT64_FORMAT ".." INT64_FORMAT "); continuing at " INT64_FORMAT,
-				  partition, cons.committed[i], lo, hi, lo);
 
-	/*
-	 * With auto.offset.reset=error librdkafka stops fetching this partition;
-	 * neither a seek nor an immediate re-assign (which races the stopping)
-	 * brings it back reliably.  So remember where to go on, finish the batch
-	 * in hand, and reconnect: the new assignment starts this partition at lo.
-	 * The offsets row keeps its value until the next batch commits, which is
-	 * what the fencing compares against.
-	 */
-	cons.resume[i] = lo;
-	cons.reconnect = true;
+	initStringInfo(&lost);
+	for (int i = 0; i < cons.nmine; i++)
+	{
+		int32		p = cons.mine[i];
+		int64		at = cons.resume[i] >= 0 ? cons.resume[i] : cons.committed[i];
+		int64		lo = 0,
+					hi = 0;
+
+		if (cons.reconnect && cons.resume[i] >= 0)
+			continue;			/* handled already */
+		if (at < 0 || rd_kafka_query_watermark_offsets(cons.rk, cons.topic, p, &lo, &hi, 5000) != 0)
+		{
+			/*
+			 * Read from the beginning (nothing stored yet), or the log's
+			 * bounds are unknown: just start fetching again.
+			 */
+			if (p == partition)
+				cons.reconnect = true;
+			continue;
+		}
+		if (at > hi)
+		{
+			ereport(WARNING,
+					(errcode(ERRCODE_WARNING),
+					 errmsg("tweetlake consumer %d: the broker lost its log of partition %d of topic \"%s\"",
+							cons.index, p, cons.topic),
+					 errdetail("The partition ends at offset " INT64_FORMAT " but offsets up to " INT64_FORMAT
+							   " are stored; it is read again from offset " INT64_FORMAT ".",
+							   hi, at, lo)));
+			tl_slot_error(cons.slot, "partition %d: stored offset " INT64_FORMAT " not on the broker (log " INT64_FORMAT ".." INT64_FORMAT "); continuing at " INT64_FORMAT,
+						  p, at, lo, hi, lo);
+		}
+		else if (at < lo)
+		{
+			ereport(WARNING,
+					(errcode(ERRCODE_WARNING),
+					 errmsg("tweetlake consumer %d: messages of partition %d of topic \"%s\" were deleted by the broker before they were read",
+							cons.index, p, cons.topic),
+					 errdetail("Offsets " INT64_FORMAT " to " INT64_FORMAT " (" INT64_FORMAT " messages) are lost: "
+							   "offset " INT64_FORMAT " was to be read next, and the partition now starts at offset " INT64_FORMAT ". "
+							   "Reading goes on from there.",
+							   at, lo - 1, lo - at, at, lo),
+					 errhint("Brokers delete messages by the topic's retention (retention.ms, retention.bytes), read or not; "
+							 "the embedded broker keeps 5 MiB a partition. A server restored from a backup older than the retention "
+							 "loses messages this way, and so do consumers stopped for longer.")));
+			appendStringInfo(&lost, "%spartition %d offsets " INT64_FORMAT ".." INT64_FORMAT,
+							 nlost++ > 0 ? ", " : "", p, at, lo - 1);
+		}
+		else if (p != partition)
+			continue;			/* in the log: nothing wrong with it */
+
+		/*
+		 * With auto.offset.reset=error librdkafka stops fetching this
+		 * partition; neither a seek nor an immediate re-assign (which races
+		 * the stopping) brings it back reliably.  So remember where to go on
+		 * (the log's start, or where it was if the error was stale), finish
+		 * the batch in hand, and reconnect: the new assignment starts the
+		 * partition there.  The offsets row keeps its value until the next
+		 * batch commits, which is what the fencing compares against.
+		 */
+		cons.resume[i] = (at > hi || at < lo) ? lo : at;
+		cons.reconnect = true;
+	}
+
+	/* the WARNINGs are the log lines; this is for tweetlake.status */
+	if (nlost > 0)
+	{
+		char	   *msg = psprintf("messages lost, deleted by the broker before they were read: %s", lost.data);
+
+		tl_slot_error_quiet(cons.slot, msg);
+		pfree(msg);
+	}
+	pfree(lost.data);
 }
 
 /*

@@ -330,11 +330,12 @@ sub kcat_produce_unprivileged
 
 # The end offset (high watermark) of each partition of $topic on a real broker from
 # start_kafka, as the broker itself reports it (Kafka's GetOffsetShell): { partition => offset }.
+# With $time -2: where each partition's log starts (its oldest message not yet deleted).
 sub kafka_end_offsets
 {
-	my ($k, $topic) = @_;
+	my ($k, $topic, $time) = @_;
 	my $out = kafka_tool($k, '', 'org.apache.kafka.tools.GetOffsetShell',
-		'--bootstrap-server', $k->{bootstrap}, '--topic', $topic, '--time', '-1');
+		'--bootstrap-server', $k->{bootstrap}, '--topic', $topic, '--time', $time // '-1');
 	my %end;
 	$end{$1} = $2 while $out =~ /^\Q$topic\E:(\d+):(\d+)\s*$/mg;
 	die "GetOffsetShell printed no offsets for $topic: $out" unless %end;
@@ -368,11 +369,11 @@ sub embedded_end_offsets
 }
 
 # One test per partition of $end ({ partition => end offset }): every offset 0 .. end - 1
-# of $topic is in bronze or the dead letters exactly once.
+# of $topic is in bronze or the dead letters (of database $db, default postgres) exactly once.
 sub offsets_each_once
 {
-	my ($node, $topic, $end) = @_;
-	my %got = map { my ($p, @v) = split /\|/; ($p => join(' ', @v)) } split /\n/, sql_value($node,
+	my ($node, $topic, $end, $db) = @_;
+	my %got = map { my ($p, @v) = split /\|/; ($p => join(' ', @v)) } split /\n/, $node->safe_psql($db // 'postgres',
 		"SELECT p, count(*), count(DISTINCT o), min(o), max(o)
 		 FROM (SELECT kafka_partition, kafka_offset FROM bronze.tweets WHERE kafka_topic = '$topic'
 		       UNION ALL

@@ -110,6 +110,9 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.segment.bytes=67108864
 log.retention.hours=24
+# a topic's retention.ms / retention.bytes take effect within a second (t/044 lets retention
+# delete messages a restored server has not read)
+log.retention.check.interval.ms=1000
 sasl.enabled.mechanisms=PLAIN
 listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="$admin_pw" user_admin="$admin_pw" user_tweetlake="$user_pw";
 listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="$admin_pw" user_admin="$admin_pw" user_tweetlake="$user_pw";
