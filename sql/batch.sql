@@ -1,7 +1,7 @@
 -- The batch trigger keeps its statements' plans per backend, one per batch size class:
--- batches of every size in one session, one session across DROP/CREATE EXTENSION, and a
--- batch mixing new rows, rows silver already has and rejected ones, each checked against a
--- full recompute.
+-- batches of every size in one session, one session across DROP/CREATE EXTENSION, a batch
+-- mixing new rows, rows silver already has and rejected ones, and one larger than a chunk
+-- with duplicates across chunks, each checked against a full recompute.
 CREATE EXTENSION tweetlake;
 
 -- one row, a few rows, hundreds, thousands, then small again: every class, each reused
@@ -38,6 +38,16 @@ FROM silver.tweets;
 SELECT hour AT TIME ZONE 'UTC' AS hour_utc, total_tweets FROM gold.hourly_activity_summary ORDER BY hour;
 SELECT tweet_count, unique_users FROM gold.popular_hashtags_by_hour WHERE hashtag = 'once';
 SELECT reason FROM bronze.dead_letters;
+SELECT gold_table, missing, extra, differing FROM tweetlake.verify();
+
+-- one statement of 24,000 rows is taken in chunks of 10,000; its second 12,000 repeat the
+-- first (with another text) across the chunk boundaries: the first of each tweet_id wins
+INSERT INTO bronze.tweets (raw)
+SELECT t FROM tweetlake.generate_tweets(12000, 9, '2026-01-01 00:00+00', '1 hour') t
+UNION ALL
+SELECT replace(t, '"text":"', '"text":"CHANGED ') FROM tweetlake.generate_tweets(12000, 9, '2026-01-01 00:00+00', '1 hour') t;
+SELECT count(*) AS silver, count(*) FILTER (WHERE text LIKE 'CHANGED%') AS changed_texts FROM silver.tweets;
+SELECT hour AT TIME ZONE 'UTC' AS hour_utc, total_tweets FROM gold.hourly_activity_summary ORDER BY hour;
 SELECT gold_table, missing, extra, differing FROM tweetlake.verify();
 
 -- the extension dropped and created again in the same session: the kept plans are made anew

@@ -327,10 +327,10 @@ typedef struct Acc
 
 typedef struct KeyMap
 {
-	Acc	  **buckets;
+	Acc		  **buckets;
 	int			nbuckets;		/* a power of 2 */
 	int			n;
-	Acc	  **order;			/* the groups in the order they were met */
+	Acc		  **order;			/* the groups in the order they were met */
 } KeyMap;
 
 /* An encoded key: fields one after the other, texts with their length first. */
@@ -395,7 +395,7 @@ static Acc *
 map_get(KeyMap *m, const KeyBuf *kb, bool *created)
 {
 	uint32		h = hash_bytes((const unsigned char *) kb->data, kb->len);
-	Acc	   *g;
+	Acc		   *g;
 
 	for (g = m->buckets[h & (m->nbuckets - 1)]; g != NULL; g = g->next)
 		if (g->hash == h && g->keylen == kb->len && memcmp(g->key, kb->data, kb->len) == 0)
@@ -408,11 +408,11 @@ map_get(KeyMap *m, const KeyBuf *kb, bool *created)
 	{
 		/* grow: twice the buckets, rehashed; order keeps its entries */
 		int			nb = m->nbuckets * 2;
-		Acc	  **b = palloc0(sizeof(Acc *) * nb);
+		Acc		  **b = palloc0(sizeof(Acc *) * nb);
 
 		for (int i = 0; i < m->n; i++)
 		{
-			Acc	   *x = m->order[i];
+			Acc		   *x = m->order[i];
 
 			x->next = b[x->hash & (nb - 1)];
 			b[x->hash & (nb - 1)] = x;
@@ -559,7 +559,10 @@ facts_of(Facts *f, Datum *v, bool *nl, text *unknown, SentimentCache *sentiments
 	deconstruct_array(DatumGetArrayTypePCopy(v[A_MENTIONS]), TEXTOID, -1, false, TYPALIGN_INT,
 					  &f->mentions, NULL, &f->nmentions);
 	{
-		/* tweetlake.pair_key: length(region) in characters, ':', region, language */
+		/*
+		 * tweetlake.pair_key: length(region) in characters, ':', region,
+		 * language
+		 */
 		const char *r = VARDATA_ANY(f->region);
 		int			rlen = VARSIZE_ANY_EXHDR(f->region);
 		int			llen = VARSIZE_ANY_EXHDR(f->language);
@@ -620,7 +623,8 @@ group_add_user(Acc *g, const Facts *f, bool created)
 		  varstr_cmp(VARDATA_ANY(f->username), VARSIZE_ANY_EXHDR(f->username),
 					 VARDATA_ANY(g->username), VARSIZE_ANY_EXHDR(g->username),
 					 DEFAULT_COLLATION_OID) > 0)))
-		g->username = f->username;	/* max(username), by the database's collation */
+		g->username = f->username;	/* max(username), by the database's
+									 * collation */
 	if (f->has_followers && (!g->has_followers || f->followers > g->followers))
 	{
 		g->followers = f->followers;
@@ -682,22 +686,6 @@ rel_put(Rel *r, Datum *values, bool *nulls)
 	r->n++;
 }
 
-static void
-rel_register(Rel *r)
-{
-	EphemeralNamedRelation enr = palloc0(sizeof(EphemeralNamedRelationData));
-	int			rc;
-
-	enr->md.name = (char *) r->name;
-	enr->md.reliddesc = InvalidOid;
-	enr->md.tupdesc = r->desc;
-	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
-	enr->md.enrtuples = r->n;
-	enr->reldata = r->store;
-	rc = SPI_register_relation(enr);
-	if (rc != SPI_OK_REL_REGISTER)
-		elog(ERROR, "SPI_register_relation(%s) failed: %s", r->name, SPI_result_code_string(rc));
-}
 
 static Datum
 numeric_or_zero(Numeric n)
@@ -787,32 +775,45 @@ static SPIPlanPtr silver_plans[SIZE_CLASSES];
 static SPIPlanPtr dead_plans[SIZE_CLASSES];
 static SPIPlanPtr gold_plans[SIZE_CLASSES];
 
-Datum
-tweetlake_process_bronze_batch(PG_FUNCTION_ARGS)
+/* What one run of the trigger reads, and how (set up once per run). */
+typedef struct Batch
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	MemoryContext batchcxt;
-	MemoryContext rowcxt;
-	MemoryContext old;
-	TupleDesc	bronze;
+	Tuplestorestate *in;		/* the transition table */
 	TupleTableSlot *slot;
 	int			a_raw,
 				a_topic,
 				a_partition,
 				a_offset;
-	int			ntweets = 0,	/* rows parsed, first of their tweet_id */
-				captweets = 1024,
-				nnew = 0;		/* ... of which silver took */
-	Facts	   *facts;			/* what the groups need of each row */
-	bool	   *is_new;
-	TupleDesc	parsed_desc;
+	TupleDesc	parsed_desc;	/* tweetlake.parsed_tweet: the silver relation */
 	TupleDesc	bag_desc;
+	Oid			bag_type;
+	text	   *unknown;
+} Batch;
+
+/*
+ * A chunk of the batch: at most CHUNK_ROWS rows of the transition table, parsed, written
+ * and merged into gold before the next is read, so that a batch of any size (a COPY of
+ * millions of lines) needs the memory of one chunk.  The chunks run in order in the
+ * statement's transaction, so silver's ON CONFLICT sees the earlier chunks' rows: the first
+ * row of a tweet_id wins across chunks as within one.
+ */
+#define CHUNK_ROWS 10000
+
+typedef struct Chunk
+{
+	MemoryContext cxt;
+	MemoryContext batchcxt;		/* the run's: SPI's list of relations lives
+								 * there */
+	int			nread;			/* rows read */
+	int			ntweets;		/* ... parsed, the first of their tweet_id */
+	int			nnew;			/* ... of which silver took */
+	Facts	   *facts;			/* what the groups need of each of these */
+	bool	   *is_new;
+	HTAB	   *ids;			/* tweet_id -> index in facts */
+	SentimentCache *sentiments;
 	Rel			silver,
 				rejected;
-	HTAB	   *ids;
-	text	   *unknown;
-	SentimentCache *sentiments;
-	KeyMap	m_tags,
+	KeyMap		m_tags,
 				m_uh,
 				m_mh,
 				m_ud,
@@ -822,172 +823,162 @@ tweetlake_process_bronze_batch(PG_FUNCTION_ARGS)
 				m_lang,
 				m_type,
 				m_hour;
+	const char *registered[16]; /* relations registered with SPI */
+	int			nregistered;
+} Chunk;
 
-	instr_time	t0,
-				t1,
-				t2,
-				t3;
+static void
+rel_register(Chunk *c, Rel *r)
+{
+	MemoryContext old = MemoryContextSwitchTo(c->batchcxt);
+	EphemeralNamedRelation enr = palloc0(sizeof(EphemeralNamedRelationData));
+	int			rc;
 
-	INSTR_TIME_SET_CURRENT(t0);
-	if (!CALLED_AS_TRIGGER(fcinfo) ||
-		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) ||
-		!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ||
-		trigdata->tg_newtable == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("tweetlake.process_bronze_batch() must be an AFTER INSERT ... FOR EACH STATEMENT trigger with REFERENCING NEW TABLE")));
+	enr->md.name = (char *) r->name;
+	enr->md.reliddesc = InvalidOid;
+	enr->md.tupdesc = r->desc;
+	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
+	enr->md.enrtuples = r->n;
+	enr->reldata = r->store;
+	rc = SPI_register_relation(enr);
+	if (rc != SPI_OK_REL_REGISTER)
+		elog(ERROR, "SPI_register_relation(%s) failed: %s", r->name, SPI_result_code_string(rc));
+	Assert(c->nregistered < lengthof(c->registered));
+	c->registered[c->nregistered++] = r->name;
+	MemoryContextSwitchTo(old);
+}
 
-	batchcxt = AllocSetContextCreate(CurrentMemoryContext, "tweetlake batch",
-									 ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(batchcxt);
+/* Step 1: up to CHUNK_ROWS rows parsed; rejected ones aside, the first of each tweet_id kept. */
+static bool
+read_chunk(Batch *b, Chunk *c)
+{
+	static const ColDef cols[] = {
+		{"raw", TEXTOID, InvalidOid}, {"reason", TEXTOID, InvalidOid},
+		{"tweet_id", TEXTOID, InvalidOid}, {"kafka_topic", TEXTOID, InvalidOid},
+		{"kafka_partition", INT4OID, InvalidOid}, {"kafka_offset", INT8OID, InvalidOid},
+	};
+	HASHCTL		hctl;
+	MemoryContext rowcxt;
 
-	bronze = RelationGetDescr(trigdata->tg_relation);
-	a_raw = SPI_fnumber(bronze, "raw");
-	a_topic = SPI_fnumber(bronze, "kafka_topic");
-	a_partition = SPI_fnumber(bronze, "kafka_partition");
-	a_offset = SPI_fnumber(bronze, "kafka_offset");
-	if (a_raw <= 0 || a_topic <= 0 || a_partition <= 0 || a_offset <= 0)
-		elog(ERROR, "tweetlake.process_bronze_batch() fired on a table that is not bronze.tweets");
+	MemoryContextSwitchTo(c->cxt);
+	rel_begin_desc(&c->silver, "batch_silver", b->parsed_desc);
+	rel_begin(&c->rejected, "batch_rejected", cols, lengthof(cols));
+	c->facts = palloc(sizeof(Facts) * CHUNK_ROWS);
+	c->sentiments = palloc0(sizeof(SentimentCache));
+	memset(&hctl, 0, sizeof(hctl));
+	hctl.keysize = sizeof(((IdEntry *) NULL)->id);
+	hctl.entrysize = sizeof(IdEntry);
+	hctl.hcxt = c->cxt;
+	c->ids = hash_create("tweetlake batch ids", 1024, &hctl,
+						 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 
-	parsed_desc = lookup_rowtype_tupdesc_copy(type_in_tweetlake("parsed_tweet"), -1);
-	tl_check_parsed_tweet(parsed_desc);
-	bag_desc = BlessTupleDesc(lookup_rowtype_tupdesc_copy(type_in_tweetlake("bag"), -1));
-	unknown = cstring_to_text("unknown");
-
-	/* 1. parse every message: rejected ones aside, the first of each tweet_id for silver */
+	/*
+	 * the parser's scratch memory goes with each row; what a row keeps is
+	 * copied out
+	 */
+	rowcxt = AllocSetContextCreate(c->cxt, "tweetlake batch row", ALLOCSET_DEFAULT_SIZES);
+	while (c->nread < CHUNK_ROWS && tuplestore_gettupleslot(b->in, true, false, b->slot))
 	{
-		static const ColDef cols[] = {
-			{"raw", TEXTOID, InvalidOid}, {"reason", TEXTOID, InvalidOid},
-			{"tweet_id", TEXTOID, InvalidOid}, {"kafka_topic", TEXTOID, InvalidOid},
-			{"kafka_partition", INT4OID, InvalidOid}, {"kafka_offset", INT8OID, InvalidOid},
-		};
-		Tuplestorestate *in = trigdata->tg_newtable;
-		HASHCTL		hctl;
-		int			ptr;
+		bool		isnull;
+		Datum		raw = slot_getattr(b->slot, b->a_raw, &isnull);
+		Datum		values[N_ATTRS];
+		bool		nulls[N_ATTRS];
 
-		rel_begin_desc(&silver, "batch_silver", parsed_desc);
-		rel_begin(&rejected, "batch_rejected", cols, lengthof(cols));
-		facts = palloc(sizeof(Facts) * captweets);
-		sentiments = palloc0(sizeof(SentimentCache));
-
-		memset(&hctl, 0, sizeof(hctl));
-		hctl.keysize = sizeof(((IdEntry *) NULL)->id);
-		hctl.entrysize = sizeof(IdEntry);
-		hctl.hcxt = batchcxt;
-		ids = hash_create("tweetlake batch ids", 1024, &hctl,
-						  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-
-		slot = MakeSingleTupleTableSlot(bronze, &TTSOpsMinimalTuple);
-		ptr = tuplestore_alloc_read_pointer(in, 0);
-		tuplestore_select_read_pointer(in, ptr);
-		tuplestore_rescan(in);
-		/* the parser's scratch memory goes with each row; what a row keeps is copied out */
-		rowcxt = AllocSetContextCreate(batchcxt, "tweetlake batch row", ALLOCSET_DEFAULT_SIZES);
-		while (tuplestore_gettupleslot(in, true, false, slot))
+		CHECK_FOR_INTERRUPTS();
+		c->nread++;
+		MemoryContextReset(rowcxt);
+		MemoryContextSwitchTo(rowcxt);
+		tl_parse_tweet(isnull ? NULL : DatumGetTextPP(raw), values, nulls);
+		MemoryContextSwitchTo(c->cxt);
+		if (!nulls[A_ERROR])
 		{
-			bool		isnull;
-			Datum		raw = slot_getattr(slot, a_raw, &isnull);
-			Datum		values[N_ATTRS];
-			bool		nulls[N_ATTRS];
+			Datum		r[6];
+			bool		rn[6];
 
-			CHECK_FOR_INTERRUPTS();
-			MemoryContextReset(rowcxt);
-			MemoryContextSwitchTo(rowcxt);
-			tl_parse_tweet(isnull ? NULL : DatumGetTextPP(raw), values, nulls);
-			MemoryContextSwitchTo(batchcxt);
-			if (!nulls[A_ERROR])
-			{
-				Datum		r[6];
-				bool		rn[6];
-
-				r[0] = raw;
-				rn[0] = isnull;
-				r[1] = values[A_ERROR];
-				rn[1] = false;
-				r[2] = values[A_TWEET_ID];
-				rn[2] = nulls[A_TWEET_ID];
-				r[3] = slot_getattr(slot, a_topic, &rn[3]);
-				r[4] = slot_getattr(slot, a_partition, &rn[4]);
-				r[5] = slot_getattr(slot, a_offset, &rn[5]);
-				rel_put(&rejected, r, rn);
-			}
-			else
-			{
-				char	   *key = TextDatumGetCString(values[A_TWEET_ID]);
-				bool		found;
-				IdEntry    *entry = hash_search(ids, key, HASH_ENTER, &found);
-
-				pfree(key);
-				if (found)
-					continue;	/* a duplicate in the batch: the first wins */
-				entry->index = ntweets;
-				if (ntweets == captweets)
-				{
-					captweets *= 2;
-					facts = repalloc(facts, sizeof(Facts) * captweets);
-				}
-				facts_of(&facts[ntweets], values, nulls, unknown, sentiments);
-				rel_put(&silver, values, nulls);
-				ntweets++;
-			}
+			r[0] = raw;
+			rn[0] = isnull;
+			r[1] = values[A_ERROR];
+			rn[1] = false;
+			r[2] = values[A_TWEET_ID];
+			rn[2] = nulls[A_TWEET_ID];
+			r[3] = slot_getattr(b->slot, b->a_topic, &rn[3]);
+			r[4] = slot_getattr(b->slot, b->a_partition, &rn[4]);
+			r[5] = slot_getattr(b->slot, b->a_offset, &rn[5]);
+			rel_put(&c->rejected, r, rn);
 		}
-		MemoryContextDelete(rowcxt);
-		ExecDropSingleTupleTableSlot(slot);
+		else
+		{
+			char	   *key = TextDatumGetCString(values[A_TWEET_ID]);
+			bool		found;
+			IdEntry    *entry = hash_search(c->ids, key, HASH_ENTER, &found);
+
+			pfree(key);
+			if (found)
+				continue;		/* a duplicate in the batch: the first wins */
+			entry->index = c->ntweets;
+			facts_of(&c->facts[c->ntweets], values, nulls, b->unknown, c->sentiments);
+			rel_put(&c->silver, values, nulls);
+			c->ntweets++;
+		}
 	}
+	MemoryContextDelete(rowcxt);
+	return c->nread > 0;
+}
 
-	INSTR_TIME_SET_CURRENT(t1);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-
-	/* 2. silver; RETURNING says which rows are new */
-	is_new = palloc0(sizeof(bool) * Max(ntweets, 1));
-	if (ntweets > 0)
+/* Step 2: silver (RETURNING says which rows are new) and the dead letters. */
+static void
+write_silver(Chunk *c)
+{
+	c->is_new = palloc0(sizeof(bool) * Max(c->ntweets, 1));
+	if (c->ntweets > 0)
 	{
-		rel_register(&silver);
-		run(silver_plans, ntweets, SILVER_SQL, SPI_OK_INSERT_RETURNING);
-		nnew = (int) SPI_processed;
-		if (SPI_processed == (uint64) ntweets)
-			memset(is_new, true, sizeof(bool) * ntweets);
+		rel_register(c, &c->silver);
+		run(silver_plans, c->ntweets, SILVER_SQL, SPI_OK_INSERT_RETURNING);
+		c->nnew = (int) SPI_processed;
+		if (SPI_processed == (uint64) c->ntweets)
+			memset(c->is_new, true, sizeof(bool) * c->ntweets);
 		else
 			for (uint64 i = 0; i < SPI_processed; i++)
 			{
 				char	   *id = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-				IdEntry    *entry = hash_search(ids, id, HASH_FIND, NULL);
+				IdEntry    *entry = hash_search(c->ids, id, HASH_FIND, NULL);
 
 				if (entry == NULL)
 					elog(ERROR, "tweetlake batch: silver returned a tweet_id the batch does not have");
-				is_new[entry->index] = true;
+				c->is_new[entry->index] = true;
 			}
 		SPI_freetuptable(SPI_tuptable);
 	}
-	if (rejected.n > 0)
+	if (c->rejected.n > 0)
 	{
-		rel_register(&rejected);
-		run(dead_plans, rejected.n, DEAD_SQL, SPI_OK_INSERT);
+		rel_register(c, &c->rejected);
+		run(dead_plans, c->rejected.n, DEAD_SQL, SPI_OK_INSERT);
 	}
+}
 
-	/* 3. the new rows grouped by every gold key */
-	INSTR_TIME_SET_CURRENT(t2);
-	MemoryContextSwitchTo(batchcxt);
-	map_init(&m_tags);
-	map_init(&m_uh);
-	map_init(&m_mh);
-	map_init(&m_ud);
-	map_init(&m_user);
-	map_init(&m_region);
-	map_init(&m_rtotal);
-	map_init(&m_lang);
-	map_init(&m_type);
-	map_init(&m_hour);
-	for (int t = 0; t < ntweets; t++)
+/* Step 3: the new rows grouped by every gold key. */
+static void
+group_chunk(Chunk *c)
+{
+	MemoryContextSwitchTo(c->cxt);
+	map_init(&c->m_tags);
+	map_init(&c->m_uh);
+	map_init(&c->m_mh);
+	map_init(&c->m_ud);
+	map_init(&c->m_user);
+	map_init(&c->m_region);
+	map_init(&c->m_rtotal);
+	map_init(&c->m_lang);
+	map_init(&c->m_type);
+	map_init(&c->m_hour);
+	for (int t = 0; t < c->ntweets; t++)
 	{
-		Facts	   *f = &facts[t];
+		Facts	   *f = &c->facts[t];
 		KeyBuf		kb;
 		Acc		   *g;
 		bool		created;
 
-		if (!is_new[t])
+		if (!c->is_new[t])
 			continue;
 		CHECK_FOR_INTERRUPTS();
 		for (int i = 0; i < f->ntags; i++)
@@ -995,7 +986,7 @@ tweetlake_process_bronze_batch(PG_FUNCTION_ARGS)
 			key_reset(&kb);
 			key_int(&kb, f->hour);
 			key_text(&kb, (text *) DatumGetPointer(f->tags[i]));
-			g = map_get(&m_tags, &kb, &created);
+			g = map_get(&c->m_tags, &kb, &created);
 			if (created)
 			{
 				g->k[0] = TimestampTzGetDatum(f->hour);
@@ -1008,7 +999,7 @@ tweetlake_process_bronze_batch(PG_FUNCTION_ARGS)
 		key_int(&kb, f->hour);
 		key_text(&kb, f->region);
 		key_text(&kb, f->language);
-		g = map_get(&m_region, &kb, &created);
+		g = map_get(&c->m_region, &kb, &created);
 		if (created)
 		{
 			g->k[0] = TimestampTzGetDatum(f->hour);
@@ -1020,7 +1011,7 @@ tweetlake_process_bronze_batch(PG_FUNCTION_ARGS)
 		key_reset(&kb);
 		key_int(&kb, f->hour);
 		key_text(&kb, f->region);
-		g = map_get(&m_rtotal, &kb, &created);
+		g = map_get(&c->m_rtotal, &kb, &created);
 		if (created)
 		{
 			g->k[0] = TimestampTzGetDatum(f->hour);
@@ -1031,7 +1022,7 @@ tweetlake_process_bronze_batch(PG_FUNCTION_ARGS)
 		key_reset(&kb);
 		key_int(&kb, f->hour);
 		key_text(&kb, f->language);
-		g = map_get(&m_lang, &kb, &created);
+		g = map_get(&c->m_lang, &kb, &created);
 		if (created)
 		{
 			g->k[0] = TimestampTzGetDatum(f->hour);
@@ -1043,12 +1034,16 @@ tweetlake_process_bronze_batch(PG_FUNCTION_ARGS)
 		key_int(&kb, f->hour);
 		key_text(&kb, f->tweet_type);
 		key_int(&kb, f->level);
-		g = map_get(&m_type, &kb, &created);
+		g = map_get(&c->m_type, &kb, &created);
 		if (created)
 		{
 			g->k[0] = TimestampTzGetDatum(f->hour);
 			g->k[1] = PointerGetDatum(f->tweet_type);
-			/* a member's followers_count: influence_level gives the group's level */
+
+			/*
+			 * a member's followers_count: influence_level gives the group's
+			 * level
+			 */
 			g->has_followers = f->has_followers;
 			g->followers = f->followers;
 		}
@@ -1056,7 +1051,7 @@ tweetlake_process_bronze_batch(PG_FUNCTION_ARGS)
 
 		key_reset(&kb);
 		key_int(&kb, f->hour);
-		g = map_get(&m_hour, &kb, &created);
+		g = map_get(&c->m_hour, &kb, &created);
 		if (created)
 			g->k[0] = TimestampTzGetDatum(f->hour);
 		group_add(g, f);
@@ -1067,7 +1062,7 @@ tweetlake_process_bronze_batch(PG_FUNCTION_ARGS)
 				key_reset(&kb);
 				key_int(&kb, f->hour);
 				key_text(&kb, (text *) DatumGetPointer(f->mentions[i]));
-				g = map_get(&m_mh, &kb, &created);
+				g = map_get(&c->m_mh, &kb, &created);
 				if (created)
 				{
 					g->k[0] = TimestampTzGetDatum(f->hour);
@@ -1082,7 +1077,7 @@ tweetlake_process_bronze_batch(PG_FUNCTION_ARGS)
 		key_reset(&kb);
 		key_int(&kb, f->hour);
 		key_text(&kb, f->user_id);
-		g = map_get(&m_uh, &kb, &created);
+		g = map_get(&c->m_uh, &kb, &created);
 		if (created)
 		{
 			g->k[0] = TimestampTzGetDatum(f->hour);
@@ -1096,7 +1091,7 @@ tweetlake_process_bronze_batch(PG_FUNCTION_ARGS)
 		key_reset(&kb);
 		key_int(&kb, f->day);
 		key_text(&kb, f->user_id);
-		g = map_get(&m_ud, &kb, &created);
+		g = map_get(&c->m_ud, &kb, &created);
 		if (created)
 		{
 			g->k[0] = DateADTGetDatum(f->day);
@@ -1107,7 +1102,7 @@ tweetlake_process_bronze_batch(PG_FUNCTION_ARGS)
 
 		key_reset(&kb);
 		key_text(&kb, f->user_id);
-		g = map_get(&m_user, &kb, &created);
+		g = map_get(&c->m_user, &kb, &created);
 		if (created)
 			g->k[0] = PointerGetDatum(f->user_id);
 		g->n++;
@@ -1116,232 +1111,315 @@ tweetlake_process_bronze_batch(PG_FUNCTION_ARGS)
 	}
 
 
-	/* 4. the groups as relations, and the statement that merges them into gold */
-	if (m_hour.n > 0)
+}
+
+/* Step 4: the groups as relations, and the statement that merges them into gold. */
+static void
+write_gold(Batch *b, Chunk *c)
+{
+	static const ColDef c_uh[] = {
+		{"hour", TIMESTAMPTZOID, InvalidOid}, {"user_id", TEXTOID, C_COLLATION_OID},
+		{"tweets", INT8OID, InvalidOid}, {"hashtags", InvalidOid, InvalidOid},
+		{"places", InvalidOid, InvalidOid}, {"languages", InvalidOid, InvalidOid},
+	};
+	static const ColDef c_mh[] = {
+		{"hour", TIMESTAMPTZOID, InvalidOid}, {"mention", TEXTOID, C_COLLATION_OID},
+		{"hashtags", InvalidOid, InvalidOid},
+	};
+	static const ColDef c_tags[] = {
+		{"hour", TIMESTAMPTZOID, InvalidOid}, {"hashtag", TEXTOID, InvalidOid}, MEASURE_COLS,
+	};
+	static const ColDef c_ud[] = {
+		{"day", DATEOID, InvalidOid}, {"user_id", TEXTOID, InvalidOid},
+		{"username", TEXTOID, InvalidOid}, {"followers", INT4OID, InvalidOid}, MEASURE_COLS,
+	};
+	static const ColDef c_user[] = {
+		{"user_id", TEXTOID, InvalidOid}, {"username", TEXTOID, InvalidOid},
+		{"followers", INT4OID, InvalidOid}, {"first_day", DATEOID, InvalidOid},
+		{"last_day", DATEOID, InvalidOid}, {"n", INT8OID, InvalidOid},
+		{"eng", INT8OID, InvalidOid},
+	};
+	static const ColDef c_region[] = {
+		{"hour", TIMESTAMPTZOID, InvalidOid}, {"region", TEXTOID, InvalidOid},
+		{"language", TEXTOID, InvalidOid}, MEASURE_COLS,
+		{"pos", INT8OID, InvalidOid}, {"neg", INT8OID, InvalidOid}, {"neu", INT8OID, InvalidOid},
+	};
+	static const ColDef c_rtotal[] = {
+		{"hour", TIMESTAMPTZOID, InvalidOid}, {"region", TEXTOID, InvalidOid},
+		{"n", INT8OID, InvalidOid},
+	};
+	static const ColDef c_lang[] = {
+		{"hour", TIMESTAMPTZOID, InvalidOid}, {"language", TEXTOID, InvalidOid},
+		MEASURE_COLS, {"len", INT8OID, InvalidOid},
+	};
+	static const ColDef c_type[] = {
+		{"hour", TIMESTAMPTZOID, InvalidOid}, {"tweet_type", TEXTOID, InvalidOid},
+		{"followers", INT4OID, InvalidOid}, MEASURE_COLS, {"viral", INT8OID, InvalidOid},
+	};
+	static const ColDef c_hour[] = {
+		{"hour", TIMESTAMPTZOID, InvalidOid}, MEASURE_COLS,
+		{"pos", INT8OID, InvalidOid}, {"neg", INT8OID, InvalidOid}, {"neu", INT8OID, InvalidOid},
+	};
+	ColDef		cuh[lengthof(c_uh)];
+	ColDef		cmh[lengthof(c_mh)];
+	Rel			r;
+	Datum		v[16];
+	bool		nl[16];
+
+	memcpy(cuh, c_uh, sizeof(c_uh));
+	cuh[3].type = cuh[4].type = cuh[5].type = b->bag_type;
+	memcpy(cmh, c_mh, sizeof(c_mh));
+	cmh[2].type = b->bag_type;
+	memset(nl, false, sizeof(nl));
+
+	rel_begin(&r, "batch_user_hour", cuh, lengthof(cuh));
+	for (int i = 0; i < c->m_uh.n; i++)
 	{
-		static const ColDef c_uh[] = {
-			{"hour", TIMESTAMPTZOID, InvalidOid}, {"user_id", TEXTOID, C_COLLATION_OID},
-			{"tweets", INT8OID, InvalidOid}, {"hashtags", InvalidOid, InvalidOid},
-			{"places", InvalidOid, InvalidOid}, {"languages", InvalidOid, InvalidOid},
-		};
-		static const ColDef c_mh[] = {
-			{"hour", TIMESTAMPTZOID, InvalidOid}, {"mention", TEXTOID, C_COLLATION_OID},
-			{"hashtags", InvalidOid, InvalidOid},
-		};
-		static const ColDef c_tags[] = {
-			{"hour", TIMESTAMPTZOID, InvalidOid}, {"hashtag", TEXTOID, InvalidOid}, MEASURE_COLS,
-		};
-		static const ColDef c_ud[] = {
-			{"day", DATEOID, InvalidOid}, {"user_id", TEXTOID, InvalidOid},
-			{"username", TEXTOID, InvalidOid}, {"followers", INT4OID, InvalidOid}, MEASURE_COLS,
-		};
-		static const ColDef c_user[] = {
-			{"user_id", TEXTOID, InvalidOid}, {"username", TEXTOID, InvalidOid},
-			{"followers", INT4OID, InvalidOid}, {"first_day", DATEOID, InvalidOid},
-			{"last_day", DATEOID, InvalidOid}, {"n", INT8OID, InvalidOid},
-			{"eng", INT8OID, InvalidOid},
-		};
-		static const ColDef c_region[] = {
-			{"hour", TIMESTAMPTZOID, InvalidOid}, {"region", TEXTOID, InvalidOid},
-			{"language", TEXTOID, InvalidOid}, MEASURE_COLS,
-			{"pos", INT8OID, InvalidOid}, {"neg", INT8OID, InvalidOid}, {"neu", INT8OID, InvalidOid},
-		};
-		static const ColDef c_rtotal[] = {
-			{"hour", TIMESTAMPTZOID, InvalidOid}, {"region", TEXTOID, InvalidOid},
-			{"n", INT8OID, InvalidOid},
-		};
-		static const ColDef c_lang[] = {
-			{"hour", TIMESTAMPTZOID, InvalidOid}, {"language", TEXTOID, InvalidOid},
-			MEASURE_COLS, {"len", INT8OID, InvalidOid},
-		};
-		static const ColDef c_type[] = {
-			{"hour", TIMESTAMPTZOID, InvalidOid}, {"tweet_type", TEXTOID, InvalidOid},
-			{"followers", INT4OID, InvalidOid}, MEASURE_COLS, {"viral", INT8OID, InvalidOid},
-		};
-		static const ColDef c_hour[] = {
-			{"hour", TIMESTAMPTZOID, InvalidOid}, MEASURE_COLS,
-			{"pos", INT8OID, InvalidOid}, {"neg", INT8OID, InvalidOid}, {"neu", INT8OID, InvalidOid},
-		};
-		ColDef		cuh[lengthof(c_uh)];
-		ColDef		cmh[lengthof(c_mh)];
-		Oid			bag_type = type_in_tweetlake("bag");
-		Rel			r;
-		Datum		v[16];
-		bool		nl[16];
+		Acc		   *g = c->m_uh.order[i];
 
-		memcpy(cuh, c_uh, sizeof(c_uh));
-		cuh[3].type = cuh[4].type = cuh[5].type = bag_type;
-		memcpy(cmh, c_mh, sizeof(c_mh));
-		cmh[2].type = bag_type;
-		memset(nl, false, sizeof(nl));
-
-		rel_begin(&r, "batch_user_hour", cuh, lengthof(cuh));
-		for (int i = 0; i < m_uh.n; i++)
-		{
-			Acc	   *g = m_uh.order[i];
-
-			v[0] = g->k[0];
-			v[1] = g->k[1];
-			v[2] = Int64GetDatum(g->n);
-			v[3] = tl_bag_build(g->tags.items, g->tags.n, bag_desc);
-			v[4] = tl_bag_build(g->places.items, g->places.n, bag_desc);
-			v[5] = tl_bag_build(g->langs.items, g->langs.n, bag_desc);
-			rel_put(&r, v, nl);
-		}
-		rel_register(&r);
-
-		rel_begin(&r, "batch_mention_hour", cmh, lengthof(cmh));
-		for (int i = 0; i < m_mh.n; i++)
-		{
-			Acc	   *g = m_mh.order[i];
-
-			v[0] = g->k[0];
-			v[1] = g->k[1];
-			v[2] = tl_bag_build(g->tags.items, g->tags.n, bag_desc);
-			rel_put(&r, v, nl);
-		}
-		rel_register(&r);
-
-		rel_begin(&r, "batch_hashtag_hour", c_tags, lengthof(c_tags));
-		for (int i = 0; i < m_tags.n; i++)
-		{
-			Acc	   *g = m_tags.order[i];
-
-			v[0] = g->k[0];
-			v[1] = g->k[1];
-			put_measures(v, 2, g);
-			rel_put(&r, v, nl);
-		}
-		rel_register(&r);
-
-		rel_begin(&r, "batch_user_day", c_ud, lengthof(c_ud));
-		for (int i = 0; i < m_ud.n; i++)
-		{
-			Acc	   *g = m_ud.order[i];
-			bool		n2[16];
-
-			memset(n2, false, sizeof(n2));
-			v[0] = g->k[0];
-			v[1] = g->k[1];
-			v[2] = PointerGetDatum(g->username);
-			n2[2] = g->username == NULL;
-			v[3] = Int32GetDatum(g->followers);
-			n2[3] = !g->has_followers;
-			put_measures(v, 4, g);
-			rel_put(&r, v, n2);
-		}
-		rel_register(&r);
-
-		rel_begin(&r, "batch_user", c_user, lengthof(c_user));
-		for (int i = 0; i < m_user.n; i++)
-		{
-			Acc	   *g = m_user.order[i];
-			bool		n2[16];
-
-			memset(n2, false, sizeof(n2));
-			v[0] = g->k[0];
-			v[1] = PointerGetDatum(g->username);
-			n2[1] = g->username == NULL;
-			v[2] = Int32GetDatum(g->followers);
-			n2[2] = !g->has_followers;
-			v[3] = DateADTGetDatum(g->first_day);
-			v[4] = DateADTGetDatum(g->last_day);
-			v[5] = Int64GetDatum(g->n);
-			v[6] = Int64GetDatum(g->eng);
-			rel_put(&r, v, n2);
-		}
-		rel_register(&r);
-
-		rel_begin(&r, "batch_region_hour", c_region, lengthof(c_region));
-		for (int i = 0; i < m_region.n; i++)
-		{
-			Acc	   *g = m_region.order[i];
-
-			v[0] = g->k[0];
-			v[1] = g->k[1];
-			v[2] = g->k[2];
-			put_categories(v, put_measures(v, 3, g), g);
-			rel_put(&r, v, nl);
-		}
-		rel_register(&r);
-
-		rel_begin(&r, "batch_region_total", c_rtotal, lengthof(c_rtotal));
-		for (int i = 0; i < m_rtotal.n; i++)
-		{
-			Acc	   *g = m_rtotal.order[i];
-
-			v[0] = g->k[0];
-			v[1] = g->k[1];
-			v[2] = Int64GetDatum(g->n);
-			rel_put(&r, v, nl);
-		}
-		rel_register(&r);
-
-		rel_begin(&r, "batch_language_hour", c_lang, lengthof(c_lang));
-		for (int i = 0; i < m_lang.n; i++)
-		{
-			Acc	   *g = m_lang.order[i];
-			int			k;
-
-			v[0] = g->k[0];
-			v[1] = g->k[1];
-			k = put_measures(v, 2, g);
-			v[k] = Int64GetDatum(g->len);
-			rel_put(&r, v, nl);
-		}
-		rel_register(&r);
-
-		rel_begin(&r, "batch_type_hour", c_type, lengthof(c_type));
-		for (int i = 0; i < m_type.n; i++)
-		{
-			Acc	   *g = m_type.order[i];
-			bool		n2[16];
-			int			k;
-
-			memset(n2, false, sizeof(n2));
-			v[0] = g->k[0];
-			v[1] = g->k[1];
-			v[2] = Int32GetDatum(g->followers);
-			n2[2] = !g->has_followers;
-			k = put_measures(v, 3, g);
-			v[k] = Int64GetDatum(g->viral);
-			rel_put(&r, v, n2);
-		}
-		rel_register(&r);
-
-		rel_begin(&r, "batch_hour", c_hour, lengthof(c_hour));
-		for (int i = 0; i < m_hour.n; i++)
-		{
-			Acc	   *g = m_hour.order[i];
-
-			v[0] = g->k[0];
-			put_categories(v, put_measures(v, 1, g), g);
-			rel_put(&r, v, nl);
-		}
-		rel_register(&r);
-
-		INSTR_TIME_SET_CURRENT(t3);
-		run(gold_plans, ntweets, GOLD_SQL, SPI_OK_INSERT);
+		v[0] = g->k[0];
+		v[1] = g->k[1];
+		v[2] = Int64GetDatum(g->n);
+		v[3] = tl_bag_build(g->tags.items, g->tags.n, b->bag_desc);
+		v[4] = tl_bag_build(g->places.items, g->places.n, b->bag_desc);
+		v[5] = tl_bag_build(g->langs.items, g->langs.n, b->bag_desc);
+		rel_put(&r, v, nl);
 	}
-	else
-		INSTR_TIME_SET_CURRENT(t3);
+	rel_register(c, &r);
 
-	SPI_finish();
-	if (message_level_is_interesting(DEBUG1))
+	rel_begin(&r, "batch_mention_hour", cmh, lengthof(cmh));
+	for (int i = 0; i < c->m_mh.n; i++)
 	{
-		instr_time	t4;
+		Acc		   *g = c->m_mh.order[i];
 
+		v[0] = g->k[0];
+		v[1] = g->k[1];
+		v[2] = tl_bag_build(g->tags.items, g->tags.n, b->bag_desc);
+		rel_put(&r, v, nl);
+	}
+	rel_register(c, &r);
+
+	rel_begin(&r, "batch_hashtag_hour", c_tags, lengthof(c_tags));
+	for (int i = 0; i < c->m_tags.n; i++)
+	{
+		Acc		   *g = c->m_tags.order[i];
+
+		v[0] = g->k[0];
+		v[1] = g->k[1];
+		put_measures(v, 2, g);
+		rel_put(&r, v, nl);
+	}
+	rel_register(c, &r);
+
+	rel_begin(&r, "batch_user_day", c_ud, lengthof(c_ud));
+	for (int i = 0; i < c->m_ud.n; i++)
+	{
+		Acc		   *g = c->m_ud.order[i];
+		bool		n2[16];
+
+		memset(n2, false, sizeof(n2));
+		v[0] = g->k[0];
+		v[1] = g->k[1];
+		v[2] = PointerGetDatum(g->username);
+		n2[2] = g->username == NULL;
+		v[3] = Int32GetDatum(g->followers);
+		n2[3] = !g->has_followers;
+		put_measures(v, 4, g);
+		rel_put(&r, v, n2);
+	}
+	rel_register(c, &r);
+
+	rel_begin(&r, "batch_user", c_user, lengthof(c_user));
+	for (int i = 0; i < c->m_user.n; i++)
+	{
+		Acc		   *g = c->m_user.order[i];
+		bool		n2[16];
+
+		memset(n2, false, sizeof(n2));
+		v[0] = g->k[0];
+		v[1] = PointerGetDatum(g->username);
+		n2[1] = g->username == NULL;
+		v[2] = Int32GetDatum(g->followers);
+		n2[2] = !g->has_followers;
+		v[3] = DateADTGetDatum(g->first_day);
+		v[4] = DateADTGetDatum(g->last_day);
+		v[5] = Int64GetDatum(g->n);
+		v[6] = Int64GetDatum(g->eng);
+		rel_put(&r, v, n2);
+	}
+	rel_register(c, &r);
+
+	rel_begin(&r, "batch_region_hour", c_region, lengthof(c_region));
+	for (int i = 0; i < c->m_region.n; i++)
+	{
+		Acc		   *g = c->m_region.order[i];
+
+		v[0] = g->k[0];
+		v[1] = g->k[1];
+		v[2] = g->k[2];
+		put_categories(v, put_measures(v, 3, g), g);
+		rel_put(&r, v, nl);
+	}
+	rel_register(c, &r);
+
+	rel_begin(&r, "batch_region_total", c_rtotal, lengthof(c_rtotal));
+	for (int i = 0; i < c->m_rtotal.n; i++)
+	{
+		Acc		   *g = c->m_rtotal.order[i];
+
+		v[0] = g->k[0];
+		v[1] = g->k[1];
+		v[2] = Int64GetDatum(g->n);
+		rel_put(&r, v, nl);
+	}
+	rel_register(c, &r);
+
+	rel_begin(&r, "batch_language_hour", c_lang, lengthof(c_lang));
+	for (int i = 0; i < c->m_lang.n; i++)
+	{
+		Acc		   *g = c->m_lang.order[i];
+		int			k;
+
+		v[0] = g->k[0];
+		v[1] = g->k[1];
+		k = put_measures(v, 2, g);
+		v[k] = Int64GetDatum(g->len);
+		rel_put(&r, v, nl);
+	}
+	rel_register(c, &r);
+
+	rel_begin(&r, "batch_type_hour", c_type, lengthof(c_type));
+	for (int i = 0; i < c->m_type.n; i++)
+	{
+		Acc		   *g = c->m_type.order[i];
+		bool		n2[16];
+		int			k;
+
+		memset(n2, false, sizeof(n2));
+		v[0] = g->k[0];
+		v[1] = g->k[1];
+		v[2] = Int32GetDatum(g->followers);
+		n2[2] = !g->has_followers;
+		k = put_measures(v, 3, g);
+		v[k] = Int64GetDatum(g->viral);
+		rel_put(&r, v, n2);
+	}
+	rel_register(c, &r);
+
+	rel_begin(&r, "batch_hour", c_hour, lengthof(c_hour));
+	for (int i = 0; i < c->m_hour.n; i++)
+	{
+		Acc		   *g = c->m_hour.order[i];
+
+		v[0] = g->k[0];
+		put_categories(v, put_measures(v, 1, g), g);
+		rel_put(&r, v, nl);
+	}
+	rel_register(c, &r);
+
+	run(gold_plans, c->ntweets, GOLD_SQL, SPI_OK_INSERT);
+}
+
+Datum
+tweetlake_process_bronze_batch(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	MemoryContext batchcxt;
+	MemoryContext old;
+	TupleDesc	bronze;
+	Batch		b;
+	int			ptr;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ||
+		trigdata->tg_newtable == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("tweetlake.process_bronze_batch() must be an AFTER INSERT ... FOR EACH STATEMENT trigger with REFERENCING NEW TABLE")));
+
+	batchcxt = AllocSetContextCreate(CurrentMemoryContext, "tweetlake batch",
+									 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(batchcxt);
+
+	bronze = RelationGetDescr(trigdata->tg_relation);
+	b.a_raw = SPI_fnumber(bronze, "raw");
+	b.a_topic = SPI_fnumber(bronze, "kafka_topic");
+	b.a_partition = SPI_fnumber(bronze, "kafka_partition");
+	b.a_offset = SPI_fnumber(bronze, "kafka_offset");
+	if (b.a_raw <= 0 || b.a_topic <= 0 || b.a_partition <= 0 || b.a_offset <= 0)
+		elog(ERROR, "tweetlake.process_bronze_batch() fired on a table that is not bronze.tweets");
+	b.parsed_desc = lookup_rowtype_tupdesc_copy(type_in_tweetlake("parsed_tweet"), -1);
+	tl_check_parsed_tweet(b.parsed_desc);
+	b.bag_type = type_in_tweetlake("bag");
+	b.bag_desc = BlessTupleDesc(lookup_rowtype_tupdesc_copy(b.bag_type, -1));
+	b.unknown = cstring_to_text("unknown");
+	b.in = trigdata->tg_newtable;
+	b.slot = MakeSingleTupleTableSlot(bronze, &TTSOpsMinimalTuple);
+	ptr = tuplestore_alloc_read_pointer(b.in, 0);
+	tuplestore_select_read_pointer(b.in, ptr);
+	tuplestore_rescan(b.in);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	for (;;)
+	{
+		Chunk		c;
+		instr_time	t0,
+					t1,
+					t2,
+					t3,
+					t4;
+
+		memset(&c, 0, sizeof(c));
+		c.cxt = AllocSetContextCreate(batchcxt, "tweetlake batch chunk", ALLOCSET_DEFAULT_SIZES);
+		c.batchcxt = batchcxt;
+		INSTR_TIME_SET_CURRENT(t0);
+		if (!read_chunk(&b, &c))
+		{
+			ExecClearTuple(b.slot);
+			MemoryContextSwitchTo(batchcxt);
+			MemoryContextDelete(c.cxt);
+			break;
+		}
+		INSTR_TIME_SET_CURRENT(t1);
+		write_silver(&c);
+		INSTR_TIME_SET_CURRENT(t2);
+		group_chunk(&c);
+		INSTR_TIME_SET_CURRENT(t3);
+		if (c.m_hour.n > 0)
+			write_gold(&b, &c);
 		INSTR_TIME_SET_CURRENT(t4);
-		INSTR_TIME_SUBTRACT(t4, t3);
-		INSTR_TIME_SUBTRACT(t3, t2);
-		INSTR_TIME_SUBTRACT(t2, t1);
-		INSTR_TIME_SUBTRACT(t1, t0);
-		elog(DEBUG1, "tweetlake batch: %d rows, %d rejected, %d new in silver; %zu kB of memory; parse %.1f ms, silver and dead letters %.1f ms, grouping %.1f ms, gold %.1f ms",
-			 ntweets + rejected.n, rejected.n, nnew,
-			 MemoryContextMemAllocated(batchcxt, true) / 1024,
-			 INSTR_TIME_GET_MILLISEC(t1), INSTR_TIME_GET_MILLISEC(t2),
-			 INSTR_TIME_GET_MILLISEC(t3), INSTR_TIME_GET_MILLISEC(t4));
+
+		if (message_level_is_interesting(DEBUG1))
+		{
+			INSTR_TIME_SUBTRACT(t4, t3);
+			INSTR_TIME_SUBTRACT(t3, t2);
+			INSTR_TIME_SUBTRACT(t2, t1);
+			INSTR_TIME_SUBTRACT(t1, t0);
+			elog(DEBUG1, "tweetlake batch: %d rows, %d rejected, %d new in silver; %zu kB of memory; parse %.1f ms, silver and dead letters %.1f ms, grouping %.1f ms, gold %.1f ms",
+				 c.nread, c.rejected.n, c.nnew,
+				 MemoryContextMemAllocated(c.cxt, true) / 1024,
+				 INSTR_TIME_GET_MILLISEC(t1), INSTR_TIME_GET_MILLISEC(t2),
+				 INSTR_TIME_GET_MILLISEC(t3), INSTR_TIME_GET_MILLISEC(t4));
+		}
+		MemoryContextSwitchTo(batchcxt);
+		for (int i = 0; i < c.nregistered; i++)
+			if (SPI_unregister_relation(c.registered[i]) != SPI_OK_REL_UNREGISTER)
+				elog(ERROR, "SPI_unregister_relation(%s) failed", c.registered[i]);
+
+		/*
+		 * a row read from a transition table on disk lives in the chunk's
+		 * memory
+		 */
+		ExecClearTuple(b.slot);
+		MemoryContextSwitchTo(batchcxt);
+		MemoryContextDelete(c.cxt);
 	}
+	SPI_finish();
+
+	ExecDropSingleTupleTableSlot(b.slot);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(batchcxt);
 	return PointerGetDatum(NULL);
