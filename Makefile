@@ -56,6 +56,12 @@ bench: deps
 	$(MAKE) install
 	bash bench/run.sh
 
+# docker/ for real, alone: the images built with podman and the stack run with podman-compose
+# (scripts/compose-test.sh, as root; part of make test, SKIP_COMPOSE=1 leaves it out there).
+.PHONY: test-compose
+test-compose:
+	bash scripts/compose-test.sh
+
 # The extension built with AddressSanitizer and UBSan, run through the pg_regress suites,
 # t/004_fuzz.pl and t/002_exactly_once.pl on a private copy of PostgreSQL in build/sanitize
 # (scripts/sanitize.sh; run before each release).  Leaves the working tree's build alone.

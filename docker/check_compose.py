@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """docker/check_compose.py - keeps docker/ and the README's "Docker" section in step.
 
-No Docker engine runs where the tests run, so this checks, parsed rather than grepped:
+scripts/compose-test.sh (t/032_compose.pl) builds and runs the stack; this is the quick check
+that needs no engine, parsed rather than grepped:
   - docker-compose.yml: the services, published ports, environment, health checks, volumes
     and build files, against the README's service table and the entrypoint's variables;
-  - the Kafka image is the version the tests' broker runs (test/kafka/pom.xml), configured
-    as the consumers expect (the topic, its listener, no automatic topic creation);
+  - the Kafka image is built from the jars of the tests' broker (test/kafka/pom.xml), and
+    configured as the consumers expect (the topic, its listener, no automatic topic creation);
   - the Dockerfiles build with scripts/install-deps.sh and `make install` (what `make test`
     runs) and every file they COPY exists;
   - .dockerignore keeps secret-bearing files (docker/.env, other .env files, keys, make run's
@@ -61,14 +62,19 @@ def env_dict(service):
     return {k: ("" if v is None else str(v)) for k, v in env.items()}
 
 
+def with_defaults(text):
+    """`text` with each ${VAR:-default} replaced by its default (what compose uses when VAR is unset)."""
+    return re.sub(r"\$\{[A-Z_][A-Z0-9_]*:-([^}]*)\}", r"\1", str(text))
+
+
 def published_ports(service):
-    """Host ports of `ports:` entries ("[ip:]host:container" strings or long syntax)."""
+    """Host ports of `ports:` entries ("[ip:]host:container" strings or long syntax), by default."""
     out = {}
     for p in service.get("ports") or []:
         if isinstance(p, dict):
-            out[str(p.get("published"))] = str(p.get("target"))
+            out[with_defaults(p.get("published"))] = str(p.get("target"))
         else:
-            parts = str(p).split(":")
+            parts = with_defaults(p).split(":")
             out[parts[-2]] = parts[-1].split("/")[0]
     return out
 
@@ -161,10 +167,10 @@ def check_dockerfile(root, context, dockerfile, must_run):
     if not check(os.path.isfile(path), f"{dockerfile} exists"):
         return
     ins = dockerfile_instructions(path)
-    check(ins and ins[0][0] == "FROM" and ins[0][1].startswith("debian:bookworm"),
-          f"{dockerfile} builds FROM debian:bookworm (the Debian the tests run on)")
+    check(ins and ins[0][0] == "FROM" and all(a.startswith("debian:bookworm") for w, a in ins if w == "FROM"),
+          f"{dockerfile} builds FROM debian:bookworm (the Debian the tests run on), every stage")
     for word, arg in ins:
-        if word == "COPY":
+        if word == "COPY" and "--from=" not in arg:
             srcs = [a for a in shlex.split(arg) if not a.startswith("--")][:-1]
             for src in srcs:
                 check(os.path.exists(os.path.join(context, src)), f"{dockerfile}: COPY source {src} exists")
@@ -243,8 +249,10 @@ def main():
     ns = {"m": pom.tag.split("}")[0].strip("{")} if pom.tag.startswith("{") else {}
     version = pom.find("m:properties/m:kafka.version" if ns else "properties/kafka.version", ns).text
     for name in ("kafka", "kafka-init"):
-        check(services.get(name, {}).get("image") == f"apache/kafka:{version}",
-              f"{name}: image apache/kafka:{version}, the version of the tests' broker (test/kafka/pom.xml)")
+        check(services.get(name, {}).get("image") == f"tweetlake/kafka:{version}",
+              f"{name}: image tweetlake/kafka:{version}, the version of the tests' broker (test/kafka/pom.xml)")
+        check((services.get(name, {}).get("build") or {}).get("dockerfile") == "docker/kafka.Dockerfile",
+              f"{name}: built from docker/kafka.Dockerfile (the jars of test/kafka/pom.xml)")
     k_env = env_dict(kafka)
     check(k_env.get("KAFKA_AUTO_CREATE_TOPICS_ENABLE") == "false", "kafka: topics are not created automatically")
     check("broker" in k_env.get("KAFKA_PROCESS_ROLES", "") and "controller" in k_env.get("KAFKA_PROCESS_ROLES", ""),
@@ -255,7 +263,7 @@ def main():
     except Exception:
         ok = False
     check(ok, f"kafka: CLUSTER_ID {cid!r} is a Kafka Uuid (16 bytes, base64url)")
-    advertised = dict(reversed(l.split("://", 1)) for l in k_env.get("KAFKA_ADVERTISED_LISTENERS", "").split(",") if "://" in l)
+    advertised = dict(reversed(l.split("://", 1)) for l in with_defaults(k_env.get("KAFKA_ADVERTISED_LISTENERS", "")).split(",") if "://" in l)
     brokers = pg_env.get("TWEETLAKE_BROKERS", "")
     check(brokers in advertised and advertised[brokers] == k_env.get("KAFKA_INTER_BROKER_LISTENER_NAME"),
           f"postgres: TWEETLAKE_BROKERS {brokers!r} is kafka's advertised in-network listener")
@@ -264,10 +272,14 @@ def main():
           "kafka: the listener advertised to the host is the published port")
     cmd = init.get("command") or []
     cmd = shlex.split(cmd) if isinstance(cmd, str) else [str(c) for c in cmd]
+    # a shell script (`bash -c "..."`): its words
+    if len(cmd) == 3 and cmd[1] == "-c":
+        cmd = shlex.split(cmd[2].replace(";", " ; "))
     opt = lambda o: cmd[cmd.index(o) + 1] if o in cmd and cmd.index(o) + 1 < len(cmd) else None
     check(opt("--topic") == pg_env.get("TWEETLAKE_TOPIC", "tweets"), "kafka-init creates the topic the workers use")
     check(opt("--bootstrap-server") == brokers, "kafka-init talks to the broker the workers use")
     check("--if-not-exists" in cmd, "kafka-init can run again (--if-not-exists)")
+    check(opt("--partitions") == "4", "kafka-init creates 4 partitions")
     check((pg.get("depends_on") or {}).get("kafka-init", {}).get("condition") == "service_completed_successfully",
           "postgres starts after the topic exists")
     check((init.get("depends_on") or {}).get("kafka", {}).get("condition") == "service_healthy",
@@ -321,13 +333,14 @@ def main():
                       (r"make .*\binstall\b", "make install")]),
         ("superset", [(r"scripts/install-deps\.sh", "scripts/install-deps.sh"),
                       (r"scripts/superset\.sh install", "scripts/superset.sh install")]),
+        ("kafka", [(r"mvn .*package", "mvn package (test/kafka/pom.xml)")]),
     ):
         build = services.get(name, {}).get("build") or {}
         context = os.path.normpath(os.path.join(compose_dir, build.get("context", ".")))
         check(context == os.path.normpath(root), f"{name}: builds from the repository root")
         ins = check_dockerfile(root, context, build.get("dockerfile", "Dockerfile"), must_run) or []
         for word, arg in ins:
-            if word == "COPY":
+            if word == "COPY" and "--from=" not in arg:
                 srcs = [a for a in shlex.split(arg) if not a.startswith("--")][:-1]
                 copied |= {os.path.normpath(a) for a in srcs} - {"."}
     check_dockerignore(root, sorted(copied))

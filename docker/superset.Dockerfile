@@ -19,11 +19,15 @@ COPY scripts/install-deps.sh /usr/src/tweetlake/scripts/install-deps.sh
 RUN bash /usr/src/tweetlake/scripts/install-deps.sh --superset-only \
  && rm -rf /var/lib/apt/lists/*
 
-COPY scripts /usr/src/tweetlake/scripts
-COPY superset /usr/src/tweetlake/superset
+# The virtualenv first, from the pinned requirements only: a change to the dashboards or the
+# scripts does not install Superset again.
+COPY scripts/superset.sh /usr/src/tweetlake/scripts/superset.sh
+COPY superset/requirements.txt /usr/src/tweetlake/superset/requirements.txt
 RUN bash /usr/src/tweetlake/scripts/superset.sh install \
  && useradd --system --home-dir /var/lib/superset --shell /usr/sbin/nologin superset \
  && install -d -o superset -g superset -m 700 /var/lib/superset
+COPY scripts /usr/src/tweetlake/scripts
+COPY superset /usr/src/tweetlake/superset
 
 USER superset
 VOLUME /var/lib/superset

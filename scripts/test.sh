@@ -42,6 +42,13 @@ if [ "${TAP_ONLY:-}" != none ] && [ -d "$WORK/t" ] && ls "$WORK"/t/*.pl >/dev/nu
   files=$(cd "$WORK" && ls t/*.pl | sort)
   if [ -n "${TAP_ONLY:-}" ]; then files=$TAP_ONLY; fi
 fi
+# t/032_compose.pl drives podman as root: it has its own step below (scripts/compose-test.sh).
+COMPOSE_SUITE=t/032_compose.pl
+run_compose=
+if printf '%s\n' $files | grep -qx "$COMPOSE_SUITE"; then
+  run_compose=1
+  files=$(printf '%s\n' $files | grep -vx "$COMPOSE_SUITE")
+fi
 # The real Apache Kafka broker of the suites that call start_kafka: jars from Maven Central,
 # cached in build/kafka/lib, copied where the server's user can read them.
 if [ -n "$files" ] && (cd "$WORK" && grep -l 'start_kafka\|kafka\.sh' $files >/dev/null 2>&1); then
@@ -76,6 +83,24 @@ if [ -n "$files" ]; then
   fi
   cp "$WORK/tap.log" "$RESULTS/"
   cp -r "$WORK/tmp_check" "$RESULTS/tap-tmp_check" 2>/dev/null
+fi
+
+# --- docker/ for real: every image built with podman, the stack up with podman-compose, checked
+# through its published ports (scripts/compose-test.sh, as root; about 15 minutes the first time,
+# less with the images cached).  With the other TAP suites, or when TAP_ONLY names it;
+# SKIP_COMPOSE=1 skips it, and says so.
+if [ -n "$run_compose" ] && [ "${SKIP_COMPOSE:-}" = 1 ]; then
+  echo "== compose: skipped (SKIP_COMPOSE=1): docker/ was not built or run"
+elif [ -n "$run_compose" ]; then
+  echo "== compose: bash scripts/compose-test.sh ($COMPOSE_SUITE)"
+  bash "$ROOT/scripts/compose-test.sh" 2>&1 | tee "$WORK/compose-test.out" | grep --line-buffered -vE '^tap-summary: '
+  c_line=$(grep -E '^tap-summary: ' "$WORK/compose-test.out" | tail -1)
+  if [ -z "$c_line" ]; then
+    echo "not ok - the compose suite printed no summary (see $RESULTS/compose.log)"; failed=$((failed + 1))
+  else
+    passed=$((passed + $(echo "$c_line" | awk '{print $2}')))
+    failed=$((failed + $(echo "$c_line" | awk '{print $3}')))
+  fi
 fi
 
 # --- the C sources are as pgindent leaves them (scripts/indent.sh --check) ---------------
