@@ -12,7 +12,9 @@
 # feeds a gold table REV did not have shows in verify() as that table's missing rows).
 # version:V: the earlier side is CREATE EXTENSION tweetlake VERSION 'V' (its install script,
 # as shipped, on the installed library): the way to compare against a trigger of SQL text
-# when the installed one is C.  SPAN (default 7 days) is the time the tweets spread over.
+# when the installed one is C.  SPAN (default 7 days) is the time the tweets spread over;
+# BATCH_SIZE (default: tweetlake.batch_size's, 10000) the rows per INSERT, so BATCH_SIZE=1
+# gives what a one-row INSERT costs the trigger.
 # Prints tweets/s and the loading backend's CPU time per tweet (what other work on the
 # machine disturbs least) per run, then the medians of each side and their ratios.
 set -euo pipefail
@@ -62,6 +64,7 @@ for round in $(seq "$ROUNDS"); do
     t0=$(date +%s.%N)
     cpu=$(sql -d "ab_$side" -c "CREATE TEMP TABLE c0 AS SELECT split_part(s, ' ', 14)::bigint + split_part(s, ' ', 15)::bigint AS t
                                  FROM pg_read_file('/proc/self/stat') AS s" \
+              ${BATCH_SIZE:+-c "SET tweetlake.batch_size = $BATCH_SIZE"} \
               -c "SELECT tweetlake.load_generated($N, 1, '2026-01-01', '$SPAN') IS NULL" \
               -c "SELECT round((split_part(s, ' ', 14)::bigint + split_part(s, ' ', 15)::bigint - t)
                                * 1e6 / $(getconf CLK_TCK) / $N, 1)
