@@ -18,7 +18,9 @@
  *                  (tweetlake.bag_new); then every gold table upserted once per group
  *                  touched, in key order (concurrent batches lock rows in one order)
  * What a group adds is what the recompute views (schema/sources/4*_gold_*.sql) compute for
- * it, so rebuild_gold() and verify() stay the reference.
+ * it, so rebuild_gold() and verify() stay the reference.  A statement of more than
+ * CHUNK_ROWS rows goes through all of this a chunk at a time, and the statements' plans are
+ * kept per backend (run()).
  */
 #include "tweetlake.h"
 #include "parse.h"
