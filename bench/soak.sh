@@ -1,0 +1,255 @@
+#!/usr/bin/env bash
+# bench/soak.sh - the pipeline for a long while under the faults of real life, on a real Apache
+# Kafka broker (test/kafka/kafka.sh), then checked: nothing lost, nothing twice, gold exact,
+# memory flat, fresh, dashboards fast.
+#
+#   bash bench/soak.sh [MINUTES] [RATE]        default 30 minutes at 2,000 tweets/s
+#   KILL_EVERY=60 BROKER_EVERY=120 bash bench/soak.sh 5     the faults more often (seconds)
+#
+# What runs, on a server of its own (bench_server's settings, tweetlake.autostart = on):
+#   - the generator worker at RATE tweets/s into a topic of 8 partitions, two consumers;
+#   - a side producer (kcat) sending one bad message a second into the same topic (malformed
+#     JSON, a wrong type, a NUL byte, a missing field, bytes that are not UTF-8, in turn);
+#   - a dashboard: every second each chart of superset/dashboard_queries.sql, timed;
+#   - faults: a consumer killed every 5 minutes (KILL_EVERY s; the launcher restarts it), the
+#     broker restarted every 10 minutes (BROKER_EVERY s), Postgres stopped with -m immediate once (at half time) and
+#     started again, tweetlake.rebuild_gold() once (at a third);
+#   - every 10 s, each worker's RssAnon (launcher, generator, consumers, from /proc).
+# At the end the generator stops, the consumers drain the topic, and the script prints one
+# screen: every offset of every partition in bronze or the dead letters exactly once (against
+# the broker's own end offsets), every bad message a dead letter, verify() zero, freshness
+# p50/p99 over the whole run (produce time -> commit of the batch that stored it), the
+# dashboard queries' p50/p99, each worker's RssAnon (median of the second fifth of the run,
+# of the last fifth, their ratio, and the most), and the count of each fault injected.
+# The samples stay in build/soak/ (rss.txt, dash.txt, faults.txt, summary.txt, and rss.png
+# when python3 has matplotlib).
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/scripts/lib.sh"
+MINUTES=${1:-30}
+RATE=${2:-2000}
+KILL_EVERY=${KILL_EVERY:-300}
+BROKER_EVERY=${BROKER_EVERY:-600}
+TOPIC=soak
+PARTITIONS=8
+KAFKA=$ROOT/test/kafka/kafka.sh
+OUT=$ROOT/build/soak
+mkdir -p "$OUT"
+rm -f "$OUT"/*.txt "$OUT"/rss.png
+LOG=$OUT/soak.log
+: > "$LOG"
+say() { echo "soak: $*" | tee -a "$OUT/summary.txt"; }
+fault() { echo "$(date +%s) $*" >> "$OUT/faults.txt"; echo "soak: $(date +%T) $*" >> "$LOG"; }
+
+W=$(pg_owned_dir tweetlake-soak)
+PORT=$(free_port)
+KDIR=$W/kafka
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  as_pg pg_ctl -D "$W/data" -m immediate stop >/dev/null 2>&1 || true
+  bash "$KAFKA" stop "$KDIR" >/dev/null 2>&1 || true
+  cp "$W/server.log" "$OUT/server.log" 2>/dev/null
+  [ "${KEEP_BENCH_DIR:-}" = 1 ] || rm -rf "$W"
+}
+trap cleanup EXIT
+
+command -v kcat >/dev/null || apt-get install -y -q kcat >/dev/null 2>&1
+if ! bash "$KAFKA" install >> "$LOG" 2>&1 || ! bash "$KAFKA" start "$KDIR" >> "$LOG" 2>&1; then
+  echo "soak: skipped: no Kafka broker (see $LOG)"; exit 0
+fi
+BOOT=$(sed -n 's/^BOOTSTRAP=//p' "$KDIR/ports")
+bash "$KAFKA" topic "$KDIR" "$TOPIC" "$PARTITIONS" >> "$LOG" 2>&1 || { echo "soak: could not create the topic"; exit 1; }
+
+bench_server "$W" "$PORT" "track_commit_timestamp = on" "tweetlake.autostart = on" \
+  "tweetlake.brokers = '$BOOT'" "tweetlake.topic = '$TOPIC'" "tweetlake.partitions = $PARTITIONS" \
+  "tweetlake.generator_rate = $RATE" "tweetlake.consumers = 2"
+sql() { as_pg psql -X -q -h "$W" -p "$PORT" -U postgres -d postgres -tA "$@"; }
+sql -v ON_ERROR_STOP=1 -c "CREATE EXTENSION tweetlake" || exit 1
+
+# the dashboard's charts, one SELECT each, into a table the dashboard loop reads
+python3 - "$ROOT/superset/dashboard_queries.sql" > "$W/charts.sql" <<'PY'
+import re, sys
+cur = None; charts = []
+for line in open(sys.argv[1], encoding="utf-8"):
+    m = re.match(r"^-- chart (\d+): (.*)$", line.rstrip("\n"))
+    if m:
+        cur = [int(m.group(1)), m.group(2).strip(), []]; charts.append(cur)
+    elif cur is not None and line.strip() and not line.startswith("--"):
+        cur[2].append(line.rstrip("\n"))
+print("CREATE SCHEMA soak; CREATE TABLE soak.charts (n int, name text, q text);")
+print("CREATE TABLE soak.dash (at timestamptz, n int, ms double precision);")
+for n, name, body in charts:
+    q = " ".join(body).strip().rstrip(";")
+    print("INSERT INTO soak.charts VALUES (%d, $n$%s$n$, $q$%s$q$);" % (n, name, q))
+PY
+sql -v ON_ERROR_STOP=1 -f "$W/charts.sql" >/dev/null || exit 1
+
+T0=$(date +%s)
+END_AT=$((T0 + MINUTES * 60))
+
+# the dashboard: every second each chart, timed (one session, so a Postgres restart ends it:
+# it is started again below)
+dashboard() {
+  while [ "$(date +%s)" -lt "$END_AT" ]; do
+    sql -c "DO \$\$
+      DECLARE c record; t timestamptz; n bigint;
+      BEGIN
+        LOOP
+          EXIT WHEN extract(epoch FROM clock_timestamp()) >= $END_AT;
+          FOR c IN SELECT * FROM soak.charts ORDER BY n LOOP
+            t := clock_timestamp();
+            EXECUTE 'SELECT count(*) FROM (' || c.q || ') q' INTO n;
+            INSERT INTO soak.dash VALUES (t, c.n, extract(epoch FROM clock_timestamp() - t) * 1000);
+          END LOOP;
+          COMMIT;
+          PERFORM pg_sleep(1);
+        END LOOP;
+      END \$\$" >> "$LOG" 2>&1
+    sleep 2
+  done
+}
+dashboard & pids+=($!)
+
+# bad messages: one a second, five kinds in turn, keyed like the generator's
+badmsgs() {
+  local i=0 k
+  while [ "$(date +%s)" -lt "$END_AT" ]; do
+    k=$((i % 5))
+    case $k in
+      0) printf 'bad-%d\t{"tweet_id":"bad-%d","text":"cut off\n' "$i" "$i" ;;
+      1) printf 'bad-%d\t{"tweet_id":"bad-%d","text":"x","created_at":"2026-01-01T00:00:00Z","like_count":"many"}\n' "$i" "$i" ;;
+      2) printf 'bad-%d\t{"tweet_id":"bad-%d","text":"nul \\u0000 here","created_at":"2026-01-01T00:00:00Z"}\n' "$i" "$i" ;;
+      3) printf 'bad-%d\t{"tweet_id":"bad-%d","created_at":"2026-01-01T00:00:00Z"}\n' "$i" "$i" ;;
+      4) printf 'bad-%d\t{"tweet_id":"bad-%d","text":"\xff\xfe","created_at":"2026-01-01T00:00:00Z"}\n' "$i" "$i" ;;
+    esac | kcat -P -b "$BOOT" -t "$TOPIC" -K '\t' -X enable.idempotence=true 2>> "$LOG" && echo "$i" >> "$OUT/bad.txt"
+    i=$((i + 1))
+    sleep 1
+  done
+}
+badmsgs & pids+=($!)
+
+# RssAnon of each worker every 10 s: "seconds role index pid kB"
+rss() {
+  while [ "$(date +%s)" -lt "$END_AT" ]; do
+    sql -c "SELECT role, coalesce(worker, 0), pid FROM tweetlake.status WHERE pid IS NOT NULL" 2>/dev/null |
+      while IFS='|' read -r role idx pid; do
+        kb=$(awk '/^RssAnon/ { print $2 }' "/proc/$pid/status" 2>/dev/null)
+        [ -n "$kb" ] && echo "$(( $(date +%s) - T0 )) $role $idx $pid $kb" >> "$OUT/rss.txt"
+      done
+    sleep 10
+  done
+}
+rss & pids+=($!)
+
+# the faults, on their schedule
+last_kill=$T0; last_broker=$T0; restarted=; rebuilt=; kills=0
+while [ "$(date +%s)" -lt "$END_AT" ]; do
+  now=$(date +%s)
+  if [ -z "$rebuilt" ] && [ $((now - T0)) -ge $((MINUTES * 20)) ]; then
+    fault "rebuild_gold"
+    sql -c "SELECT tweetlake.rebuild_gold()" >> "$LOG" 2>&1; rebuilt=1
+  fi
+  if [ -z "$restarted" ] && [ $((now - T0)) -ge $((MINUTES * 30)) ]; then
+    fault "postgres_restart_immediate"
+    as_pg pg_ctl -D "$W/data" -m immediate stop >> "$LOG" 2>&1
+    as_pg pg_ctl -D "$W/data" -o "-p $PORT" -l "$W/server.log" -w start >> "$LOG" 2>&1; restarted=1
+  fi
+  if [ $((now - last_kill)) -ge "$KILL_EVERY" ]; then
+    pid=$(sql -c "SELECT pid FROM tweetlake.status WHERE role = 'consumer' AND pid IS NOT NULL ORDER BY worker OFFSET $((kills % 2)) LIMIT 1" 2>/dev/null)
+    if [ -n "$pid" ]; then
+      fault "consumer_killed $pid"
+      sql -c "SELECT pg_terminate_backend($pid)" >/dev/null 2>&1
+      kills=$((kills + 1))
+    fi
+    last_kill=$now
+  fi
+  if [ $((now - last_broker)) -ge "$BROKER_EVERY" ]; then
+    fault "broker_restart"
+    bash "$KAFKA" restart "$KDIR" >> "$LOG" 2>&1
+    last_broker=$now
+  fi
+  sleep 5
+done
+for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+pids=()
+T1=$(date +%s)
+
+# --- drain: the generator stops, the consumers store everything the topic holds -----------------
+sql -c "ALTER SYSTEM SET tweetlake.generator_rate = 0" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 5
+bash "$KAFKA" tool "$KDIR" org.apache.kafka.tools.GetOffsetShell --bootstrap-server "$BOOT" \
+  --topic "$TOPIC" --time -1 < /dev/null 2>> "$LOG" |
+  sed -n "s/^$TOPIC:\([0-9]*\):\([0-9]*\)[[:space:]]*\$/\1 \2/p" > "$W/end_offsets"
+END=$(awk '{ s += $2 } END { print s + 0 }' "$W/end_offsets")
+END_VALUES=$(awk '{ printf "%s(%d, %d)", (NR > 1 ? ", " : ""), $1, $2 }' "$W/end_offsets")
+for _ in $(seq 600); do
+  [ "$(sql -c "SELECT coalesce(sum(greatest(next_offset, 0)), 0) FROM tweetlake.offsets WHERE topic = '$TOPIC'")" -ge "$END" ] && break
+  sleep 1
+done
+
+# --- the summary --------------------------------------------------------------------------
+: > "$OUT/summary.txt"
+say "$MINUTES min at $RATE tweets/s, $PARTITIONS partitions, 2 consumers, on $(nproc) cores, $(pg_config --version)"
+say "faults: $(awk '{ print $2 }' "$OUT/faults.txt" | sort | uniq -c | awk '{ printf "%s%s %d", (NR > 1 ? ", " : ""), $2, $1 }')"
+say "topic: $END messages ($(wc -l < "$OUT/bad.txt" 2>/dev/null || echo 0) of them bad) in $(wc -l < "$W/end_offsets") partitions"
+# each offset once in bronze (a message the trigger rejected is there too, next to its dead
+# letter), or, not in bronze (the consumer refused it: not UTF-8, a NUL), once in the dead letters
+bad_offsets=$(sql -c "
+  WITH e(p, n) AS (VALUES $END_VALUES),
+  b AS (SELECT kafka_partition AS p, kafka_offset AS o, count(*) AS k FROM bronze.tweets
+        WHERE kafka_topic = '$TOPIC' GROUP BY 1, 2),
+  d AS (SELECT kafka_partition AS p, kafka_offset AS o, count(*) AS k FROM bronze.dead_letters
+        WHERE kafka_topic = '$TOPIC' GROUP BY 1, 2),
+  c AS (SELECT p, o, coalesce(b.k, 0) AS kb, coalesce(d.k, 0) AS kd FROM b FULL JOIN d USING (p, o))
+  SELECT (SELECT count(*) FROM e, generate_series(0, e.n - 1) o
+          WHERE NOT EXISTS (SELECT 1 FROM c WHERE c.p = e.p AND c.o = o)) || ' missing, ' ||
+         (SELECT count(*) FROM c WHERE kb > 1 OR (kb = 0 AND kd > 1)) || ' twice, ' ||
+         (SELECT count(*) FROM c LEFT JOIN e USING (p) WHERE e.n IS NULL OR c.o >= e.n) || ' beyond the end'")
+say "exactly once: $bad_offsets"
+dead=$(sql -c "SELECT count(*) FROM bronze.dead_letters WHERE kafka_topic = '$TOPIC'")
+sent=$(wc -l < "$OUT/bad.txt" 2>/dev/null || echo 0)
+say "dead letters: $dead, bad messages sent: $sent$([ "$dead" = "$sent" ] || echo ' (DIFFERENT: the generator makes none)')"
+say "verify(): $(sql -c "SELECT sum(missing + extra + differing) FROM tweetlake.verify()") rows off a full recompute"
+say "freshness over the run (produce -> commit): $(sql -c "
+  SELECT 'p50 ' || round((percentile_cont(0.5) WITHIN GROUP (ORDER BY d))::numeric) || ' ms, p99 ' ||
+         round((percentile_cont(0.99) WITHIN GROUP (ORDER BY d))::numeric) || ' ms'
+  FROM (SELECT extract(epoch FROM pg_xact_commit_timestamp(xmin) - kafka_timestamp) * 1000 AS d
+        FROM bronze.tweets WHERE kafka_topic = '$TOPIC' AND kafka_timestamp <= to_timestamp($T1)) f")"
+say "dashboard ($(sql -c "SELECT count(*) FROM soak.charts") charts a second, $(sql -c "SELECT count(*) FROM soak.dash") queries): $(sql -c "
+  SELECT 'p50 ' || round((percentile_cont(0.5) WITHIN GROUP (ORDER BY ms))::numeric, 1) || ' ms, p99 ' ||
+         round((percentile_cont(0.99) WITHIN GROUP (ORDER BY ms))::numeric, 1) || ' ms, slowest chart p99 ' ||
+         (SELECT n || ' ' || round(p::numeric, 1) || ' ms' FROM (SELECT n, percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p
+                                                         FROM soak.dash GROUP BY n ORDER BY p DESC LIMIT 1) s)
+  FROM soak.dash")"
+sql -c "COPY (SELECT * FROM soak.dash ORDER BY at) TO STDOUT" > "$OUT/dash.txt"
+# RssAnon per worker: the second and the last fifth of the run, by time
+span=$((T1 - T0)); f=$((span / 5))
+say "RssAnon (kB): worker, 2nd fifth median, last fifth median, last/2nd, most"
+awk -v a="$f" -v b="$((2 * f))" -v c="$((4 * f))" '
+  { key = $2 " " $3; if ($5 > most[key]) most[key] = $5
+    if ($1 >= a && $1 < b) { n2[key]++; v2[key, n2[key]] = $5 }
+    if ($1 >= c) { n5[key]++; v5[key, n5[key]] = $5 } }
+  function med(v, key, n,   i, j, t, a) { for (i = 1; i <= n; i++) a[i] = v[key, i]
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return n ? (n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2) : 0 }
+  END { for (key in most) { m2 = med(v2, key, n2[key]); m5 = med(v5, key, n5[key])
+        printf "soak:   %-12s %9d %9d %6.3f %9d\n", key, m2, m5, (m2 ? m5 / m2 : 0), most[key] } }' \
+  "$OUT/rss.txt" | sort | tee -a "$OUT/summary.txt"
+if python3 -c 'import matplotlib' 2>/dev/null; then
+  python3 - "$OUT/rss.txt" "$OUT/rss.png" <<'PY'
+import sys, collections
+import matplotlib; matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+s = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    t, role, idx, pid, kb = line.split()
+    s[f"{role} {idx}"].append((int(t) / 60, int(kb) / 1024))
+for k, v in sorted(s.items()):
+    plt.plot([a for a, _ in v], [b for _, b in v], ".", markersize=2, label=k)
+plt.xlabel("minutes"); plt.ylabel("RssAnon (MB)"); plt.legend(); plt.title("tweetlake soak: RssAnon per worker")
+plt.savefig(sys.argv[2], dpi=100)
+PY
+  say "plot: $OUT/rss.png"
+fi
+say "samples: $OUT/rss.txt, $OUT/dash.txt, $OUT/faults.txt; log: $LOG"
