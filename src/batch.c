@@ -329,6 +329,8 @@ typedef struct Acc
 
 typedef struct KeyMap
 {
+	const char *kinds;			/* the key's parts: 'i' an integer (hour, day,
+								 * level), 't' a text */
 	Acc		  **buckets;
 	int			nbuckets;		/* a power of 2 */
 	int			n;
@@ -384,8 +386,9 @@ key_text(KeyBuf *kb, const text *t)
 }
 
 static void
-map_init(KeyMap *m)
+map_init(KeyMap *m, const char *kinds)
 {
+	m->kinds = kinds;
 	m->nbuckets = 256;
 	m->buckets = palloc0(sizeof(Acc *) * m->nbuckets);
 	m->order = palloc(sizeof(Acc *) * m->nbuckets);
@@ -433,6 +436,35 @@ map_get(KeyMap *m, const KeyBuf *kb, bool *created)
 	m->buckets[h & (m->nbuckets - 1)] = g;
 	m->order[m->n++] = g;
 	*created = true;
+	return g;
+}
+
+/*
+ * The group of the key (k0, k1, k2: as many parts as m's kinds, the rest ignored) in m; a
+ * new one (*created, when asked) keeps the parts as its key columns.
+ */
+static Acc *
+group_of(KeyMap *m, Datum k0, Datum k1, Datum k2, bool *created)
+{
+	Datum		k[3] = {k0, k1, k2};
+	int			n = strlen(m->kinds);
+	KeyBuf		kb;
+	bool		isnew;
+	Acc		   *g;
+
+	key_reset(&kb);
+	for (int i = 0; i < n; i++)
+	{
+		if (m->kinds[i] == 't')
+			key_text(&kb, (text *) DatumGetPointer(k[i]));
+		else
+			key_int(&kb, DatumGetInt64(k[i]));
+	}
+	g = map_get(m, &kb, &isnew);
+	if (isnew)
+		memcpy(g->k, k, sizeof(Datum) * n);
+	if (created)
+		*created = isnew;
 	return g;
 }
 
@@ -963,20 +995,20 @@ static void
 group_chunk(Chunk *c)
 {
 	MemoryContextSwitchTo(c->cxt);
-	map_init(&c->m_tags);
-	map_init(&c->m_uh);
-	map_init(&c->m_mh);
-	map_init(&c->m_ud);
-	map_init(&c->m_user);
-	map_init(&c->m_region);
-	map_init(&c->m_rtotal);
-	map_init(&c->m_lang);
-	map_init(&c->m_type);
-	map_init(&c->m_hour);
+	map_init(&c->m_tags, "it");
+	map_init(&c->m_uh, "it");
+	map_init(&c->m_mh, "it");
+	map_init(&c->m_ud, "it");
+	map_init(&c->m_user, "t");
+	map_init(&c->m_region, "itt");
+	map_init(&c->m_rtotal, "it");
+	map_init(&c->m_lang, "it");
+	map_init(&c->m_type, "iti");
+	map_init(&c->m_hour, "i");
 	for (int t = 0; t < c->ntweets; t++)
 	{
 		Facts	   *f = &c->facts[t];
-		KeyBuf		kb;
+		Datum		hour = TimestampTzGetDatum(f->hour);
 		Acc		   *g;
 		bool		created;
 
@@ -984,64 +1016,15 @@ group_chunk(Chunk *c)
 			continue;
 		CHECK_FOR_INTERRUPTS();
 		for (int i = 0; i < f->ntags; i++)
-		{
-			key_reset(&kb);
-			key_int(&kb, f->hour);
-			key_text(&kb, (text *) DatumGetPointer(f->tags[i]));
-			g = map_get(&c->m_tags, &kb, &created);
-			if (created)
-			{
-				g->k[0] = TimestampTzGetDatum(f->hour);
-				g->k[1] = f->tags[i];
-			}
-			group_add(g, f);
-		}
-
-		key_reset(&kb);
-		key_int(&kb, f->hour);
-		key_text(&kb, f->region);
-		key_text(&kb, f->language);
-		g = map_get(&c->m_region, &kb, &created);
+			group_add(group_of(&c->m_tags, hour, f->tags[i], 0, NULL), f);
+		group_add(group_of(&c->m_region, hour, PointerGetDatum(f->region),
+						   PointerGetDatum(f->language), NULL), f);
+		group_of(&c->m_rtotal, hour, PointerGetDatum(f->region), 0, NULL)->n++;
+		group_add(group_of(&c->m_lang, hour, PointerGetDatum(f->language), 0, NULL), f);
+		g = group_of(&c->m_type, hour, PointerGetDatum(f->tweet_type), Int32GetDatum(f->level),
+					 &created);
 		if (created)
 		{
-			g->k[0] = TimestampTzGetDatum(f->hour);
-			g->k[1] = PointerGetDatum(f->region);
-			g->k[2] = PointerGetDatum(f->language);
-		}
-		group_add(g, f);
-
-		key_reset(&kb);
-		key_int(&kb, f->hour);
-		key_text(&kb, f->region);
-		g = map_get(&c->m_rtotal, &kb, &created);
-		if (created)
-		{
-			g->k[0] = TimestampTzGetDatum(f->hour);
-			g->k[1] = PointerGetDatum(f->region);
-		}
-		g->n++;
-
-		key_reset(&kb);
-		key_int(&kb, f->hour);
-		key_text(&kb, f->language);
-		g = map_get(&c->m_lang, &kb, &created);
-		if (created)
-		{
-			g->k[0] = TimestampTzGetDatum(f->hour);
-			g->k[1] = PointerGetDatum(f->language);
-		}
-		group_add(g, f);
-
-		key_reset(&kb);
-		key_int(&kb, f->hour);
-		key_text(&kb, f->tweet_type);
-		key_int(&kb, f->level);
-		g = map_get(&c->m_type, &kb, &created);
-		if (created)
-		{
-			g->k[0] = TimestampTzGetDatum(f->hour);
-			g->k[1] = PointerGetDatum(f->tweet_type);
-
 			/*
 			 * a member's followers_count: influence_level gives the group's
 			 * level
@@ -1050,69 +1033,31 @@ group_chunk(Chunk *c)
 			g->followers = f->followers;
 		}
 		group_add(g, f);
-
-		key_reset(&kb);
-		key_int(&kb, f->hour);
-		g = map_get(&c->m_hour, &kb, &created);
-		if (created)
-			g->k[0] = TimestampTzGetDatum(f->hour);
-		group_add(g, f);
+		group_add(group_of(&c->m_hour, hour, 0, 0, NULL), f);
 
 		if (f->ntags > 0)
 			for (int i = 0; i < f->nmentions; i++)
-			{
-				key_reset(&kb);
-				key_int(&kb, f->hour);
-				key_text(&kb, (text *) DatumGetPointer(f->mentions[i]));
-				g = map_get(&c->m_mh, &kb, &created);
-				if (created)
-				{
-					g->k[0] = TimestampTzGetDatum(f->hour);
-					g->k[1] = f->mentions[i];
-				}
-				keys_add_array(&g->tags, f->tags, f->ntags);
-			}
+				keys_add_array(&group_of(&c->m_mh, hour, f->mentions[i], 0, NULL)->tags,
+							   f->tags, f->ntags);
 
 		if (f->user_id == NULL)
 			continue;
 
-		key_reset(&kb);
-		key_int(&kb, f->hour);
-		key_text(&kb, f->user_id);
-		g = map_get(&c->m_uh, &kb, &created);
-		if (created)
-		{
-			g->k[0] = TimestampTzGetDatum(f->hour);
-			g->k[1] = PointerGetDatum(f->user_id);
-		}
+		g = group_of(&c->m_uh, hour, PointerGetDatum(f->user_id), 0, NULL);
 		g->n++;
 		keys_add_array(&g->tags, f->tags, f->ntags);
 		keys_add(&g->places, f->pair, f->pairlen);
 		keys_add(&g->langs, VARDATA_ANY(f->language), VARSIZE_ANY_EXHDR(f->language));
 
-		key_reset(&kb);
-		key_int(&kb, f->day);
-		key_text(&kb, f->user_id);
-		g = map_get(&c->m_ud, &kb, &created);
-		if (created)
-		{
-			g->k[0] = DateADTGetDatum(f->day);
-			g->k[1] = PointerGetDatum(f->user_id);
-		}
+		g = group_of(&c->m_ud, DateADTGetDatum(f->day), PointerGetDatum(f->user_id), 0, &created);
 		group_add(g, f);
 		group_add_user(g, f, created);
 
-		key_reset(&kb);
-		key_text(&kb, f->user_id);
-		g = map_get(&c->m_user, &kb, &created);
-		if (created)
-			g->k[0] = PointerGetDatum(f->user_id);
+		g = group_of(&c->m_user, PointerGetDatum(f->user_id), 0, 0, &created);
 		g->n++;
 		add_int64(&g->eng, f->eng);
 		group_add_user(g, f, created);
 	}
-
-
 }
 
 /* Step 4: the groups as relations, and the statement that merges them into gold. */
