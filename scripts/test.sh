@@ -17,6 +17,18 @@ cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/test" "$ROOT/scripts" "$ROOT/superset"
 [ "$(id -u)" -eq 0 ] && chown -R postgres: "$WORK"
 
 passed=0; failed=0
+# Adds the counts of the last "tap-summary: <passed> <failed>" line of FILE to the totals;
+# none there: MESSAGE, and one failure.
+add_tap_summary() {
+  local line
+  line=$(grep -E '^tap-summary: ' "$1" | tail -1)
+  if [ -z "$line" ]; then
+    echo "$2"; failed=$((failed + 1))
+  else
+    passed=$((passed + $(echo "$line" | awk '{print $2}')))
+    failed=$((failed + $(echo "$line" | awk '{print $3}')))
+  fi
+}
 
 # --- pg_regress ---------------------------------------------------------------
 tests=$(cd "$ROOT/sql" && ls *.sql | sed 's/\.sql$//' | sort)
@@ -74,13 +86,7 @@ if [ -n "$files" ]; then
   (cd "$WORK" && as_pg env TESTDIR="$WORK" PG_REGRESS="$PG_REGRESS_BIN" TWEETLAKE_SRC="$ROOT" \
       TWEETLAKE_KAFKA_LIB="$WORK/kafka-lib" SUPERSET_VENV="$SUPERSET_VENV" \
       perl "$WORK/test/tap-summary.pl" "$PG_PERL_LIB" $files) | tee "$WORK/tap.log"
-  t_line=$(grep -E '^tap-summary: ' "$WORK/tap.log" | tail -1)
-  if [ -z "$t_line" ]; then
-    echo "TAP harness printed no summary"; failed=$((failed + 1))
-  else
-    passed=$((passed + $(echo "$t_line" | awk '{print $2}')))
-    failed=$((failed + $(echo "$t_line" | awk '{print $3}')))
-  fi
+  add_tap_summary "$WORK/tap.log" "TAP harness printed no summary"
   cp "$WORK/tap.log" "$RESULTS/"
   cp -r "$WORK/tmp_check" "$RESULTS/tap-tmp_check" 2>/dev/null
 fi
@@ -94,13 +100,7 @@ if [ -n "$run_compose" ] && [ "${SKIP_COMPOSE:-}" = 1 ]; then
 elif [ -n "$run_compose" ]; then
   echo "== compose: bash scripts/compose-test.sh ($COMPOSE_SUITE)"
   bash "$ROOT/scripts/compose-test.sh" 2>&1 | tee "$WORK/compose-test.out" | grep --line-buffered -vE '^tap-summary: '
-  c_line=$(grep -E '^tap-summary: ' "$WORK/compose-test.out" | tail -1)
-  if [ -z "$c_line" ]; then
-    echo "not ok - the compose suite printed no summary (see $RESULTS/compose.log)"; failed=$((failed + 1))
-  else
-    passed=$((passed + $(echo "$c_line" | awk '{print $2}')))
-    failed=$((failed + $(echo "$c_line" | awk '{print $3}')))
-  fi
+  add_tap_summary "$WORK/compose-test.out" "not ok - the compose suite printed no summary (see $RESULTS/compose.log)"
 fi
 
 # --- the C sources are as pgindent leaves them (scripts/indent.sh --check) ---------------
