@@ -19,9 +19,9 @@ SELECT count(*) AS silver FROM silver.tweets;
 SELECT hour AT TIME ZONE 'UTC' AS hour_utc, total_tweets FROM gold.hourly_activity_summary ORDER BY hour;
 SELECT gold_table, missing, extra, differing FROM tweetlake.verify();
 
--- one batch: 5 new tweets, the 3 of the last load again (same ids, other text), a rejected
--- message and a new tweet twice; silver keeps what it had and the first of the two, and gold
--- counts each new tweet once
+-- one batch: 5 new tweets, the 3 of the last load again (same ids, other text: updates, no
+-- count went down), a rejected message and a new tweet twice; silver takes the later
+-- versions, and gold counts each tweet once
 INSERT INTO bronze.tweets (raw)
 SELECT t FROM tweetlake.generate_tweets(5, 6, '2026-01-01 00:00+00', '1 hour') t
 UNION ALL
@@ -41,7 +41,8 @@ SELECT reason FROM bronze.dead_letters;
 SELECT gold_table, missing, extra, differing FROM tweetlake.verify();
 
 -- one statement of 24,000 rows is taken in chunks of 10,000; its second 12,000 repeat the
--- first (with another text) across the chunk boundaries: the first of each tweet_id wins
+-- first (with another text) across the chunk boundaries: each later version replaces the
+-- earlier one, in silver and in gold
 INSERT INTO bronze.tweets (raw)
 SELECT t FROM tweetlake.generate_tweets(12000, 9, '2026-01-01 00:00+00', '1 hour') t
 UNION ALL

@@ -72,7 +72,7 @@ SELECT hour, total_tweets, top_hashtag FROM gold.hourly_activity_summary ORDER B
 -- Text that is not valid UTF-8 never reaches bronze through SQL: PostgreSQL refuses it.
 INSERT INTO bronze.tweets (raw) VALUES (convert_from('\xc328'::bytea, 'UTF8'));
 
--- A NULL raw is refused with a constraint error, not silently dropped.
+-- A NULL raw without a kafka_key is no tombstone: a dead letter, not silently dropped.
 INSERT INTO bronze.tweets (raw) VALUES (NULL);
 
 -- Dashboards see dead letters counted by minute and kind of reason, without the message's

@@ -22,7 +22,8 @@ SELECT (SELECT count(*) FROM (SELECT * FROM summary_before EXCEPT SELECT * FROM 
        (SELECT count(*) FROM (SELECT * FROM tags_before EXCEPT SELECT * FROM gold.popular_hashtags_by_hour) b)
        AS gold_rows_changed;
 
--- Duplicates inside one batch, and a COPY of raw lines.
+-- Duplicates inside one batch (the same message again changes nothing), and a COPY of raw
+-- lines where a later copy-1 (another text, no hashtag) replaces the first.
 INSERT INTO bronze.tweets (raw)
 SELECT t FROM tweetlake.generate_tweets(300, 99) t, generate_series(1, 3);
 COPY bronze.tweets (raw) FROM stdin;

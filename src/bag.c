@@ -3,7 +3,7 @@
  * membership behind gold's exact distinct counts.  One row per (hour, member) holds the
  * groups the member is in as a bag, so a batch updates each touched member row once
  * instead of inserting one set row per (group, member).  Called by the batch trigger
- * (bag_add, bag_new) and the recompute views (bag_agg).
+ * (bag_add, bag_new, bag_gone) and the recompute views (bag_agg).
  *
  * Keys are compared bytewise (COLLATE "C"): the order is internal, only equality matters
  * to the counts.  A key whose count reaches zero is dropped, so a bag always equals the
@@ -22,6 +22,7 @@
 
 PG_FUNCTION_INFO_V1(tweetlake_bag_add);
 PG_FUNCTION_INFO_V1(tweetlake_bag_new);
+PG_FUNCTION_INFO_V1(tweetlake_bag_gone);
 PG_FUNCTION_INFO_V1(tweetlake_bag_agg_key);
 PG_FUNCTION_INFO_V1(tweetlake_bag_agg_keys);
 PG_FUNCTION_INFO_V1(tweetlake_bag_agg_final);
@@ -223,6 +224,44 @@ tweetlake_bag_new(PG_FUNCTION_ARGS)
 	PG_RETURN_ARRAYTYPE_P(construct_array(keys, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
+/*
+ * bag_gone(after, added) text[]: the keys added took away (a negative count) that after
+ * no longer holds: the groups the member left.  The counterpart of bag_new for a batch
+ * that retracts rows (updated or deleted tweets).
+ */
+Datum
+tweetlake_bag_gone(PG_FUNCTION_ARGS)
+{
+	Bag			after = {0},
+				added = {0};
+	Datum	   *keys;
+	int			i = 0,
+				j = 0,
+				n = 0;
+
+	if (!PG_ARGISNULL(0))
+		bag_read(PG_GETARG_HEAPTUPLEHEADER(0), &after);
+	if (!PG_ARGISNULL(1))
+		bag_read(PG_GETARG_HEAPTUPLEHEADER(1), &added);
+	keys = palloc(sizeof(Datum) * Max(added.n, 1));
+	while (j < added.n)
+	{
+		int			c = i >= after.n ? 1 : text_cmp(after.keys[i], added.keys[j]);
+
+		if (c < 0)
+			i++;
+		else
+		{
+			if (c > 0 && added.counts[j] < 0)
+				keys[n++] = added.keys[j];
+			if (c == 0)
+				i++;
+			j++;
+		}
+	}
+	PG_RETURN_ARRAYTYPE_P(construct_array(keys, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
 /* The aggregate's state, allocated in the aggregate's memory context. */
 static BagState *
 agg_state(FunctionCallInfo fcinfo, MemoryContext *aggcxt)
@@ -250,6 +289,7 @@ agg_add(BagState *st, MemoryContext aggcxt, text *t)
 	}
 	st->items[st->n].data = copy;
 	st->items[st->n].len = len;
+	st->items[st->n].weight = 1;
 	st->n++;
 }
 
@@ -299,29 +339,32 @@ item_cmp(const void *a, const void *b)
 }
 
 /*
- * items (sorted here) as keys and counts: equal ones counted.  keys and counts have room
- * for total entries; returns how many keys.
+ * items (sorted here) as keys and counts: the weights of equal ones summed, keys whose sum
+ * is 0 left out.  keys and counts have room for total entries; returns how many keys.
  */
 static int
 bag_count(BagItem *items, int total, Datum *keys, int32 *counts)
 {
 	int			n = 0;
+	int64		sum = 0;
 
 	if (total > 1)
 		qsort(items, total, sizeof(BagItem), item_cmp);
 	for (int i = 0; i < total; i++)
 	{
-		if (n > 0 && item_cmp(&items[i - 1], &items[i]) == 0)
+		sum += items[i].weight;
+		if (i + 1 < total && item_cmp(&items[i], &items[i + 1]) == 0)
+			continue;			/* more of this key follow */
+		if (sum < PG_INT32_MIN || sum > PG_INT32_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("tweetlake.bag count out of range")));
+		if (sum != 0)
 		{
-			if (counts[n - 1] == PG_INT32_MAX)
-				ereport(ERROR,
-						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-						 errmsg("tweetlake.bag count out of range")));
-			counts[n - 1]++;
-			continue;
+			keys[n] = PointerGetDatum(cstring_to_text_with_len(items[i].data, items[i].len));
+			counts[n++] = (int32) sum;
 		}
-		keys[n] = PointerGetDatum(cstring_to_text_with_len(items[i].data, items[i].len));
-		counts[n++] = 1;
+		sum = 0;
 	}
 	return n;
 }
@@ -339,13 +382,18 @@ tweetlake_bag_agg_final(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(bag_make(fcinfo, keys, counts, n));
 }
 
-/* The bag of keys (reordered here), as bag_agg makes it; tupdesc: tweetlake.bag's, blessed. */
+/*
+ * The bag of keys (reordered here), their weights summed; tupdesc: tweetlake.bag's,
+ * blessed.  *nkeys (if not NULL): how many keys it has.
+ */
 Datum
-tl_bag_build(TlBagKey *items, int total, TupleDesc tupdesc)
+tl_bag_build(TlBagKey *items, int total, TupleDesc tupdesc, int *nkeys)
 {
 	Datum	   *keys = palloc(sizeof(Datum) * Max(total, 1));
 	int32	   *counts = palloc(sizeof(int32) * Max(total, 1));
 	int			n = bag_count(items, total, keys, counts);
 
+	if (nkeys)
+		*nkeys = n;
 	return bag_form(tupdesc, keys, counts, n);
 }

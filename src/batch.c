@@ -67,9 +67,52 @@ static const char SILVER_SQL[] =
 "SELECT " SILVER_COLUMNS " FROM batch_silver "
 "ON CONFLICT (tweet_id) DO NOTHING RETURNING tweet_id";
 
+/*
+ * From schema 0.5.0 on (updates and deletions): a row carries its version, and a deleted
+ * tweet_id never comes back.  The rows silver already has are read back (KNOWN_SQL) and
+ * replaced by the newer versions (UPDATE_SQL); tombstones delete (DELETE_SQL).  Both read
+ * silver's rows (KNOWN_SQL the stored versions, DELETE_SQL the deleted rows) in the order
+ * of SILVER_COLUMNS, updated_at: what the batch takes back from gold.
+ */
+static const char SILVER_V5_SQL[] =
+"INSERT INTO silver.tweets (" SILVER_COLUMNS ", updated_at) "
+"SELECT " SILVER_COLUMNS ", updated_at FROM batch_silver b "
+"WHERE NOT EXISTS (SELECT FROM silver.deleted_tweets d WHERE d.tweet_id OPERATOR(pg_catalog.=) b.tweet_id) "
+"ON CONFLICT (tweet_id) DO NOTHING RETURNING tweet_id";
+
+static const char KNOWN_SQL[] =
+"SELECT " SILVER_COLUMNS ", updated_at FROM silver.tweets "
+"WHERE tweet_id OPERATOR(pg_catalog.=) ANY (SELECT id FROM batch_known) "
+"ORDER BY tweet_id FOR UPDATE";
+
+static const char UPDATE_SQL[] =
+"UPDATE silver.tweets s SET (" SILVER_COLUMNS ", updated_at, processed_at, processing_date) = "
+"(u.tweet_id, u.text, u.created_at, u.tweet_type, u.language, u.region, u.hashtags, u.mentions, "
+"u.retweet_count, u.like_count, u.reply_count, u.quote_count, u.is_retweet, u.is_reply, u.is_quote, "
+"u.has_media, u.has_url, u.sentiment_score, u.engagement_score, u.reach_estimate, u.user_id, "
+"u.username, u.display_name, u.followers_count, u.following_count, u.verified, u.user_created_at, "
+"u.user_location, u.user_description, u.original_tweet_id, u.original_user_id, "
+"u.reply_to_tweet_id, u.reply_to_user_id, u.quoted_tweet_id, u.quoted_user_id, u.quoted_text, "
+"u.text_length, u.sentiment_category, u.total_engagement, u.updated_at, "
+"pg_catalog.now(), (pg_catalog.now() AT TIME ZONE 'UTC')::pg_catalog.date) "
+"FROM batch_updated u WHERE s.tweet_id OPERATOR(pg_catalog.=) u.tweet_id";
+
+static const char DELETE_SQL[] =
+"WITH d AS (\n"
+"    DELETE FROM silver.tweets s USING batch_deleted b\n"
+"    WHERE s.tweet_id OPERATOR(pg_catalog.=) b.id\n"
+"    RETURNING " SILVER_COLUMNS ", updated_at\n"
+"), recorded AS (\n"
+"    INSERT INTO silver.deleted_tweets (tweet_id, was_stored)\n"
+"    SELECT b.id, EXISTS (SELECT FROM d WHERE d.tweet_id OPERATOR(pg_catalog.=) b.id)\n"
+"    FROM batch_deleted b\n"
+"    ON CONFLICT (tweet_id) DO NOTHING\n"
+")\n"
+"SELECT * FROM d";
+
 static const char DEAD_SQL[] =
 "INSERT INTO bronze.dead_letters (raw, reason, tweet_id, kafka_topic, kafka_partition, kafka_offset) "
-"SELECT pg_catalog.convert_to(raw, 'UTF8'), reason, tweet_id, kafka_topic, kafka_partition, kafka_offset "
+"SELECT pg_catalog.convert_to(coalesce(raw, ''), 'UTF8'), reason, tweet_id, kafka_topic, kafka_partition, kafka_offset "
 "FROM batch_rejected";
 
 /*
@@ -95,7 +138,7 @@ static const char GOLD_SQL[] =
 "        languages = tweetlake.bag_add(u.languages, excluded.languages)\n"
 "    RETURNING hour, user_id, tweets, hashtags, places, languages\n"
 "), uh_new AS MATERIALIZED (\n"
-"    SELECT r.hour, r.tweets OPERATOR(pg_catalog.=) i.tweets AS new_in_hour,\n"
+"    SELECT r.hour, r.tweets OPERATOR(pg_catalog.=) i.tweets AND i.tweets OPERATOR(pg_catalog.>) 0 AS new_in_hour,\n"
 "           tweetlake.bag_new(r.hashtags, i.hashtags) AS hashtags,\n"
 "           tweetlake.bag_new(r.places, i.places) AS places,\n"
 "           tweetlake.bag_new(r.languages, i.languages) AS languages\n"
@@ -121,7 +164,7 @@ static const char GOLD_SQL[] =
 "        total_engagement, avg_engagement, sentiment_sum, sentiment_n)\n"
 "    SELECT a.hour, a.hashtag, a.n, coalesce(u.n, 0), coalesce(m.n, 0),\n"
 "           tweetlake.exact_avg(a.ssum, a.sn), a.eng,\n"
-"           a.eng::pg_catalog.float8 OPERATOR(pg_catalog./) a.n, a.ssum, a.sn\n"
+"           a.eng::pg_catalog.float8 OPERATOR(pg_catalog./) greatest(a.n, 1), a.ssum, a.sn\n"
 "    FROM batch_hashtag_hour a\n"
 "    LEFT JOIN (SELECT hour, hashtag, pg_catalog.count(*) AS n FROM tag_users_new GROUP BY hour, hashtag) u\n"
 "           USING (hour, hashtag)\n"
@@ -138,7 +181,7 @@ static const char GOLD_SQL[] =
 "        avg_sentiment    = tweetlake.exact_avg(g.sentiment_sum OPERATOR(pg_catalog.+) excluded.sentiment_sum,\n"
 "                                               g.sentiment_n OPERATOR(pg_catalog.+) excluded.sentiment_n),\n"
 "        avg_engagement   = (g.total_engagement OPERATOR(pg_catalog.+) excluded.total_engagement)::pg_catalog.float8\n"
-"                           OPERATOR(pg_catalog./) (g.tweet_count OPERATOR(pg_catalog.+) excluded.tweet_count)\n"
+"                           OPERATOR(pg_catalog./) greatest(g.tweet_count OPERATOR(pg_catalog.+) excluded.tweet_count, 1)\n"
 "    RETURNING hour, hashtag, tweet_count\n"
 "), g_users AS (\n"
 "    INSERT INTO gold.active_users_by_day AS g (\n"
@@ -205,8 +248,8 @@ static const char GOLD_SQL[] =
 "    INSERT INTO gold.tweet_metrics_by_language AS g (\n"
 "        hour, language, tweet_count, avg_tweet_length, avg_sentiment, avg_engagement,\n"
 "        unique_users, text_length_sum, total_engagement, sentiment_sum, sentiment_n)\n"
-"    SELECT a.hour, a.language, a.n, a.len::pg_catalog.float8 OPERATOR(pg_catalog./) a.n,\n"
-"           tweetlake.exact_avg(a.ssum, a.sn), a.eng::pg_catalog.float8 OPERATOR(pg_catalog./) a.n,\n"
+"    SELECT a.hour, a.language, a.n, a.len::pg_catalog.float8 OPERATOR(pg_catalog./) greatest(a.n, 1),\n"
+"           tweetlake.exact_avg(a.ssum, a.sn), a.eng::pg_catalog.float8 OPERATOR(pg_catalog./) greatest(a.n, 1),\n"
 "           coalesce(u.n, 0), a.len, a.eng, a.ssum, a.sn\n"
 "    FROM batch_language_hour a\n"
 "    LEFT JOIN (SELECT hour, language, pg_catalog.count(*) AS n\n"
@@ -221,17 +264,17 @@ static const char GOLD_SQL[] =
 "        sentiment_sum    = g.sentiment_sum OPERATOR(pg_catalog.+) excluded.sentiment_sum,\n"
 "        sentiment_n      = g.sentiment_n OPERATOR(pg_catalog.+) excluded.sentiment_n,\n"
 "        avg_tweet_length = (g.text_length_sum OPERATOR(pg_catalog.+) excluded.text_length_sum)::pg_catalog.float8\n"
-"                           OPERATOR(pg_catalog./) (g.tweet_count OPERATOR(pg_catalog.+) excluded.tweet_count),\n"
+"                           OPERATOR(pg_catalog./) greatest(g.tweet_count OPERATOR(pg_catalog.+) excluded.tweet_count, 1),\n"
 "        avg_sentiment    = tweetlake.exact_avg(g.sentiment_sum OPERATOR(pg_catalog.+) excluded.sentiment_sum,\n"
 "                                               g.sentiment_n OPERATOR(pg_catalog.+) excluded.sentiment_n),\n"
 "        avg_engagement   = (g.total_engagement OPERATOR(pg_catalog.+) excluded.total_engagement)::pg_catalog.float8\n"
-"                           OPERATOR(pg_catalog./) (g.tweet_count OPERATOR(pg_catalog.+) excluded.tweet_count)\n"
+"                           OPERATOR(pg_catalog./) greatest(g.tweet_count OPERATOR(pg_catalog.+) excluded.tweet_count, 1)\n"
 "), g_types AS (\n"
 "    INSERT INTO gold.engagement_by_type_hour AS g (\n"
 "        hour, tweet_type, influence_level, tweet_count, total_engagement, avg_engagement,\n"
 "        viral_count, avg_sentiment, sentiment_sum, sentiment_n)\n"
 "    SELECT hour, tweet_type, tweetlake.influence_level(followers), n, eng,\n"
-"           eng::pg_catalog.float8 OPERATOR(pg_catalog./) n, viral, tweetlake.exact_avg(ssum, sn), ssum, sn\n"
+"           eng::pg_catalog.float8 OPERATOR(pg_catalog./) greatest(n, 1), viral, tweetlake.exact_avg(ssum, sn), ssum, sn\n"
 "    FROM batch_type_hour\n"
 "    ORDER BY 1, 2, 3\n"
 "    ON CONFLICT (hour, tweet_type, influence_level) DO UPDATE SET\n"
@@ -241,7 +284,7 @@ static const char GOLD_SQL[] =
 "        sentiment_sum    = g.sentiment_sum OPERATOR(pg_catalog.+) excluded.sentiment_sum,\n"
 "        sentiment_n      = g.sentiment_n OPERATOR(pg_catalog.+) excluded.sentiment_n,\n"
 "        avg_engagement   = (g.total_engagement OPERATOR(pg_catalog.+) excluded.total_engagement)::pg_catalog.float8\n"
-"                           OPERATOR(pg_catalog./) (g.tweet_count OPERATOR(pg_catalog.+) excluded.tweet_count),\n"
+"                           OPERATOR(pg_catalog./) greatest(g.tweet_count OPERATOR(pg_catalog.+) excluded.tweet_count, 1),\n"
 "        avg_sentiment    = tweetlake.exact_avg(g.sentiment_sum OPERATOR(pg_catalog.+) excluded.sentiment_sum,\n"
 "                                               g.sentiment_n OPERATOR(pg_catalog.+) excluded.sentiment_n)\n"
 "), hour_users_new AS (\n"
@@ -288,6 +331,146 @@ static const char GOLD_SQL[] =
 "                                                        g.top_region_count, g.top_region)\n"
 "                             THEN excluded.top_region_count ELSE g.top_region_count END";
 
+/*
+ * A chunk that takes rows back (updates, deletions) runs three more statements after
+ * GOLD_SQL, each seeing what the one before wrote:
+ *   GONE_SQL     the members that left a group: the keys the batch's bags took away that
+ *                the member's row no longer holds (tweetlake.bag_gone, the row read back
+ *                under the lock GOLD_SQL took), one fewer in each distinct count; a user
+ *                whose row in tweetlake.user_hour is at 0 tweets left the hour
+ *   CLEANUP_SQL  rows whose count is now 0 deleted: a group with no tweet left is no
+ *                group (the recompute views have no such row)
+ *   RECHECK_SQL  what a retraction can lower but a sum cannot say: the hour's top hashtag
+ *                and region, found again among the hour's rows; a user's largest
+ *                followers_count and username (and first and last day) read again from
+ *                silver, only for the users whose retracted values were not matched by
+ *                what the batch added (batch_user_day/batch_user.recheck)
+ * Rows the batch did not touch cannot change, so each statement reads only the batch's
+ * keys; the rows are the ones GOLD_SQL locked, so concurrent batches see them in order.
+ */
+static const char GONE_SQL[] =
+"WITH uh AS MATERIALIZED (\n"
+"    SELECT u.hour, u.tweets OPERATOR(pg_catalog.=) 0 AS left_hour,\n"
+"           tweetlake.bag_gone(u.hashtags, i.hashtags) AS hashtags,\n"
+"           tweetlake.bag_gone(u.places, i.places) AS places,\n"
+"           tweetlake.bag_gone(u.languages, i.languages) AS languages\n"
+"    FROM batch_user_hour i JOIN tweetlake.user_hour u\n"
+"      ON u.hour OPERATOR(pg_catalog.=) i.hour AND u.user_id OPERATOR(pg_catalog.=) i.user_id\n"
+"    WHERE i.retracts\n"
+"), tag_users AS (\n"
+"    SELECT n.hour, k.hashtag, pg_catalog.count(*) AS n\n"
+"    FROM uh n CROSS JOIN LATERAL pg_catalog.unnest(n.hashtags) AS k(hashtag) GROUP BY 1, 2\n"
+"), tag_mentions AS (\n"
+"    SELECT u.hour, k.hashtag, pg_catalog.count(*) AS n\n"
+"    FROM batch_mention_hour i JOIN tweetlake.mention_hour u\n"
+"      ON u.hour OPERATOR(pg_catalog.=) i.hour AND u.mention OPERATOR(pg_catalog.=) i.mention\n"
+"    CROSS JOIN LATERAL pg_catalog.unnest(tweetlake.bag_gone(u.hashtags, i.hashtags)) AS k(hashtag)\n"
+"    WHERE i.retracts GROUP BY 1, 2\n"
+"), g_tags AS (\n"
+"    UPDATE gold.popular_hashtags_by_hour g SET\n"
+"        unique_users    = g.unique_users OPERATOR(pg_catalog.-) coalesce(x.users, 0),\n"
+"        unique_mentions = g.unique_mentions OPERATOR(pg_catalog.-) coalesce(x.mentions, 0)\n"
+"    FROM (SELECT hour, hashtag, u.n AS users, m.n AS mentions\n"
+"          FROM tag_users u FULL JOIN tag_mentions m USING (hour, hashtag)) x\n"
+"    WHERE g.hour OPERATOR(pg_catalog.=) x.hour AND g.hashtag OPERATOR(pg_catalog.=) x.hashtag\n"
+"), g_region AS (\n"
+"    UPDATE gold.tweet_volume_by_region g SET unique_users = g.unique_users OPERATOR(pg_catalog.-) x.n\n"
+"    FROM (SELECT a.hour, a.region, a.language, pg_catalog.count(*) AS n\n"
+"          FROM uh n CROSS JOIN LATERAL pg_catalog.unnest(n.places) AS k(pair)\n"
+"          JOIN batch_region_hour a ON a.hour OPERATOR(pg_catalog.=) n.hour\n"
+"           AND tweetlake.pair_key(a.region, a.language) OPERATOR(pg_catalog.=) k.pair\n"
+"          GROUP BY 1, 2, 3) x\n"
+"    WHERE g.hour OPERATOR(pg_catalog.=) x.hour AND g.region OPERATOR(pg_catalog.=) x.region\n"
+"      AND g.language OPERATOR(pg_catalog.=) x.language\n"
+"), g_language AS (\n"
+"    UPDATE gold.tweet_metrics_by_language g SET unique_users = g.unique_users OPERATOR(pg_catalog.-) x.n\n"
+"    FROM (SELECT n.hour, k.language, pg_catalog.count(*) AS n\n"
+"          FROM uh n CROSS JOIN LATERAL pg_catalog.unnest(n.languages) AS k(language) GROUP BY 1, 2) x\n"
+"    WHERE g.hour OPERATOR(pg_catalog.=) x.hour AND g.language OPERATOR(pg_catalog.=) x.language\n"
+")\n"
+"UPDATE gold.hourly_activity_summary g SET unique_users = g.unique_users OPERATOR(pg_catalog.-) x.n\n"
+"FROM (SELECT hour, pg_catalog.count(*) AS n FROM uh WHERE left_hour GROUP BY hour) x\n"
+"WHERE g.hour OPERATOR(pg_catalog.=) x.hour";
+
+static const char CLEANUP_SQL[] =
+"WITH uh AS (\n"
+"    DELETE FROM tweetlake.user_hour u USING batch_user_hour i\n"
+"    WHERE i.retracts AND u.hour OPERATOR(pg_catalog.=) i.hour AND u.user_id OPERATOR(pg_catalog.=) i.user_id\n"
+"      AND u.tweets OPERATOR(pg_catalog.=) 0\n"
+"), mh AS (\n"
+"    DELETE FROM tweetlake.mention_hour u USING batch_mention_hour i\n"
+"    WHERE i.retracts AND u.hour OPERATOR(pg_catalog.=) i.hour AND u.mention OPERATOR(pg_catalog.=) i.mention\n"
+"      AND pg_catalog.cardinality((u.hashtags).keys) OPERATOR(pg_catalog.=) 0\n"
+"), g_tags AS (\n"
+"    DELETE FROM gold.popular_hashtags_by_hour g USING batch_hashtag_hour a\n"
+"    WHERE a.n OPERATOR(pg_catalog.<) 0 AND g.hour OPERATOR(pg_catalog.=) a.hour\n"
+"      AND g.hashtag OPERATOR(pg_catalog.=) a.hashtag AND g.tweet_count OPERATOR(pg_catalog.=) 0\n"
+"), g_users AS (\n"
+"    DELETE FROM gold.active_users_by_day g USING batch_user_day a\n"
+"    WHERE a.n OPERATOR(pg_catalog.<) 0 AND g.day OPERATOR(pg_catalog.=) a.day\n"
+"      AND g.user_id OPERATOR(pg_catalog.=) a.user_id AND g.tweets_count OPERATOR(pg_catalog.=) 0\n"
+"), g_user_totals AS (\n"
+"    DELETE FROM gold.user_engagement g USING batch_user a\n"
+"    WHERE a.n OPERATOR(pg_catalog.<) 0 AND g.user_id OPERATOR(pg_catalog.=) a.user_id\n"
+"      AND g.tweets_count OPERATOR(pg_catalog.=) 0\n"
+"), g_region AS (\n"
+"    DELETE FROM gold.tweet_volume_by_region g USING batch_region_hour a\n"
+"    WHERE a.n OPERATOR(pg_catalog.<) 0 AND g.hour OPERATOR(pg_catalog.=) a.hour\n"
+"      AND g.region OPERATOR(pg_catalog.=) a.region AND g.language OPERATOR(pg_catalog.=) a.language\n"
+"      AND g.tweet_count OPERATOR(pg_catalog.=) 0\n"
+"), region_totals AS (\n"
+"    DELETE FROM tweetlake.region_hour_counts g USING batch_region_total a\n"
+"    WHERE a.n OPERATOR(pg_catalog.<) 0 AND g.hour OPERATOR(pg_catalog.=) a.hour\n"
+"      AND g.region OPERATOR(pg_catalog.=) a.region AND g.tweet_count OPERATOR(pg_catalog.=) 0\n"
+"), g_language AS (\n"
+"    DELETE FROM gold.tweet_metrics_by_language g USING batch_language_hour a\n"
+"    WHERE a.n OPERATOR(pg_catalog.<) 0 AND g.hour OPERATOR(pg_catalog.=) a.hour\n"
+"      AND g.language OPERATOR(pg_catalog.=) a.language AND g.tweet_count OPERATOR(pg_catalog.=) 0\n"
+"), g_types AS (\n"
+"    DELETE FROM gold.engagement_by_type_hour g USING batch_type_hour a\n"
+"    WHERE a.n OPERATOR(pg_catalog.<) 0 AND g.hour OPERATOR(pg_catalog.=) a.hour\n"
+"      AND g.tweet_type OPERATOR(pg_catalog.=) a.tweet_type\n"
+"      AND g.influence_level OPERATOR(pg_catalog.=) tweetlake.influence_level(a.followers)\n"
+"      AND g.tweet_count OPERATOR(pg_catalog.=) 0\n"
+")\n"
+"DELETE FROM gold.hourly_activity_summary g USING batch_hour a\n"
+"WHERE a.n OPERATOR(pg_catalog.<) 0 AND g.hour OPERATOR(pg_catalog.=) a.hour\n"
+"  AND g.total_tweets OPERATOR(pg_catalog.=) 0";
+
+static const char RECHECK_SQL[] =
+"WITH hours AS (\n"
+"    SELECT hour FROM batch_hashtag_hour WHERE n OPERATOR(pg_catalog.<) 0\n"
+"    UNION SELECT hour FROM batch_region_total WHERE n OPERATOR(pg_catalog.<) 0\n"
+"), tops AS (\n"
+"    UPDATE gold.hourly_activity_summary g SET\n"
+"        top_hashtag = t.hashtag, top_hashtag_count = t.tweet_count,\n"
+"        top_region = r.region, top_region_count = r.tweet_count\n"
+"    FROM hours h\n"
+"    LEFT JOIN LATERAL (SELECT p.hashtag, p.tweet_count FROM gold.popular_hashtags_by_hour p\n"
+"                       WHERE p.hour OPERATOR(pg_catalog.=) h.hour\n"
+"                       ORDER BY p.tweet_count DESC, p.hashtag LIMIT 1) t ON true\n"
+"    LEFT JOIN LATERAL (SELECT c.region, c.tweet_count FROM tweetlake.region_hour_counts c\n"
+"                       WHERE c.hour OPERATOR(pg_catalog.=) h.hour\n"
+"                       ORDER BY c.tweet_count DESC, c.region LIMIT 1) r ON true\n"
+"    WHERE g.hour OPERATOR(pg_catalog.=) h.hour\n"
+"), days AS (\n"
+"    UPDATE gold.active_users_by_day g SET username = x.username, followers_count = x.followers\n"
+"    FROM batch_user_day a CROSS JOIN LATERAL (\n"
+"        SELECT pg_catalog.max(s.username) AS username, pg_catalog.max(s.followers_count) AS followers\n"
+"        FROM silver.tweets s\n"
+"        WHERE s.user_id OPERATOR(pg_catalog.=) (a.user_id COLLATE \"C\")\n"
+"          AND s.created_at OPERATOR(pg_catalog.>=) a.day_start\n"
+"          AND s.created_at OPERATOR(pg_catalog.<) a.day_end) x\n"
+"    WHERE a.recheck AND g.day OPERATOR(pg_catalog.=) a.day AND g.user_id OPERATOR(pg_catalog.=) a.user_id\n"
+")\n"
+"UPDATE gold.user_engagement g SET username = x.username, followers_count = x.followers,\n"
+"    first_day = tweetlake.utc_day(x.first_at), last_day = tweetlake.utc_day(x.last_at)\n"
+"FROM batch_user a CROSS JOIN LATERAL (\n"
+"    SELECT pg_catalog.max(s.username) AS username, pg_catalog.max(s.followers_count) AS followers,\n"
+"           pg_catalog.min(s.created_at) AS first_at, pg_catalog.max(s.created_at) AS last_at\n"
+"    FROM silver.tweets s WHERE s.user_id OPERATOR(pg_catalog.=) (a.user_id COLLATE \"C\")) x\n"
+"WHERE a.recheck AND g.user_id OPERATOR(pg_catalog.=) a.user_id";
+
 /* ------------------------------------------------------------------------
  * Groups: a hash table of one kind of gold key, each entry with every measure any gold
  * table keeps (a table reads the ones it has).
@@ -317,11 +500,18 @@ typedef struct Acc
 				neu;			/* by sentiment_category */
 	int64		len;			/* sum of text_length */
 	int64		viral;			/* total_engagement > 1000 */
-	text	   *username;		/* max(username), NULL: none */
+	text	   *username;		/* max(username) of the rows added, NULL: none */
 	bool		has_followers;
-	int32		followers;		/* max(followers_count) */
+	int32		followers;		/* max(followers_count) of the rows added */
+	int64		adds;			/* rows added (n counts taken-back rows as -1) */
 	DateADT		first_day,
-				last_day;
+				last_day;		/* of the rows added */
+	bool		retracts;		/* some of its rows are taken back */
+	text	   *r_username;		/* the same maxima and days of the rows taken */
+	bool		r_has_followers;	/* back */
+	int32		r_followers;
+	DateADT		r_first_day,
+				r_last_day;
 	KeyList		tags,
 				places,
 				langs;
@@ -469,7 +659,7 @@ group_of(KeyMap *m, Datum k0, Datum k1, Datum k2, bool *created)
 }
 
 static void
-keys_add(KeyList *l, const char *data, int len)
+keys_add(KeyList *l, const char *data, int len, int weight)
 {
 	if (l->n == l->cap)
 	{
@@ -479,18 +669,19 @@ keys_add(KeyList *l, const char *data, int len)
 	}
 	l->items[l->n].data = data;
 	l->items[l->n].len = len;
+	l->items[l->n].weight = weight;
 	l->n++;
 }
 
 /* Every element of a text[] (no nulls: parse.c makes them) into l. */
 static void
-keys_add_array(KeyList *l, Datum *elems, int nelems)
+keys_add_array(KeyList *l, Datum *elems, int nelems, int weight)
 {
 	for (int i = 0; i < nelems; i++)
 	{
 		text	   *t = (text *) DatumGetPointer(elems[i]);
 
-		keys_add(l, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+		keys_add(l, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), weight);
 	}
 }
 
@@ -622,52 +813,103 @@ add_int64(int64 *acc, int64 v)
 				 errmsg("bigint out of range")));
 }
 
-/* What one row adds to a group's measures (counts, sums, sentiment categories). */
-static void
-group_add(Acc *g, const Facts *f)
+static Numeric
+numeric_negated(Numeric n)
 {
-	g->n++;
-	add_int64(&g->eng, f->eng);
-	g->len += f->text_length;
-	if (f->eng > 1000)
-		g->viral++;
-	if (f->sentiment != NULL)
-	{
-		g->sn++;
-		g->ssum = g->ssum == NULL ? f->sentiment
-			: numeric_add_opt_error(g->ssum, f->sentiment, NULL);
-	}
-	if (f->category == 'p')
-		g->pos++;
-	else if (f->category == 'n')
-		g->neg++;
-	else if (f->category == 'u')
-		g->neu++;
+	return DatumGetNumeric(DirectFunctionCall1(numeric_uminus, NumericGetDatum(n)));
 }
 
-/* The user's columns a row adds: max(username), max(followers_count), first and last day. */
+/*
+ * What one row adds to a group's measures (counts, sums, sentiment categories): sign 1 for
+ * a row added, -1 for one taken back (an update's old version, a deleted tweet).
+ */
 static void
-group_add_user(Acc *g, const Facts *f, bool created)
+group_add(Acc *g, const Facts *f, int sign)
 {
-	if (f->username != NULL &&
-		(g->username == NULL ||
-		 (!(VARSIZE_ANY_EXHDR(f->username) == VARSIZE_ANY_EXHDR(g->username) &&
-			memcmp(VARDATA_ANY(f->username), VARDATA_ANY(g->username),
-				   VARSIZE_ANY_EXHDR(f->username)) == 0) &&
-		  varstr_cmp(VARDATA_ANY(f->username), VARSIZE_ANY_EXHDR(f->username),
-					 VARDATA_ANY(g->username), VARSIZE_ANY_EXHDR(g->username),
-					 DEFAULT_COLLATION_OID) > 0)))
-		g->username = f->username;	/* max(username), by the database's
-									 * collation */
-	if (f->has_followers && (!g->has_followers || f->followers > g->followers))
+	g->n += sign;
+	add_int64(&g->eng, sign * f->eng);
+	g->len += sign * f->text_length;
+	if (f->eng > 1000)
+		g->viral += sign;
+	if (f->sentiment != NULL)
 	{
-		g->followers = f->followers;
-		g->has_followers = true;
+		g->sn += sign;
+		g->ssum = g->ssum == NULL ? (sign > 0 ? f->sentiment : numeric_negated(f->sentiment))
+			: sign > 0 ? numeric_add_opt_error(g->ssum, f->sentiment, NULL)
+			: numeric_sub_opt_error(g->ssum, f->sentiment, NULL);
 	}
-	if (created || f->day < g->first_day)
-		g->first_day = f->day;
-	if (created || f->day > g->last_day)
-		g->last_day = f->day;
+	if (f->category == 'p')
+		g->pos += sign;
+	else if (f->category == 'n')
+		g->neg += sign;
+	else if (f->category == 'u')
+		g->neu += sign;
+	if (sign < 0)
+		g->retracts = true;
+}
+
+/* username a is above b (max(username), by the database's collation); a NULL is below all. */
+static bool
+username_above(const text *a, const text *b)
+{
+	if (a == NULL)
+		return false;
+	if (b == NULL)
+		return true;
+	if (VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
+		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0)
+		return false;
+	return varstr_cmp(VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b),
+					  DEFAULT_COLLATION_OID) > 0;
+}
+
+/*
+ * The user's columns a row adds (sign 1) or takes back (-1): max(username),
+ * max(followers_count), first and last day, each kept apart for the two.
+ */
+static void
+group_add_user(Acc *g, const Facts *f, int sign)
+{
+	text	  **username = sign > 0 ? &g->username : &g->r_username;
+	bool	   *has_followers = sign > 0 ? &g->has_followers : &g->r_has_followers;
+	int32	   *followers = sign > 0 ? &g->followers : &g->r_followers;
+	DateADT    *first = sign > 0 ? &g->first_day : &g->r_first_day;
+	DateADT    *last = sign > 0 ? &g->last_day : &g->r_last_day;
+	bool		first_row = sign > 0 ? g->adds == 0 : !g->retracts;
+
+	if (username_above(f->username, *username))
+		*username = f->username;
+	if (f->has_followers && (!*has_followers || f->followers > *followers))
+	{
+		*followers = f->followers;
+		*has_followers = true;
+	}
+	if (first_row || f->day < *first)
+		*first = f->day;
+	if (first_row || f->day > *last)
+		*last = f->day;
+	if (sign > 0)
+		g->adds++;
+	else
+		g->retracts = true;
+}
+
+/*
+ * Whether a user's group needs its maxima read again from silver: the rows taken back had
+ * a larger username or followers_count (or, with days, an earlier first or later last
+ * day) than the rows added.  Otherwise greatest()/least() of the stored value and the
+ * added one is exact: whatever was taken back is matched by something added.
+ */
+static bool
+user_recheck(const Acc *g, bool days)
+{
+	if (!g->retracts)
+		return false;
+	if (g->r_username != NULL && username_above(g->r_username, g->username))
+		return true;
+	if (g->r_has_followers && (!g->has_followers || g->r_followers > g->followers))
+		return true;
+	return days && (g->adds == 0 || g->r_first_day < g->first_day || g->r_last_day > g->last_day);
 }
 
 /* ------------------------------------------------------------------------
@@ -755,12 +997,30 @@ put_categories(Datum *v, int i, const Acc *g)
  * The trigger
  * ------------------------------------------------------------------------ */
 
-/* tweet_id -> the index of its first row in the batch */
+/* tweet_id -> its candidate in the chunk */
 typedef struct IdEntry
 {
 	char		id[TL_MAX_ID_BYTES + 1];
 	int			index;
 } IdEntry;
+
+/*
+ * What a chunk does with one tweet_id: the version that wins among the chunk's messages
+ * with that id, or its deletion, and (after write_silver) what came of it.
+ */
+typedef struct Cand
+{
+	HeapTuple	tup;			/* the winning message's parsed row; NULL: a
+								 * tombstone won (the id is deleted) */
+	text	   *deleted_id;		/* then: the id */
+	Facts		facts;			/* what the groups need of tup */
+	int			earlier;		/* messages of the chunk it replaced */
+	char		fate;			/* 'n' new in silver, 'u' replaced silver's
+								 * version, 's' changed nothing, 'd' deletion */
+} Cand;
+
+/* What the batches of this backend did with versions since it was last asked (tweetlake.h). */
+TlBatchCounts tl_batch_counts;
 
 static Oid
 type_in_tweetlake(const char *name)
@@ -806,8 +1066,15 @@ run(SPIPlanPtr *plans, int ntweets, const char *sql, int expect)
 }
 
 static SPIPlanPtr silver_plans[SIZE_CLASSES];
+static SPIPlanPtr silver_v5_plans[SIZE_CLASSES];
+static SPIPlanPtr known_plans[SIZE_CLASSES];
+static SPIPlanPtr update_plans[SIZE_CLASSES];
+static SPIPlanPtr delete_plans[SIZE_CLASSES];
 static SPIPlanPtr dead_plans[SIZE_CLASSES];
 static SPIPlanPtr gold_plans[SIZE_CLASSES];
+static SPIPlanPtr gone_plans[SIZE_CLASSES];
+static SPIPlanPtr cleanup_plans[SIZE_CLASSES];
+static SPIPlanPtr recheck_plans[SIZE_CLASSES];
 
 /* What one run of the trigger reads, and how (set up once per run). */
 typedef struct Batch
@@ -817,7 +1084,9 @@ typedef struct Batch
 	int			a_raw,
 				a_topic,
 				a_partition,
-				a_offset;
+				a_offset,
+				a_key;			/* kafka_key; 0 before schema 0.5.0 */
+	bool		changes;		/* schema 0.5.0 on: updates and deletions */
 	TupleDesc	parsed_desc;	/* tweetlake.parsed_tweet: the silver relation */
 	TupleDesc	bag_desc;
 	Oid			bag_type;
@@ -828,8 +1097,8 @@ typedef struct Batch
  * A chunk of the batch: at most CHUNK_ROWS rows of the transition table, parsed, written
  * and merged into gold before the next is read, so that a batch of any size (a COPY of
  * millions of lines) needs the memory of one chunk.  The chunks run in order in the
- * statement's transaction, so silver's ON CONFLICT sees the earlier chunks' rows: the first
- * row of a tweet_id wins across chunks as within one.
+ * statement's transaction, so each sees what the earlier ones wrote to silver: a version
+ * is compared with the one an earlier chunk stored, as with one an earlier batch stored.
  */
 #define CHUNK_ROWS 10000
 
@@ -839,11 +1108,15 @@ typedef struct Chunk
 	MemoryContext batchcxt;		/* the run's: SPI's list of relations lives
 								 * there */
 	int			nread;			/* rows read */
-	int			ntweets;		/* ... parsed, the first of their tweet_id */
-	int			nnew;			/* ... of which silver took */
-	Facts	   *facts;			/* what the groups need of each of these */
-	bool	   *is_new;
-	HTAB	   *ids;			/* tweet_id -> index in facts */
+	int			ncands;			/* tweet_ids met */
+	Cand	   *cands;
+	HTAB	   *ids;			/* tweet_id -> index in cands */
+	int			nnew;			/* new in silver */
+	int			nupdated;		/* messages that replaced a version */
+	int			ndeleted;		/* silver rows deleted */
+	int			nstale;			/* messages that changed nothing */
+	Facts	   *taken;			/* the rows taken back: replaced or deleted */
+	int			ntaken;
 	SentimentCache *sentiments;
 	Rel			silver,
 				rejected;
@@ -857,7 +1130,7 @@ typedef struct Chunk
 				m_lang,
 				m_type,
 				m_hour;
-	const char *registered[16]; /* relations registered with SPI */
+	const char *registered[20]; /* relations registered with SPI */
 	int			nregistered;
 } Chunk;
 
@@ -882,7 +1155,127 @@ rel_register(Chunk *c, Rel *r)
 	MemoryContextSwitchTo(old);
 }
 
-/* Step 1: up to CHUNK_ROWS rows parsed; rejected ones aside, the first of each tweet_id kept. */
+/*
+ * Whether version (nv, nn) of a tweet is newer than (ov, on), both in the columns of
+ * tweetlake.parsed_tweet (README "Updates and deletions"): by updated_at when both carry
+ * one; otherwise it is newer when no engagement count went down and something differs.
+ * An equal or older version changes nothing.
+ */
+static bool
+is_newer(TupleDesc desc, Datum *nv, bool *nn, Datum *ov, bool *on)
+{
+	static const int counts[] = {A_RETWEET_COUNT, A_LIKE_COUNT, A_REPLY_COUNT, A_QUOTE_COUNT};
+
+	if (!nn[A_UPDATED_AT] && !on[A_UPDATED_AT])
+		return DatumGetTimestampTz(nv[A_UPDATED_AT]) > DatumGetTimestampTz(ov[A_UPDATED_AT]);
+	for (int i = 0; i < lengthof(counts); i++)
+	{
+		int32		n = nn[counts[i]] ? 0 : DatumGetInt32(nv[counts[i]]);
+		int32		o = on[counts[i]] ? 0 : DatumGetInt32(ov[counts[i]]);
+
+		if (n < o)
+			return false;
+	}
+	for (int i = 0; i < N_ATTRS; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (i == A_ERROR)
+			continue;
+		if (nn[i] != on[i])
+			return true;
+		if (!nn[i] && !datum_image_eq(nv[i], ov[i], att->attbyval, att->attlen))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A silver row as SPI returns it (SILVER_COLUMNS, updated_at) into the columns of
+ * tweetlake.parsed_tweet.
+ */
+static void
+stored_values(HeapTuple tup, TupleDesc desc, Datum *v, bool *nl)
+{
+	Datum		cols[N_ATTRS];
+	bool		cnulls[N_ATTRS];
+
+	Assert(desc->natts == N_ATTRS);
+	heap_deform_tuple(tup, desc, cols, cnulls);
+	for (int i = 0; i < A_ERROR; i++)
+	{
+		v[i] = cols[i];
+		nl[i] = cnulls[i];
+	}
+	nl[A_ERROR] = true;
+	v[A_UPDATED_AT] = cols[A_ERROR];
+	nl[A_UPDATED_AT] = cnulls[A_ERROR];
+}
+
+/* The candidate of tweet_id id (a text datum), which the chunk must have. */
+static Cand *
+cand_of(Chunk *c, Datum id)
+{
+	char	   *key = TextDatumGetCString(id);
+	IdEntry    *entry = hash_search(c->ids, key, HASH_FIND, NULL);
+
+	if (entry == NULL)
+		elog(ERROR, "tweetlake batch: silver returned a tweet_id the batch does not have");
+	pfree(key);
+	return &c->cands[entry->index];
+}
+
+/* The candidate for tweet_id id (NUL-terminated), made if new (*found says). */
+static Cand *
+cand_enter(Chunk *c, const char *id, bool *found)
+{
+	IdEntry    *entry = hash_search(c->ids, id, HASH_ENTER, found);
+
+	if (!*found)
+	{
+		entry->index = c->ncands++;
+		memset(&c->cands[entry->index], 0, sizeof(Cand));
+	}
+	return &c->cands[entry->index];
+}
+
+/* A tombstone's key, if it can be a tweet_id: the reason it cannot, or NULL. */
+static const char *
+tombstone_problem(text *key)
+{
+	int			len = VARSIZE_ANY_EXHDR(key);
+
+	if (len == 0)
+		return "tombstone with an empty key";
+	if (len > TL_MAX_ID_BYTES)
+		return psprintf("tombstone key longer than %d bytes (%d)", TL_MAX_ID_BYTES, len);
+	return NULL;
+}
+
+static void
+reject(Batch *b, Chunk *c, Datum raw, bool raw_null, Datum reason, Datum id, bool id_null)
+{
+	Datum		r[6];
+	bool		rn[6];
+
+	r[0] = raw;
+	rn[0] = raw_null;
+	r[1] = reason;
+	rn[1] = false;
+	r[2] = id;
+	rn[2] = id_null;
+	r[3] = slot_getattr(b->slot, b->a_topic, &rn[3]);
+	r[4] = slot_getattr(b->slot, b->a_partition, &rn[4]);
+	r[5] = slot_getattr(b->slot, b->a_offset, &rn[5]);
+	rel_put(&c->rejected, r, rn);
+}
+
+/*
+ * Step 1: up to CHUNK_ROWS rows parsed; rejected ones aside, one candidate per tweet_id:
+ * before schema 0.5.0 its first row, from then on the newest of its rows (is_newer, in the
+ * order of the statement) or its deletion, when a tombstone for it came (a deletion is
+ * final: what comes after it for the id changes nothing).
+ */
 static bool
 read_chunk(Batch *b, Chunk *c)
 {
@@ -895,9 +1288,8 @@ read_chunk(Batch *b, Chunk *c)
 	MemoryContext rowcxt;
 
 	MemoryContextSwitchTo(c->cxt);
-	rel_begin_desc(&c->silver, "batch_silver", b->parsed_desc);
 	rel_begin(&c->rejected, "batch_rejected", cols, lengthof(cols));
-	c->facts = palloc(sizeof(Facts) * CHUNK_ROWS);
+	c->cands = palloc(sizeof(Cand) * CHUNK_ROWS);
 	c->sentiments = palloc0(sizeof(SentimentCache));
 	memset(&hctl, 0, sizeof(hctl));
 	hctl.keysize = sizeof(((IdEntry *) NULL)->id);
@@ -917,72 +1309,232 @@ read_chunk(Batch *b, Chunk *c)
 		Datum		raw = slot_getattr(b->slot, b->a_raw, &isnull);
 		Datum		values[N_ATTRS];
 		bool		nulls[N_ATTRS];
+		char	   *id;
+		bool		found;
+		Cand	   *cand;
 
 		CHECK_FOR_INTERRUPTS();
 		c->nread++;
 		MemoryContextReset(rowcxt);
+
+		if (isnull && b->changes)
+		{
+			bool		keynull;
+			Datum		key = slot_getattr(b->slot, b->a_key, &keynull);
+			const char *problem;
+
+			if (keynull)
+			{
+				reject(b, c, raw, true,
+					   CStringGetTextDatum("null message without a key: neither a tweet nor a tombstone"),
+					   (Datum) 0, true);
+				continue;
+			}
+			else
+			{
+				/* a tombstone: the id is deleted, whatever came before it */
+				MemoryContextSwitchTo(rowcxt);
+				problem = tombstone_problem(DatumGetTextPP(key));
+				MemoryContextSwitchTo(c->cxt);
+				if (problem != NULL)
+				{
+					reject(b, c, raw, true, CStringGetTextDatum(problem), key, false);
+					continue;
+				}
+				id = TextDatumGetCString(key);
+				cand = cand_enter(c, id, &found);
+				pfree(id);
+				if (found && cand->tup != NULL)
+					c->nstale += 1 + cand->earlier; /* what came before never
+													 * lands */
+				cand->tup = NULL;
+				cand->earlier = 0;
+				if (cand->deleted_id == NULL)
+					cand->deleted_id = DatumGetTextPCopy(key);
+				continue;
+			}
+		}
+
 		MemoryContextSwitchTo(rowcxt);
 		tl_parse_tweet(isnull ? NULL : DatumGetTextPP(raw), values, nulls);
 		MemoryContextSwitchTo(c->cxt);
 		if (!nulls[A_ERROR])
 		{
-			Datum		r[6];
-			bool		rn[6];
-
-			r[0] = raw;
-			rn[0] = isnull;
-			r[1] = values[A_ERROR];
-			rn[1] = false;
-			r[2] = values[A_TWEET_ID];
-			rn[2] = nulls[A_TWEET_ID];
-			r[3] = slot_getattr(b->slot, b->a_topic, &rn[3]);
-			r[4] = slot_getattr(b->slot, b->a_partition, &rn[4]);
-			r[5] = slot_getattr(b->slot, b->a_offset, &rn[5]);
-			rel_put(&c->rejected, r, rn);
+			reject(b, c, raw, isnull, values[A_ERROR], values[A_TWEET_ID], nulls[A_TWEET_ID]);
+			continue;
 		}
-		else
+		id = TextDatumGetCString(values[A_TWEET_ID]);
+		cand = cand_enter(c, id, &found);
+		pfree(id);
+		if (found)
 		{
-			char	   *key = TextDatumGetCString(values[A_TWEET_ID]);
-			bool		found;
-			IdEntry    *entry = hash_search(c->ids, key, HASH_ENTER, &found);
+			Datum		ov[N_ATTRS];
+			bool		on[N_ATTRS];
 
-			pfree(key);
-			if (found)
-				continue;		/* a duplicate in the batch: the first wins */
-			entry->index = c->ntweets;
-			facts_of(&c->facts[c->ntweets], values, nulls, b->unknown, c->sentiments);
-			rel_put(&c->silver, values, nulls);
-			c->ntweets++;
+			if (!b->changes)
+				continue;		/* before 0.5.0: the first wins */
+			if (cand->tup == NULL)
+			{
+				c->nstale++;	/* deleted */
+				continue;
+			}
+			heap_deform_tuple(cand->tup, b->parsed_desc, ov, on);
+			if (!is_newer(b->parsed_desc, values, nulls, ov, on))
+			{
+				c->nstale++;
+				continue;
+			}
+			cand->earlier++;
 		}
+		cand->tup = heap_form_tuple(b->parsed_desc, values, nulls);
+		facts_of(&cand->facts, values, nulls, b->unknown, c->sentiments);
 	}
 	MemoryContextDelete(rowcxt);
 	return c->nread > 0;
 }
 
-/* Step 2: silver (RETURNING says which rows are new) and the dead letters. */
+/* A relation of tweet_ids. */
 static void
-write_silver(Chunk *c)
+ids_begin(Rel *r, const char *name)
 {
-	c->is_new = palloc0(sizeof(bool) * Max(c->ntweets, 1));
-	if (c->ntweets > 0)
+	static const ColDef cols[] = {{"id", TEXTOID, InvalidOid}};
+
+	rel_begin(r, name, cols, lengthof(cols));
+}
+
+static void
+ids_put(Rel *r, HeapTuple tup, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		id = heap_getattr(tup, A_TWEET_ID + 1, desc, &isnull);
+
+	rel_put(r, &id, &isnull);
+}
+
+/* A row silver had, taken back from gold (sign -1 in group_chunk). */
+static void
+take_back(Batch *b, Chunk *c, HeapTuple tup, TupleDesc desc)
+{
+	Datum		v[N_ATTRS];
+	bool		nl[N_ATTRS];
+
+	stored_values(tup, desc, v, nl);
+	if (c->taken == NULL)
+		c->taken = palloc(sizeof(Facts) * CHUNK_ROWS);
+	facts_of(&c->taken[c->ntaken++], v, nl, b->unknown, c->sentiments);
+}
+
+/*
+ * Step 2: silver and the dead letters.  The candidates go in as new rows (RETURNING says
+ * which silver took); from 0.5.0 on, the ones silver already had are compared with the
+ * stored version, which a newer one replaces, and the deletions delete.  What is replaced
+ * or deleted is taken back from gold.
+ */
+static void
+write_silver(Batch *b, Chunk *c)
+{
+	Rel			known,
+				updated,
+				deleted;
+
+	rel_begin_desc(&c->silver, "batch_silver", b->parsed_desc);
+	for (int i = 0; i < c->ncands; i++)
+		if (c->cands[i].tup != NULL)
+		{
+			tuplestore_puttuple(c->silver.store, c->cands[i].tup);
+			c->silver.n++;
+		}
+	if (c->silver.n > 0)
 	{
 		rel_register(c, &c->silver);
-		run(silver_plans, c->ntweets, SILVER_SQL, SPI_OK_INSERT_RETURNING);
+		run(b->changes ? silver_v5_plans : silver_plans, c->silver.n,
+			b->changes ? SILVER_V5_SQL : SILVER_SQL, SPI_OK_INSERT_RETURNING);
 		c->nnew = (int) SPI_processed;
-		if (SPI_processed == (uint64) c->ntweets)
-			memset(c->is_new, true, sizeof(bool) * c->ntweets);
-		else
-			for (uint64 i = 0; i < SPI_processed; i++)
-			{
-				char	   *id = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-				IdEntry    *entry = hash_search(c->ids, id, HASH_FIND, NULL);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			Cand	   *cand = cand_of(c, SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
 
-				if (entry == NULL)
-					elog(ERROR, "tweetlake batch: silver returned a tweet_id the batch does not have");
-				c->is_new[entry->index] = true;
-			}
+			cand->fate = 'n';
+			c->nupdated += cand->earlier;
+		}
 		SPI_freetuptable(SPI_tuptable);
 	}
+
+	if (b->changes && c->nnew < c->silver.n)
+	{
+		/* the versions silver has of the others, locked */
+		ids_begin(&known, "batch_known");
+		for (int i = 0; i < c->ncands; i++)
+			if (c->cands[i].tup != NULL && c->cands[i].fate != 'n')
+				ids_put(&known, c->cands[i].tup, b->parsed_desc);
+		rel_register(c, &known);
+		run(known_plans, known.n, KNOWN_SQL, SPI_OK_SELECT);
+		rel_begin_desc(&updated, "batch_updated", b->parsed_desc);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	stored = SPI_tuptable->vals[i];
+			bool		isnull;
+			Cand	   *cand = cand_of(c, SPI_getbinval(stored, SPI_tuptable->tupdesc, 1, &isnull));
+			Datum		nv[N_ATTRS],
+						ov[N_ATTRS];
+			bool		nn[N_ATTRS],
+						on[N_ATTRS];
+
+			heap_deform_tuple(cand->tup, b->parsed_desc, nv, nn);
+			stored_values(stored, SPI_tuptable->tupdesc, ov, on);
+			if (is_newer(b->parsed_desc, nv, nn, ov, on))
+			{
+				cand->fate = 'u';
+				c->nupdated += 1 + cand->earlier;
+				take_back(b, c, stored, SPI_tuptable->tupdesc);
+				tuplestore_puttuple(updated.store, cand->tup);
+				updated.n++;
+			}
+		}
+		SPI_freetuptable(SPI_tuptable);
+		if (updated.n > 0)
+		{
+			rel_register(c, &updated);
+			run(update_plans, updated.n, UPDATE_SQL, SPI_OK_UPDATE);
+		}
+	}
+
+	/*
+	 * whatever is neither new nor an update changed nothing (an older
+	 * version, a deleted id)
+	 */
+	for (int i = 0; i < c->ncands; i++)
+		if (c->cands[i].tup != NULL && c->cands[i].fate == 0)
+		{
+			c->cands[i].fate = 's';
+			c->nstale += 1 + c->cands[i].earlier;
+		}
+
+	/* the deletions: silver's rows go, and every id is recorded as deleted */
+	if (b->changes)
+	{
+		ids_begin(&deleted, "batch_deleted");
+		for (int i = 0; i < c->ncands; i++)
+			if (c->cands[i].tup == NULL)
+			{
+				Datum		id = PointerGetDatum(c->cands[i].deleted_id);
+				bool		isnull = false;
+
+				rel_put(&deleted, &id, &isnull);
+				c->cands[i].fate = 'd';
+			}
+		if (deleted.n > 0)
+		{
+			rel_register(c, &deleted);
+			run(delete_plans, deleted.n, DELETE_SQL, SPI_OK_SELECT);
+			c->ndeleted = (int) SPI_processed;
+			for (uint64 i = 0; i < SPI_processed; i++)
+				take_back(b, c, SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
+			SPI_freetuptable(SPI_tuptable);
+		}
+	}
+
 	if (c->rejected.n > 0)
 	{
 		rel_register(c, &c->rejected);
@@ -990,7 +1542,62 @@ write_silver(Chunk *c)
 	}
 }
 
-/* Step 3: the new rows grouped by every gold key. */
+/* What one row adds to (sign 1) or takes back from (-1) the groups of every gold key. */
+static void
+group_row(Chunk *c, const Facts *f, int sign)
+{
+	Datum		hour = TimestampTzGetDatum(f->hour);
+	Acc		   *g;
+	bool		created;
+
+	for (int i = 0; i < f->ntags; i++)
+		group_add(group_of(&c->m_tags, hour, f->tags[i], 0, NULL), f, sign);
+	group_add(group_of(&c->m_region, hour, PointerGetDatum(f->region),
+					   PointerGetDatum(f->language), NULL), f, sign);
+	group_of(&c->m_rtotal, hour, PointerGetDatum(f->region), 0, NULL)->n += sign;
+	group_add(group_of(&c->m_lang, hour, PointerGetDatum(f->language), 0, NULL), f, sign);
+	g = group_of(&c->m_type, hour, PointerGetDatum(f->tweet_type), Int32GetDatum(f->level),
+				 &created);
+	if (created)
+	{
+		/* a member's followers_count: influence_level gives the group's level */
+		g->has_followers = f->has_followers;
+		g->followers = f->followers;
+	}
+	group_add(g, f, sign);
+	group_add(group_of(&c->m_hour, hour, 0, 0, NULL), f, sign);
+
+	if (f->ntags > 0)
+		for (int i = 0; i < f->nmentions; i++)
+		{
+			g = group_of(&c->m_mh, hour, f->mentions[i], 0, NULL);
+			keys_add_array(&g->tags, f->tags, f->ntags, sign);
+			if (sign < 0)
+				g->retracts = true;
+		}
+
+	if (f->user_id == NULL)
+		return;
+
+	g = group_of(&c->m_uh, hour, PointerGetDatum(f->user_id), 0, NULL);
+	g->n += sign;
+	keys_add_array(&g->tags, f->tags, f->ntags, sign);
+	keys_add(&g->places, f->pair, f->pairlen, sign);
+	keys_add(&g->langs, VARDATA_ANY(f->language), VARSIZE_ANY_EXHDR(f->language), sign);
+	if (sign < 0)
+		g->retracts = true;
+
+	g = group_of(&c->m_ud, DateADTGetDatum(f->day), PointerGetDatum(f->user_id), 0, NULL);
+	group_add(g, f, sign);
+	group_add_user(g, f, sign);
+
+	g = group_of(&c->m_user, PointerGetDatum(f->user_id), 0, 0, NULL);
+	g->n += sign;
+	add_int64(&g->eng, sign * f->eng);
+	group_add_user(g, f, sign);
+}
+
+/* Step 3: the rows silver took (new or replacing) and the rows taken back, grouped by every gold key. */
 static void
 group_chunk(Chunk *c)
 {
@@ -1005,58 +1612,16 @@ group_chunk(Chunk *c)
 	map_init(&c->m_lang, "it");
 	map_init(&c->m_type, "iti");
 	map_init(&c->m_hour, "i");
-	for (int t = 0; t < c->ntweets; t++)
+	for (int t = 0; t < c->ncands; t++)
 	{
-		Facts	   *f = &c->facts[t];
-		Datum		hour = TimestampTzGetDatum(f->hour);
-		Acc		   *g;
-		bool		created;
-
-		if (!c->is_new[t])
-			continue;
 		CHECK_FOR_INTERRUPTS();
-		for (int i = 0; i < f->ntags; i++)
-			group_add(group_of(&c->m_tags, hour, f->tags[i], 0, NULL), f);
-		group_add(group_of(&c->m_region, hour, PointerGetDatum(f->region),
-						   PointerGetDatum(f->language), NULL), f);
-		group_of(&c->m_rtotal, hour, PointerGetDatum(f->region), 0, NULL)->n++;
-		group_add(group_of(&c->m_lang, hour, PointerGetDatum(f->language), 0, NULL), f);
-		g = group_of(&c->m_type, hour, PointerGetDatum(f->tweet_type), Int32GetDatum(f->level),
-					 &created);
-		if (created)
-		{
-			/*
-			 * a member's followers_count: influence_level gives the group's
-			 * level
-			 */
-			g->has_followers = f->has_followers;
-			g->followers = f->followers;
-		}
-		group_add(g, f);
-		group_add(group_of(&c->m_hour, hour, 0, 0, NULL), f);
-
-		if (f->ntags > 0)
-			for (int i = 0; i < f->nmentions; i++)
-				keys_add_array(&group_of(&c->m_mh, hour, f->mentions[i], 0, NULL)->tags,
-							   f->tags, f->ntags);
-
-		if (f->user_id == NULL)
-			continue;
-
-		g = group_of(&c->m_uh, hour, PointerGetDatum(f->user_id), 0, NULL);
-		g->n++;
-		keys_add_array(&g->tags, f->tags, f->ntags);
-		keys_add(&g->places, f->pair, f->pairlen);
-		keys_add(&g->langs, VARDATA_ANY(f->language), VARSIZE_ANY_EXHDR(f->language));
-
-		g = group_of(&c->m_ud, DateADTGetDatum(f->day), PointerGetDatum(f->user_id), 0, &created);
-		group_add(g, f);
-		group_add_user(g, f, created);
-
-		g = group_of(&c->m_user, PointerGetDatum(f->user_id), 0, 0, &created);
-		g->n++;
-		add_int64(&g->eng, f->eng);
-		group_add_user(g, f, created);
+		if (c->cands[t].fate == 'n' || c->cands[t].fate == 'u')
+			group_row(c, &c->cands[t].facts, 1);
+	}
+	for (int t = 0; t < c->ntaken; t++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		group_row(c, &c->taken[t], -1);
 	}
 }
 
@@ -1068,10 +1633,11 @@ write_gold(Batch *b, Chunk *c)
 		{"hour", TIMESTAMPTZOID, InvalidOid}, {"user_id", TEXTOID, C_COLLATION_OID},
 		{"tweets", INT8OID, InvalidOid}, {"hashtags", InvalidOid, InvalidOid},
 		{"places", InvalidOid, InvalidOid}, {"languages", InvalidOid, InvalidOid},
+		{"retracts", BOOLOID, InvalidOid},
 	};
 	static const ColDef c_mh[] = {
 		{"hour", TIMESTAMPTZOID, InvalidOid}, {"mention", TEXTOID, C_COLLATION_OID},
-		{"hashtags", InvalidOid, InvalidOid},
+		{"hashtags", InvalidOid, InvalidOid}, {"retracts", BOOLOID, InvalidOid},
 	};
 	static const ColDef c_tags[] = {
 		{"hour", TIMESTAMPTZOID, InvalidOid}, {"hashtag", TEXTOID, InvalidOid}, MEASURE_COLS,
@@ -1079,12 +1645,14 @@ write_gold(Batch *b, Chunk *c)
 	static const ColDef c_ud[] = {
 		{"day", DATEOID, InvalidOid}, {"user_id", TEXTOID, InvalidOid},
 		{"username", TEXTOID, InvalidOid}, {"followers", INT4OID, InvalidOid}, MEASURE_COLS,
+		{"recheck", BOOLOID, InvalidOid}, {"day_start", TIMESTAMPTZOID, InvalidOid},
+		{"day_end", TIMESTAMPTZOID, InvalidOid},
 	};
 	static const ColDef c_user[] = {
 		{"user_id", TEXTOID, InvalidOid}, {"username", TEXTOID, InvalidOid},
 		{"followers", INT4OID, InvalidOid}, {"first_day", DATEOID, InvalidOid},
 		{"last_day", DATEOID, InvalidOid}, {"n", INT8OID, InvalidOid},
-		{"eng", INT8OID, InvalidOid},
+		{"eng", INT8OID, InvalidOid}, {"recheck", BOOLOID, InvalidOid},
 	};
 	static const ColDef c_region[] = {
 		{"hour", TIMESTAMPTZOID, InvalidOid}, {"region", TEXTOID, InvalidOid},
@@ -1119,18 +1687,29 @@ write_gold(Batch *b, Chunk *c)
 	cmh[2].type = b->bag_type;
 	memset(nl, false, sizeof(nl));
 
+	/*
+	 * a member row the batch leaves as it was (an update that kept its keys)
+	 * is left out
+	 */
 	rel_begin(&r, "batch_user_hour", cuh, lengthof(cuh));
 	for (int i = 0; i < c->m_uh.n; i++)
 	{
 		Acc		   *g = c->m_uh.order[i];
+		int			keys = 0,
+					k;
 
 		v[0] = g->k[0];
 		v[1] = g->k[1];
 		v[2] = Int64GetDatum(g->n);
-		v[3] = tl_bag_build(g->tags.items, g->tags.n, b->bag_desc);
-		v[4] = tl_bag_build(g->places.items, g->places.n, b->bag_desc);
-		v[5] = tl_bag_build(g->langs.items, g->langs.n, b->bag_desc);
-		rel_put(&r, v, nl);
+		v[3] = tl_bag_build(g->tags.items, g->tags.n, b->bag_desc, &k);
+		keys += k;
+		v[4] = tl_bag_build(g->places.items, g->places.n, b->bag_desc, &k);
+		keys += k;
+		v[5] = tl_bag_build(g->langs.items, g->langs.n, b->bag_desc, &k);
+		keys += k;
+		v[6] = BoolGetDatum(g->retracts);
+		if (g->n != 0 || keys > 0)
+			rel_put(&r, v, nl);
 	}
 	rel_register(c, &r);
 
@@ -1138,11 +1717,14 @@ write_gold(Batch *b, Chunk *c)
 	for (int i = 0; i < c->m_mh.n; i++)
 	{
 		Acc		   *g = c->m_mh.order[i];
+		int			keys;
 
 		v[0] = g->k[0];
 		v[1] = g->k[1];
-		v[2] = tl_bag_build(g->tags.items, g->tags.n, b->bag_desc);
-		rel_put(&r, v, nl);
+		v[2] = tl_bag_build(g->tags.items, g->tags.n, b->bag_desc, &keys);
+		v[3] = BoolGetDatum(g->retracts);
+		if (keys > 0)
+			rel_put(&r, v, nl);
 	}
 	rel_register(c, &r);
 
@@ -1163,6 +1745,7 @@ write_gold(Batch *b, Chunk *c)
 	{
 		Acc		   *g = c->m_ud.order[i];
 		bool		n2[16];
+		int			k;
 
 		memset(n2, false, sizeof(n2));
 		v[0] = g->k[0];
@@ -1171,7 +1754,10 @@ write_gold(Batch *b, Chunk *c)
 		n2[2] = g->username == NULL;
 		v[3] = Int32GetDatum(g->followers);
 		n2[3] = !g->has_followers;
-		put_measures(v, 4, g);
+		k = put_measures(v, 4, g);
+		v[k++] = BoolGetDatum(user_recheck(g, false));
+		v[k++] = TimestampTzGetDatum((TimestampTz) DatumGetDateADT(g->k[0]) * USECS_PER_DAY);
+		v[k++] = TimestampTzGetDatum((TimestampTz) (DatumGetDateADT(g->k[0]) + 1) * USECS_PER_DAY);
 		rel_put(&r, v, n2);
 	}
 	rel_register(c, &r);
@@ -1188,10 +1774,16 @@ write_gold(Batch *b, Chunk *c)
 		n2[1] = g->username == NULL;
 		v[2] = Int32GetDatum(g->followers);
 		n2[2] = !g->has_followers;
-		v[3] = DateADTGetDatum(g->first_day);
-		v[4] = DateADTGetDatum(g->last_day);
+
+		/*
+		 * a group with nothing added: the days taken back (NOT NULL is
+		 * checked before ON CONFLICT), which the recheck replaces
+		 */
+		v[3] = DateADTGetDatum(g->adds > 0 ? g->first_day : g->r_first_day);
+		v[4] = DateADTGetDatum(g->adds > 0 ? g->last_day : g->r_last_day);
 		v[5] = Int64GetDatum(g->n);
 		v[6] = Int64GetDatum(g->eng);
+		v[7] = BoolGetDatum(user_recheck(g, true));
 		rel_put(&r, v, n2);
 	}
 	rel_register(c, &r);
@@ -1264,7 +1856,13 @@ write_gold(Batch *b, Chunk *c)
 	}
 	rel_register(c, &r);
 
-	run(gold_plans, c->ntweets, GOLD_SQL, SPI_OK_INSERT);
+	run(gold_plans, c->ncands, GOLD_SQL, SPI_OK_INSERT);
+	if (c->ntaken > 0)
+	{
+		run(gone_plans, c->ntaken, GONE_SQL, SPI_OK_UPDATE);
+		run(cleanup_plans, c->ntaken, CLEANUP_SQL, SPI_OK_DELETE);
+		run(recheck_plans, c->ntaken, RECHECK_SQL, SPI_OK_UPDATE);
+	}
 }
 
 Datum
@@ -1297,8 +1895,11 @@ tweetlake_process_bronze_batch(PG_FUNCTION_ARGS)
 	b.a_offset = SPI_fnumber(bronze, "kafka_offset");
 	if (b.a_raw <= 0 || b.a_topic <= 0 || b.a_partition <= 0 || b.a_offset <= 0)
 		elog(ERROR, "tweetlake.process_bronze_batch() fired on a table that is not bronze.tweets");
+	b.a_key = SPI_fnumber(bronze, "kafka_key");
+	if (b.a_key < 0)
+		b.a_key = 0;
 	b.parsed_desc = lookup_rowtype_tupdesc_copy(type_in_tweetlake("parsed_tweet"), -1);
-	tl_check_parsed_tweet(b.parsed_desc);
+	b.changes = tl_check_parsed_tweet(b.parsed_desc) && b.a_key > 0;
 	b.bag_type = type_in_tweetlake("bag");
 	b.bag_desc = BlessTupleDesc(lookup_rowtype_tupdesc_copy(b.bag_type, -1));
 	b.unknown = cstring_to_text("unknown");
@@ -1331,13 +1932,16 @@ tweetlake_process_bronze_batch(PG_FUNCTION_ARGS)
 			break;
 		}
 		INSTR_TIME_SET_CURRENT(t1);
-		write_silver(&c);
+		write_silver(&b, &c);
 		INSTR_TIME_SET_CURRENT(t2);
 		group_chunk(&c);
 		INSTR_TIME_SET_CURRENT(t3);
 		if (c.m_hour.n > 0)
 			write_gold(&b, &c);
 		INSTR_TIME_SET_CURRENT(t4);
+		tl_batch_counts.updates += c.nupdated;
+		tl_batch_counts.deletes += c.ndeleted;
+		tl_batch_counts.stale += c.nstale;
 
 		if (message_level_is_interesting(DEBUG1))
 		{
@@ -1345,8 +1949,8 @@ tweetlake_process_bronze_batch(PG_FUNCTION_ARGS)
 			INSTR_TIME_SUBTRACT(t3, t2);
 			INSTR_TIME_SUBTRACT(t2, t1);
 			INSTR_TIME_SUBTRACT(t1, t0);
-			elog(DEBUG1, "tweetlake batch: %d rows, %d rejected, %d new in silver; %zu kB of memory; parse %.1f ms, silver and dead letters %.1f ms, grouping %.1f ms, gold %.1f ms",
-				 c.nread, c.rejected.n, c.nnew,
+			elog(DEBUG1, "tweetlake batch: %d rows, %d rejected, %d new in silver, %d updates, %d deleted, %d changing nothing; %zu kB of memory; parse %.1f ms, silver and dead letters %.1f ms, grouping %.1f ms, gold %.1f ms",
+				 c.nread, c.rejected.n, c.nnew, c.nupdated, c.ndeleted, c.nstale,
 				 MemoryContextMemAllocated(c.cxt, true) / 1024,
 				 INSTR_TIME_GET_MILLISEC(t1), INSTR_TIME_GET_MILLISEC(t2),
 				 INSTR_TIME_GET_MILLISEC(t3), INSTR_TIME_GET_MILLISEC(t4));

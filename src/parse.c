@@ -100,6 +100,7 @@ static const Field tweet_fields[] = {
 	{"text", K_TEXT, A_TEXT},
 	{"tweet_id", K_TWEET_ID, A_TWEET_ID},
 	{"tweet_type", K_TWEET_TYPE, A_TWEET_TYPE},
+	{"updated_at", K_TIMESTAMP, A_UPDATED_AT},
 	{"user", K_USER, -1},
 };
 
@@ -1757,10 +1758,15 @@ tweetlake_parse_tweet(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
-/* Errors unless tupdesc (tweetlake.parsed_tweet's) has the columns this library fills. */
-void
+/*
+ * Errors unless tupdesc (tweetlake.parsed_tweet's) has the columns this library fills;
+ * true when it has updated_at too (schema 0.5.0 on), false for an older schema's type.
+ */
+bool
 tl_check_parsed_tweet(TupleDesc tupdesc)
 {
+	if (tupdesc->natts == N_ATTRS - 1)
+		return false;
 	if (tupdesc->natts != N_ATTRS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -1768,6 +1774,7 @@ tl_check_parsed_tweet(TupleDesc tupdesc)
 				 errdetail("Type tweetlake.parsed_tweet has %d columns, but the library expects %d.",
 						   tupdesc->natts, N_ATTRS),
 				 errhint("Run ALTER EXTENSION tweetlake UPDATE, or reinstall a matching library.")));
+	return true;
 }
 
 /*

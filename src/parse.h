@@ -9,7 +9,10 @@
 
 #include "access/tupdesc.h"
 
-/* Columns of tweetlake.parsed_tweet, in order (checked against the catalog on first use). */
+/*
+ * Columns of tweetlake.parsed_tweet, in order (checked against the catalog on first use).
+ * A_UPDATED_AT came with schema 0.5.0: a database still on an older schema has the others.
+ */
 enum
 {
 	A_TWEET_ID, A_TEXT, A_CREATED_AT, A_TWEET_TYPE, A_LANGUAGE, A_REGION, A_HASHTAGS,
@@ -19,7 +22,7 @@ enum
 	A_USER_CREATED_AT, A_USER_LOCATION, A_USER_DESCRIPTION, A_ORIGINAL_TWEET_ID,
 	A_ORIGINAL_USER_ID, A_REPLY_TO_TWEET_ID, A_REPLY_TO_USER_ID, A_QUOTED_TWEET_ID,
 	A_QUOTED_USER_ID, A_QUOTED_TEXT, A_TEXT_LENGTH, A_SENTIMENT_CATEGORY,
-	A_TOTAL_ENGAGEMENT, A_ERROR, N_ATTRS
+	A_TOTAL_ENGAGEMENT, A_ERROR, A_UPDATED_AT, N_ATTRS
 };
 
 /*
@@ -28,6 +31,6 @@ enum
  * raises an error for the message's content.
  */
 extern void tl_parse_tweet(text *raw, Datum *values, bool *nulls);
-extern void tl_check_parsed_tweet(TupleDesc tupdesc);
+extern bool tl_check_parsed_tweet(TupleDesc tupdesc);
 
 #endif							/* TWEETLAKE_PARSE_H */

@@ -33,14 +33,29 @@ extern bool tweetlake_parse_fast_path;
 
 extern void tweetlake_define_gucs(void);
 
-/* Counted sets (bag.c): a key while collecting, and a tweetlake.bag made of such keys */
+/*
+ * Counted sets (bag.c): a key while collecting, and a tweetlake.bag made of such keys.
+ * weight is what the key adds to its count: 1, or -1 for a row taken back (an update's old
+ * version, a deleted tweet); keys whose weights sum to 0 are left out of the bag.
+ */
 typedef struct TlBagKey
 {
 	const char *data;
 	int			len;
+	int			weight;
 } TlBagKey;
 struct TupleDescData;
-extern Datum tl_bag_build(TlBagKey *keys, int n, struct TupleDescData *tupdesc);
+extern Datum tl_bag_build(TlBagKey *keys, int n, struct TupleDescData *tupdesc, int *nkeys);
+
+/* What the batch trigger did with versions (batch.c), counted per backend until reset. */
+typedef struct TlBatchCounts
+{
+	uint64		updates;		/* messages that replaced a stored version */
+	uint64		deletes;		/* silver rows deleted by tombstones */
+	uint64		stale;			/* messages that changed nothing: an older or
+								 * equal version, or for a deleted tweet_id */
+} TlBatchCounts;
+extern TlBatchCounts tl_batch_counts;
 
 /* Limits on message fields other than the tweet text (parse.c, README "Message format") */
 #define TL_MAX_ID_BYTES			128 /* tweet and user ids */

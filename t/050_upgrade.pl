@@ -55,8 +55,24 @@ for my $from (@older)
 		$current, "$from -> $current: ALTER EXTENSION tweetlake UPDATE with the workers running");
 
 	# Nothing that was there is gone or changed.
-	is($node->safe_psql('postgres', 'SELECT count(*) FROM (SELECT * FROM public.silver_before EXCEPT ALL SELECT * FROM silver.tweets) x'),
+	my $silver_cols = $node->safe_psql('postgres', q{SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum)
+		FROM pg_attribute WHERE attrelid = 'public.silver_before'::regclass AND attnum > 0 AND NOT attisdropped});
+	is($node->safe_psql('postgres', "SELECT count(*) FROM (SELECT * FROM public.silver_before
+	                                 EXCEPT ALL SELECT $silver_cols FROM silver.tweets) x"),
 		'0', "$from -> $current: every silver row as it was");
+
+	# Tweets stored before the update can be updated and deleted after it (schema 0.5.0).
+	my ($gone, $changed) = split /\|/, $node->safe_psql('postgres',
+		'SELECT min(tweet_id), max(tweet_id) FROM public.silver_before');
+	is($node->safe_psql('postgres', "SELECT tweetlake.delete_tweet('$gone')"), 't',
+		"$from -> $current: delete_tweet() of a tweet stored before the update");
+	$node->safe_psql('postgres', qq{INSERT INTO bronze.tweets (raw)
+		SELECT jsonb_set(raw::jsonb, '{like_count}', to_jsonb(coalesce((raw::jsonb->>'like_count')::int, 0) + 5000))::text
+		FROM bronze.tweets WHERE tweet_id = '$changed' AND raw IS NOT NULL LIMIT 1});
+	is($node->safe_psql('postgres', qq{SELECT (SELECT count(*) FROM silver.tweets WHERE tweet_id = '$gone')
+		|| ',' || (SELECT s.like_count - b.like_count FROM silver.tweets s JOIN public.silver_before b USING (tweet_id)
+		           WHERE tweet_id = '$changed')}),
+		'0,5000', "$from -> $current: the deleted tweet left silver, the updated one has its new likes");
 	is($node->safe_psql('postgres', 'SELECT count(*) FROM (SELECT * FROM public.bronze_before EXCEPT ALL
 	                                   SELECT raw, kafka_partition, kafka_offset FROM bronze.tweets) x'),
 		'0', "$from -> $current: every bronze row as it was");

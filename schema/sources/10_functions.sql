@@ -53,7 +53,8 @@ CREATE TYPE tweetlake.parsed_tweet AS (
     text_length         integer,
     sentiment_category  text,
     total_engagement    bigint,
-    error               text
+    error               text,
+    updated_at          timestamptz
 );
 
 CREATE FUNCTION tweetlake.parse_tweet(raw text) RETURNS tweetlake.parsed_tweet

@@ -43,12 +43,30 @@ CREATE TABLE silver.tweets (
     sentiment_category  text,
     total_engagement    bigint NOT NULL,
     processed_at        timestamptz NOT NULL DEFAULT now(),
-    processing_date     date NOT NULL DEFAULT (now() AT TIME ZONE 'UTC')::date
+    processing_date     date NOT NULL DEFAULT (now() AT TIME ZONE 'UTC')::date,
+    updated_at          timestamptz
 );
 -- BRIN: time-range scans over silver for next to no ingest cost.
 CREATE INDEX tweets_created_at_brin ON silver.tweets USING brin (created_at);
+-- A user's tweets by time: what a retraction (an update or a deletion) reads to find a
+-- user's largest followers_count, username and first and last day again.
+CREATE INDEX tweets_user_created_at ON silver.tweets (user_id COLLATE "C", created_at);
 COMMENT ON TABLE silver.tweets IS
-    'one row per distinct tweet_id; hashtags/mentions lower case without #/@, no duplicates';
+    'one row per tweet_id, its newest version; hashtags/mentions lower case without #/@, no duplicates';
+COMMENT ON COLUMN silver.tweets.updated_at IS
+    'the version the message carried ("updated_at"), NULL when it carried none';
+COMMENT ON COLUMN silver.tweets.processed_at IS
+    'when this version of the tweet was stored';
+
+-- Deleted tweet_ids (tombstones, tweetlake.delete_tweet()): a deletion is final, so a later
+-- message with the id, even the original arriving after its tombstone, changes nothing.
+CREATE TABLE silver.deleted_tweets (
+    tweet_id   text PRIMARY KEY,
+    deleted_at timestamptz NOT NULL DEFAULT now(),
+    was_stored boolean NOT NULL
+);
+COMMENT ON TABLE silver.deleted_tweets IS
+    'tweet_ids deleted by a tombstone or tweetlake.delete_tweet(); was_stored: the tweet was in silver when deleted';
 
 -- The author's reach and the tweet's reception, as the dashboards group them.
 CREATE FUNCTION tweetlake.influence_level(followers_count integer) RETURNS text

@@ -18,7 +18,9 @@
  * and reads back under the row lock which keys it added: a key is new to the member when
  * the row's count now equals the count the batch brought (tweetlake.bag_new), and each new
  * key is one more member of that group.  This stays exact when several consumers write the
- * same rows concurrently, and the counts make a member's leaving a group computable.  Each
+ * same rows concurrently.  A batch that takes rows back (an update's old version, a
+ * deleted tweet) brings negative counts: a key the row no longer holds afterwards is a
+ * group the member left (tweetlake.bag_gone), one member fewer.  Each
  * membership table has its recompute view too, so rebuild_gold() reloads it like gold.
  */
 
@@ -33,6 +35,9 @@ CREATE FUNCTION tweetlake.bag_add(tweetlake.bag, tweetlake.bag) RETURNS tweetlak
 -- The keys of added whose count in after is the count added: the keys added brought in.
 CREATE FUNCTION tweetlake.bag_new(after tweetlake.bag, added tweetlake.bag) RETURNS text[]
     AS 'MODULE_PATHNAME', 'tweetlake_bag_new' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+-- The keys added took away (negative counts) that after no longer holds: the groups left.
+CREATE FUNCTION tweetlake.bag_gone(after tweetlake.bag, added tweetlake.bag) RETURNS text[]
+    AS 'MODULE_PATHNAME', 'tweetlake_bag_gone' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE FUNCTION tweetlake.bag_agg_key(internal, text) RETURNS internal
     AS 'MODULE_PATHNAME', 'tweetlake_bag_agg_key' LANGUAGE C IMMUTABLE PARALLEL SAFE;

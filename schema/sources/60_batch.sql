@@ -12,7 +12,9 @@ CREATE FUNCTION tweetlake.ranks_first(count1 bigint, name1 text, count2 bigint, 
  * The batch itself is C (src/batch.c): it parses the batch's messages, groups the new silver
  * rows by every gold key in one pass, and hands the groups to one SQL statement that merges
  * them into the membership rows and gold (what each group adds is what the recompute views
- * of the 4*_gold_*.sql files compute for it).
+ * of the 4*_gold_*.sql files compute for it).  A newer version of a tweet silver has
+ * replaces it and a tombstone (raw NULL, kafka_key the tweet_id) deletes it; what they
+ * replace or delete is taken back from the same groups (README "Updates and deletions").
  *
  * SECURITY DEFINER: a role that may INSERT into bronze.tweets (a loader, the consumers'
  * tweetlake_worker) needs no right on silver, gold or the membership tables, so it cannot
@@ -29,6 +31,23 @@ CREATE TRIGGER process_batch
     AFTER INSERT ON bronze.tweets
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION tweetlake.process_bronze_batch();
+
+-- A deletion from SQL: a tombstone row into bronze (raw NULL, kafka_key the id), which the
+-- batch trigger takes like a tombstone from Kafka.  True when silver had the tweet.
+CREATE FUNCTION tweetlake.delete_tweet(tweet_id text) RETURNS boolean
+LANGUAGE plpgsql STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    stored boolean := EXISTS (SELECT FROM silver.tweets t WHERE t.tweet_id = delete_tweet.tweet_id);
+BEGIN
+    INSERT INTO bronze.tweets (raw, kafka_key) VALUES (NULL, delete_tweet.tweet_id);
+    RETURN stored;
+END
+$$;
+COMMENT ON FUNCTION tweetlake.delete_tweet(text) IS
+    'delete a tweet from silver and gold (a tombstone into bronze.tweets); true when silver had it';
+REVOKE EXECUTE ON FUNCTION tweetlake.delete_tweet(text) FROM PUBLIC;
 
 -- Generated tweets into bronze, tweetlake.batch_size rows per INSERT (one trigger run each).
 CREATE FUNCTION tweetlake.load_generated(n bigint, seed bigint DEFAULT 0,

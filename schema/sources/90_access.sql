@@ -4,8 +4,8 @@
  *   superuser          creates the extension, owns everything, runs rebuild_gold,
  *                      load_generated, start/stop/produce
  *   tweetlake_worker   the consumers' role: writes bronze and tweetlake.offsets only
- *   tweetlake_loader   INSERT (or COPY) raw messages into bronze.tweets; the trigger does
- *                      the rest as its owner
+ *   tweetlake_loader   INSERT (or COPY) raw messages into bronze.tweets, tweetlake.delete_tweet;
+ *                      the trigger does the rest as its owner
  *   tweetlake_reader   dashboards: SELECT on silver, gold and the status views
  *
  * The roles are cluster-wide, so they outlive DROP EXTENSION; each is created once.
@@ -52,6 +52,7 @@ END
 $$;
 GRANT USAGE ON SCHEMA bronze, tweetlake TO tweetlake_worker, tweetlake_loader;
 GRANT INSERT ON bronze.tweets TO tweetlake_worker, tweetlake_loader;
+GRANT EXECUTE ON FUNCTION tweetlake.delete_tweet(text) TO tweetlake_loader;
 GRANT INSERT ON bronze.dead_letters TO tweetlake_worker;
 GRANT SELECT, INSERT, UPDATE ON tweetlake.offsets TO tweetlake_worker;
 

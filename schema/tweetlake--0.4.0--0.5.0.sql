@@ -1,0 +1,75 @@
+/*
+ * tweetlake 0.4.0 -> 0.5.0 (CHANGELOG.md): tweets change - updates, deletions, late data.
+ *   - bronze.tweets: raw may be NULL (a tombstone), kafka_key holds a tombstone's key
+ *   - silver.tweets.updated_at (the version a message carries), an index on (user_id,
+ *     created_at) for what a retraction reads again, silver.deleted_tweets
+ *   - tweetlake.parsed_tweet.updated_at, tweetlake.bag_gone, tweetlake.delete_tweet
+ * Existing rows keep their values: updated_at NULL (no version), nothing deleted.
+ * Each definition here is the same text as in schema/sources/, which a fresh install is
+ * built from; t/050_upgrade.pl checks that both give the same schema.
+ */
+\echo Use "ALTER EXTENSION tweetlake UPDATE TO '0.5.0'" to load this file. \quit
+
+SET LOCAL search_path = pg_catalog, pg_temp;
+
+ALTER TYPE tweetlake.parsed_tweet ADD ATTRIBUTE updated_at timestamptz;
+
+ALTER TABLE bronze.tweets ALTER COLUMN raw DROP NOT NULL, ADD COLUMN kafka_key text;
+COMMENT ON COLUMN bronze.tweets.raw IS
+    'the message text exactly as received; NULL for a tombstone (a deletion, see kafka_key)';
+COMMENT ON COLUMN bronze.tweets.kafka_key IS
+    'a tombstone''s key, the tweet_id it deletes (raw is NULL); NULL for every other message';
+
+ALTER TABLE silver.tweets ADD COLUMN updated_at timestamptz;
+-- A user's tweets by time: what a retraction (an update or a deletion) reads to find a
+-- user's largest followers_count, username and first and last day again.
+CREATE INDEX tweets_user_created_at ON silver.tweets (user_id COLLATE "C", created_at);
+COMMENT ON TABLE silver.tweets IS
+    'one row per tweet_id, its newest version; hashtags/mentions lower case without #/@, no duplicates';
+COMMENT ON COLUMN silver.tweets.updated_at IS
+    'the version the message carried ("updated_at"), NULL when it carried none';
+COMMENT ON COLUMN silver.tweets.processed_at IS
+    'when this version of the tweet was stored';
+
+-- Deleted tweet_ids (tombstones, tweetlake.delete_tweet()): a deletion is final, so a later
+-- message with the id, even the original arriving after its tombstone, changes nothing.
+CREATE TABLE silver.deleted_tweets (
+    tweet_id   text PRIMARY KEY,
+    deleted_at timestamptz NOT NULL DEFAULT now(),
+    was_stored boolean NOT NULL
+);
+COMMENT ON TABLE silver.deleted_tweets IS
+    'tweet_ids deleted by a tombstone or tweetlake.delete_tweet(); was_stored: the tweet was in silver when deleted';
+GRANT SELECT ON silver.deleted_tweets TO tweetlake_reader;
+SELECT pg_catalog.pg_extension_config_dump('silver.deleted_tweets', '');
+
+-- The keys added took away (negative counts) that after no longer holds: the groups left.
+CREATE FUNCTION tweetlake.bag_gone(after tweetlake.bag, added tweetlake.bag) RETURNS text[]
+    AS 'MODULE_PATHNAME', 'tweetlake_bag_gone' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+-- A deletion from SQL: a tombstone row into bronze (raw NULL, kafka_key the id), which the
+-- batch trigger takes like a tombstone from Kafka.  True when silver had the tweet.
+CREATE FUNCTION tweetlake.delete_tweet(tweet_id text) RETURNS boolean
+LANGUAGE plpgsql STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    stored boolean := EXISTS (SELECT FROM silver.tweets t WHERE t.tweet_id = delete_tweet.tweet_id);
+BEGIN
+    INSERT INTO bronze.tweets (raw, kafka_key) VALUES (NULL, delete_tweet.tweet_id);
+    RETURN stored;
+END
+$$;
+COMMENT ON FUNCTION tweetlake.delete_tweet(text) IS
+    'delete a tweet from silver and gold (a tombstone into bronze.tweets); true when silver had it';
+REVOKE EXECUTE ON FUNCTION tweetlake.delete_tweet(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tweetlake.delete_tweet(text) TO tweetlake_loader;
+
+-- silver.tweets_view lists silver's columns: made again with updated_at.
+DROP VIEW silver.tweets_view;
+CREATE VIEW silver.tweets_view AS
+SELECT t.*,
+       tweetlake.influence_level(t.followers_count) AS influence_level,
+       tweetlake.engagement_level(t.total_engagement) AS engagement_level
+FROM silver.tweets t;
+GRANT SELECT ON silver.tweets_view TO tweetlake_reader;
