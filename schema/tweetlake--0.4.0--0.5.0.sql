@@ -4,6 +4,7 @@
  *   - silver.tweets.updated_at (the version a message carries), an index on (user_id,
  *     created_at) for what a retraction reads again, silver.deleted_tweets
  *   - tweetlake.parsed_tweet.updated_at, tweetlake.bag_gone, tweetlake.delete_tweet
+ *   - tweetlake.status: updates, deletes and stale per consumer
  * Existing rows keep their values: updated_at NULL (no version), nothing deleted.
  * Each definition here is the same text as in schema/sources/, which a fresh install is
  * built from; t/050_upgrade.pl checks that both give the same schema.
@@ -73,3 +74,19 @@ SELECT t.*,
        tweetlake.engagement_level(t.total_engagement) AS engagement_level
 FROM silver.tweets t;
 GRANT SELECT ON silver.tweets_view TO tweetlake_reader;
+
+-- tweetlake.status gains updates, deletes and stale: the view goes with the function it reads.
+DROP VIEW tweetlake.status;
+DROP FUNCTION tweetlake.worker_status();
+CREATE FUNCTION tweetlake.worker_status(
+        OUT role text, OUT worker integer, OUT pid integer, OUT state text, OUT messages bigint,
+        OUT bytes bigint, OUT rate_10s double precision, OUT errors bigint, OUT started_at timestamptz,
+        OUT last_error text, OUT last_error_at timestamptz, OUT retries integer,
+        OUT stalled_since timestamptz, OUT updates bigint, OUT deletes bigint, OUT stale bigint)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'tweetlake_worker_status' LANGUAGE C VOLATILE;
+
+CREATE VIEW tweetlake.status AS SELECT * FROM tweetlake.worker_status();
+COMMENT ON VIEW tweetlake.status IS
+    'one row per worker: messages and bytes (produced or consumed), rate over the last 10 s, errors (consumer: dead letters, generator: failed deliveries), last error, while a consumer cannot store its batch: retries so far and stalled_since, and per consumer: updates (messages that replaced a stored version), deletes (tweets deleted) and stale (messages that changed nothing)';
+GRANT SELECT ON tweetlake.status TO tweetlake_reader;

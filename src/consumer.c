@@ -21,6 +21,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type_d.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -35,6 +36,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
@@ -103,6 +105,9 @@ typedef struct Batch
 	int			nrows;			/* bronze.tweets */
 	rd_kafka_message_t **rows;
 	Datum	   *raws;
+	bool	   *raw_nulls;		/* a tombstone: raw NULL ... */
+	Datum	   *keys;			/* ... and its key in kafka_key */
+	int			ntombstones;
 	int32	   *parts;
 	int64	   *offs;
 	Datum	   *stamps;
@@ -717,6 +722,8 @@ sort_batch(rd_kafka_message_t **msgs, int n, Batch *b)
 	memset(b, 0, sizeof(*b));
 	b->rows = palloc(sizeof(rd_kafka_message_t *) * n);
 	b->raws = palloc(sizeof(Datum) * n);
+	b->raw_nulls = palloc(sizeof(bool) * n);
+	b->keys = palloc(sizeof(Datum) * n);
 	b->parts = palloc(sizeof(int32) * n);
 	b->offs = palloc(sizeof(int64) * n);
 	b->stamps = palloc(sizeof(Datum) * n);
@@ -749,6 +756,30 @@ sort_batch(rd_kafka_message_t **msgs, int n, Batch *b)
 		b->next[i] = m->offset + 1;
 		b->bytes += m->len;
 
+		if (m->payload == NULL && m->key != NULL && m->key_len > 0)
+		{
+			/*
+			 * a tombstone (key, no value): the deletion of the tweet_id in
+			 * its key
+			 */
+			problem = payload_problem(m->key, m->key_len);
+			if (problem != NULL)
+				add_dead_letter(b, m, psprintf("tombstone key: %s", problem));
+			else
+			{
+				b->rows[b->nrows] = m;
+				b->raws[b->nrows] = (Datum) 0;
+				b->raw_nulls[b->nrows] = true;
+				b->keys[b->nrows] = PointerGetDatum(cstring_to_text_with_len(m->key, (int) m->key_len));
+				b->parts[b->nrows] = m->partition;
+				b->offs[b->nrows] = m->offset;
+				b->stamp_nulls[b->nrows] = true;
+				b->stamps[b->nrows] = (Datum) 0;
+				b->nrows++;
+				b->ntombstones++;
+			}
+			continue;
+		}
 		problem = payload_problem(payload, m->len);
 		if (problem == NULL)
 		{
@@ -757,6 +788,8 @@ sort_batch(rd_kafka_message_t **msgs, int n, Batch *b)
 
 			b->rows[b->nrows] = m;
 			b->raws[b->nrows] = PointerGetDatum(cstring_to_text_with_len(payload, (int) m->len));
+			b->raw_nulls[b->nrows] = false;
+			b->keys[b->nrows] = (Datum) 0;
 			b->parts[b->nrows] = m->partition;
 			b->offs[b->nrows] = m->offset;
 			b->stamp_nulls[b->nrows] = ms < 0;
@@ -809,25 +842,93 @@ fence_offsets(Batch *b)
 				 errmsg("rows of topic \"%s\" in tweetlake.offsets disappeared", cons.topic)));
 }
 
-/* Step 3: the bronze rows from..from+count-1 in one INSERT (one run of the batch trigger). */
+static Datum
+nullable_text_array(Datum *v, bool *nulls, int n)
+{
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	return PointerGetDatum(construct_md_array(v, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/*
+ * Step 3: the bronze rows from..from+count-1 in one INSERT (one run of the batch trigger).
+ * Tombstones among them go in with raw NULL and their key in kafka_key (schema 0.5.0 on;
+ * see tombstones_without_schema).
+ */
 static void
 insert_rows(Batch *b, int from, int count)
 {
-	Oid			types[5] = {TEXTOID, TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID};
-	Datum		values[5];
+	Oid			types[6] = {TEXTOID, TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID};
+	Datum		values[6];
 	int			dims[1] = {count};
 	int			lbs[1] = {1};
+	bool	   *key_nulls = palloc(sizeof(bool) * Max(count, 1));
+	bool		tombstones = false;
 
+	for (int i = 0; i < count; i++)
+	{
+		key_nulls[i] = !b->raw_nulls[from + i];
+		tombstones |= b->raw_nulls[from + i];
+	}
 	values[0] = CStringGetTextDatum(cons.topic);
-	values[1] = PointerGetDatum(construct_array(b->raws + from, count, TEXTOID, -1, false, TYPALIGN_INT));
+	values[1] = nullable_text_array(b->raws + from, b->raw_nulls + from, count);
 	values[2] = int4_array(b->parts + from, count);
 	values[3] = int8_array(b->offs + from, count);
 	values[4] = PointerGetDatum(construct_md_array(b->stamps + from, b->stamp_nulls + from, 1, dims, lbs,
 												   TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	run_sql("INSERT INTO bronze.tweets (raw, kafka_topic, kafka_partition, kafka_offset, kafka_timestamp) "
-			"SELECT r, $1, p, o, t FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
-			"pg_catalog.unnest($4), pg_catalog.unnest($5)) AS u(r, p, o, t)",
-			5, types, values);
+	if (!tombstones)
+		run_sql("INSERT INTO bronze.tweets (raw, kafka_topic, kafka_partition, kafka_offset, kafka_timestamp) "
+				"SELECT r, $1, p, o, t FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
+				"pg_catalog.unnest($4), pg_catalog.unnest($5)) AS u(r, p, o, t)",
+				5, types, values);
+	else
+	{
+		values[5] = nullable_text_array(b->keys + from, key_nulls, count);
+		run_sql("INSERT INTO bronze.tweets (raw, kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, kafka_key) "
+				"SELECT r, $1, p, o, t, k FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
+				"pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6)) AS u(r, p, o, t, k)",
+				6, types, values);
+	}
+}
+
+/*
+ * A database still on a schema before 0.5.0 has no bronze.tweets.kafka_key: its
+ * tombstones become dead letters that say so (the rows keep their order).
+ */
+static void
+tombstones_without_schema(Batch *b)
+{
+	Oid			nsp;
+	Oid			rel;
+	int			kept = 0;
+
+	if (b->ntombstones == 0)
+		return;
+	nsp = get_namespace_oid("bronze", true);
+	rel = OidIsValid(nsp) ? get_relname_relid("tweets", nsp) : InvalidOid;
+	if (OidIsValid(rel) && get_attnum(rel, "kafka_key") != InvalidAttrNumber)
+		return;
+	for (int i = 0; i < b->nrows; i++)
+	{
+		if (b->raw_nulls[i])
+		{
+			add_dead_letter(b, b->rows[i],
+							"tombstone, but the installed schema has no deletions (ALTER EXTENSION tweetlake UPDATE)");
+			continue;
+		}
+		b->rows[kept] = b->rows[i];
+		b->raws[kept] = b->raws[i];
+		b->raw_nulls[kept] = false;
+		b->keys[kept] = (Datum) 0;
+		b->parts[kept] = b->parts[i];
+		b->offs[kept] = b->offs[i];
+		b->stamps[kept] = b->stamps[i];
+		b->stamp_nulls[kept] = b->stamp_nulls[i];
+		kept++;
+	}
+	b->nrows = kept;
+	b->ntombstones = 0;
 }
 
 /*
@@ -963,12 +1064,12 @@ batch_committed(Batch *b)
 		cons.committed[i] = b->next[i];
 	}
 	tl_slot_count(cons.slot, b->nrows + b->ndead - b->nisolated, b->bytes);
-	if (b->ndead > 0)
-	{
-		SpinLockAcquire(&cons.slot->mutex);
-		cons.slot->dead_letters += b->ndead;
-		SpinLockRelease(&cons.slot->mutex);
-	}
+	SpinLockAcquire(&cons.slot->mutex);
+	cons.slot->dead_letters += b->ndead;
+	cons.slot->updates += tl_batch_counts.updates;
+	cons.slot->deletes += tl_batch_counts.deletes;
+	cons.slot->stale += tl_batch_counts.stale;
+	SpinLockRelease(&cons.slot->mutex);
 	publish_progress(false);
 }
 
@@ -993,8 +1094,10 @@ write_batch(rd_kafka_message_t **msgs, int n, bool isolate)
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, activity);
+	memset(&tl_batch_counts, 0, sizeof(tl_batch_counts));	/* the trigger counts */
 
 	fence_offsets(&b);
+	tombstones_without_schema(&b);
 	if (isolate)
 		insert_rows_isolating(&b, 0, b.nrows);
 	else if (b.nrows > 0)

@@ -126,6 +126,7 @@ tl_slot_acquire(TlRole role, int index)
 	slot->pid = MyProcPid;
 	slot->started_at = GetCurrentTimestamp();
 	slot->messages = slot->bytes = slot->dead_letters = slot->errors = 0;
+	slot->updates = slot->deletes = slot->stale = 0;
 	slot->retries = 0;
 	slot->stalled_since = 0;
 	memset(slot->sec_stamp, 0, sizeof(slot->sec_stamp));
@@ -295,12 +296,13 @@ check_declared_columns(FunctionCallInfo fcinfo, int max)
 /*
  * tweetlake.worker_status(): one row per worker slot.  rate_10s counts the last ten whole
  * seconds (the current, partial second is left out so the figure does not dip).  retries
- * and stalled_since (schema 0.2.0 on) say how long a consumer has failed to store its batch.
+ * and stalled_since (schema 0.2.0 on) say how long a consumer has failed to store its batch;
+ * updates, deletes and stale (0.5.0 on) what its batches did with versions of tweets.
  */
 Datum
 tweetlake_worker_status(PG_FUNCTION_ARGS)
 {
-#define WORKER_STATUS_COLS	13
+#define WORKER_STATUS_COLS	16
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int64		now = (int64) time(NULL);
 
@@ -346,6 +348,10 @@ tweetlake_worker_status(PG_FUNCTION_ARGS)
 		nulls[11] = copy.role != TL_ROLE_CONSUMER;
 		values[12] = TimestampTzGetDatum(copy.stalled_since);
 		nulls[12] = copy.stalled_since == 0;
+		values[13] = Int64GetDatum((int64) copy.updates);
+		values[14] = Int64GetDatum((int64) copy.deletes);
+		values[15] = Int64GetDatum((int64) copy.stale);
+		nulls[13] = nulls[14] = nulls[15] = copy.role != TL_ROLE_CONSUMER;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -120,6 +120,11 @@ typedef struct TlWorkerSlot
 	uint64		dead_letters;	/* consumer: messages that went to
 								 * bronze.dead_letters */
 	uint64		errors;			/* generator: delivery failures */
+	uint64		updates;		/* consumer: messages that replaced a stored
+								 * version */
+	uint64		deletes;		/* consumer: tweets its tombstones deleted */
+	uint64		stale;			/* consumer: messages that changed nothing (an
+								 * older or equal version, a deleted tweet) */
 	int64		sec_stamp[TL_RATE_WINDOW];	/* unix second each bucket counts */
 	uint64		sec_count[TL_RATE_WINDOW];
 	char		last_error[256];

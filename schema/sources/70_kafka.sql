@@ -17,13 +17,13 @@ CREATE FUNCTION tweetlake.worker_status(
         OUT role text, OUT worker integer, OUT pid integer, OUT state text, OUT messages bigint,
         OUT bytes bigint, OUT rate_10s double precision, OUT errors bigint, OUT started_at timestamptz,
         OUT last_error text, OUT last_error_at timestamptz, OUT retries integer,
-        OUT stalled_since timestamptz)
+        OUT stalled_since timestamptz, OUT updates bigint, OUT deletes bigint, OUT stale bigint)
     RETURNS SETOF record
     AS 'MODULE_PATHNAME', 'tweetlake_worker_status' LANGUAGE C VOLATILE;
 
 CREATE VIEW tweetlake.status AS SELECT * FROM tweetlake.worker_status();
 COMMENT ON VIEW tweetlake.status IS
-    'one row per worker: messages and bytes (produced or consumed), rate over the last 10 s, errors (consumer: dead letters, generator: failed deliveries), last error, and while a consumer cannot store its batch: retries so far and stalled_since';
+    'one row per worker: messages and bytes (produced or consumed), rate over the last 10 s, errors (consumer: dead letters, generator: failed deliveries), last error, while a consumer cannot store its batch: retries so far and stalled_since, and per consumer: updates (messages that replaced a stored version), deletes (tweets deleted) and stale (messages that changed nothing)';
 
 CREATE FUNCTION tweetlake.partition_status(
         OUT topic text, OUT partition integer, OUT consumer integer, OUT next_offset bigint,

@@ -1,0 +1,113 @@
+-- Tweets change (README "Updates and deletions"): a newer version replaces the stored one,
+-- a tombstone deletes, and gold follows exactly.  Small hand-made tweets, so every expected
+-- figure below can be worked out by hand; verify() checks the rest against a recompute.
+CREATE EXTENSION tweetlake;
+\set VERBOSITY terse
+
+-- t(id, user, hour of 2026-03-01, hashtags, likes[, extra fields]) as a message
+CREATE FUNCTION t(id text, usr text, h int, tags text, likes int, extra text DEFAULT '')
+RETURNS text LANGUAGE sql AS $$
+SELECT format('{"tweet_id":"%s","text":"tweet %s","created_at":"2026-03-01T%s:10:00Z","region":"europe","language":"en",'
+              '"hashtags":%s,"mentions":["@m"],"like_count":%s,"retweet_count":0,'
+              '"user":{"user_id":"%s","username":"%s","followers_count":100}%s}',
+              id, id, lpad(h::text, 2, '0'), tags, likes, usr, usr, extra)
+$$;
+CREATE VIEW tags AS
+SELECT to_char(hour AT TIME ZONE 'UTC', 'HH24') AS h, hashtag, tweet_count, unique_users, unique_mentions, total_engagement
+FROM gold.popular_hashtags_by_hour ORDER BY 1, 2;
+CREATE VIEW hours AS
+SELECT to_char(hour AT TIME ZONE 'UTC', 'HH24') AS h, total_tweets, unique_users, total_engagement, top_hashtag, top_hashtag_count
+FROM gold.hourly_activity_summary ORDER BY 1;
+CREATE VIEW ok AS SELECT sum(missing + extra + differing) AS verify_diffs FROM tweetlake.verify();
+
+-- Hour 10: a1 (#x #y) and a2 (#x) by alice, b1 (#y) by bob.  #x and #y tie at 2; x first.
+INSERT INTO bronze.tweets (raw) VALUES
+    (t('a1', 'alice', 10, '["#x","#y"]', 5)), (t('a2', 'alice', 10, '["#x"]', 1)), (t('b1', 'bob', 10, '["#y"]', 2));
+SELECT * FROM tags;
+SELECT * FROM hours;
+
+-- An update raising engagement: a1 again with 50 likes.  Counts stay, engagement +45.
+INSERT INTO bronze.tweets (raw) VALUES (t('a1', 'alice', 10, '["#x","#y"]', 50));
+SELECT like_count FROM silver.tweets WHERE tweet_id = 'a1';
+SELECT * FROM tags;
+
+-- The same message again, and an older version (fewer likes): nothing changes.
+INSERT INTO bronze.tweets (raw) VALUES (t('a1', 'alice', 10, '["#x","#y"]', 50)), (t('a1', 'alice', 10, '["#x","#y"]', 7));
+SELECT like_count FROM silver.tweets WHERE tweet_id = 'a1';
+
+-- An update with another hashtag list: b1 goes from #y to #z.  #y keeps a1 only (alice),
+-- #z is new, and the top of hour 10 is #x (2) alone.
+INSERT INTO bronze.tweets (raw) VALUES (t('b1', 'bob', 10, '["#z"]', 2));
+SELECT * FROM tags;
+SELECT * FROM hours;
+SELECT * FROM ok;
+
+-- Deleting a user's last tweet in a group: b1 was bob's only tweet of hour 10, so #z goes
+-- and hour 10 has one user left.
+SELECT tweetlake.delete_tweet('b1') AS was_stored;
+SELECT * FROM tags;
+SELECT * FROM hours;
+SELECT user_id, tweets_count FROM gold.active_users_by_day ORDER BY 1;
+
+-- Deleting the top hashtag's tweets: the top moves to what is left.  Hour 11: c1, c2 (#top),
+-- c3 (#next).  Then both #top tweets go: #next is the top of hour 11.
+INSERT INTO bronze.tweets (raw) VALUES
+    (t('c1', 'carol', 11, '["#top"]', 1)), (t('c2', 'dave', 11, '["#top"]', 1)), (t('c3', 'carol', 11, '["#next"]', 1));
+SELECT * FROM hours;
+INSERT INTO bronze.tweets (raw, kafka_key) VALUES (NULL, 'c1'), (NULL, 'c2');
+SELECT * FROM hours;
+SELECT * FROM tags WHERE h = '11';
+
+-- Versions out of order, by updated_at: v2 arrives, then v1 (older: nothing), then v3.
+INSERT INTO bronze.tweets (raw) VALUES (t('d1', 'erin', 12, '["#v"]', 20, ',"updated_at":"2026-03-02T00:00:02Z"'));
+INSERT INTO bronze.tweets (raw) VALUES (t('d1', 'erin', 12, '["#v"]', 99, ',"updated_at":"2026-03-02T00:00:01Z"'));
+SELECT like_count, updated_at AT TIME ZONE 'UTC' AS updated_at FROM silver.tweets WHERE tweet_id = 'd1';
+INSERT INTO bronze.tweets (raw) VALUES (t('d1', 'erin', 12, '["#v"]', 3, ',"updated_at":"2026-03-02T00:00:03Z"'));
+SELECT like_count, updated_at AT TIME ZONE 'UTC' AS updated_at FROM silver.tweets WHERE tweet_id = 'd1';
+SELECT * FROM tags WHERE h = '12';
+
+-- Late data: a tweet of hour 10 after hour 12 was written; and d1's next version moves it
+-- back to hour 09 (its old hour is left empty, so the hour row goes).
+INSERT INTO bronze.tweets (raw) VALUES (t('late', 'frank', 10, '["#x"]', 0));
+INSERT INTO bronze.tweets (raw) VALUES (t('d1', 'erin', 9, '["#v"]', 3, ',"updated_at":"2026-03-02T00:00:04Z"'));
+SELECT * FROM hours;
+SELECT * FROM ok;
+
+-- A tombstone before its tweet wins: the original arriving later changes nothing; a
+-- tombstone for an id never seen is recorded; a null message without a key is a dead letter.
+INSERT INTO bronze.tweets (raw, kafka_key) VALUES (NULL, 'early');
+INSERT INTO bronze.tweets (raw) VALUES (t('early', 'gina', 10, '["#x"]', 1));
+INSERT INTO bronze.tweets (raw, kafka_key) VALUES (NULL, 'never-seen'), (NULL, NULL), (NULL, '');
+SELECT tweet_id, was_stored FROM silver.deleted_tweets ORDER BY tweet_id;
+SELECT count(*) AS early_in_silver FROM silver.tweets WHERE tweet_id = 'early';
+SELECT reason FROM bronze.dead_letters ORDER BY reason;
+
+-- A user's largest followers_count and first/last day, when the tweet that set them goes:
+-- hugo tweets on 03-01 with 100 followers and on 03-02 with 5000; deleting the 03-02 tweet
+-- brings user_engagement back to 100 followers and last_day 03-01.
+INSERT INTO bronze.tweets (raw) VALUES
+    (t('h1', 'hugo', 10, '[]', 0)),
+    (replace(replace(t('h2', 'hugo', 10, '[]', 0), '2026-03-01T', '2026-03-02T'), '"followers_count":100', '"followers_count":5000'));
+SELECT followers_count, first_day, last_day, tweets_count FROM gold.user_engagement WHERE user_id = 'hugo';
+SELECT tweetlake.delete_tweet('h2');
+SELECT followers_count, first_day, last_day, tweets_count FROM gold.user_engagement WHERE user_id = 'hugo';
+SELECT * FROM ok;
+
+-- All of it again in one statement, on a second copy of the rows: the same silver and gold
+-- (chunk boundaries and statement boundaries do not matter).
+CREATE TABLE gold_once AS SELECT * FROM gold.popular_hashtags_by_hour;
+CREATE TABLE silver_once AS SELECT tweet_id, like_count, hashtags, created_at FROM silver.tweets;
+CREATE TABLE replay AS SELECT raw, kafka_key FROM bronze.tweets ORDER BY ingested_at, ctid;
+DROP EXTENSION tweetlake CASCADE;
+CREATE EXTENSION tweetlake;
+CREATE VIEW ok AS SELECT sum(missing + extra + differing) AS verify_diffs FROM tweetlake.verify();
+INSERT INTO bronze.tweets (raw, kafka_key) SELECT raw, kafka_key FROM replay;
+SELECT (SELECT count(*) FROM (SELECT * FROM gold_once EXCEPT SELECT * FROM gold.popular_hashtags_by_hour) a)
+     + (SELECT count(*) FROM (SELECT * FROM gold.popular_hashtags_by_hour EXCEPT SELECT * FROM gold_once) b) AS gold_differs,
+       (SELECT count(*) FROM (SELECT * FROM silver_once EXCEPT SELECT tweet_id, like_count, hashtags, created_at FROM silver.tweets) c)
+     + (SELECT count(*) FROM (SELECT tweet_id, like_count, hashtags, created_at FROM silver.tweets EXCEPT SELECT * FROM silver_once) d) AS silver_differs;
+SELECT * FROM ok;
+
+DROP EXTENSION tweetlake CASCADE;
+DROP TABLE gold_once, silver_once, replay;
+DROP FUNCTION t(text, text, int, text, int, text);
