@@ -5,6 +5,7 @@
  *     created_at) for what a retraction reads again, silver.deleted_tweets
  *   - tweetlake.parsed_tweet.updated_at, tweetlake.bag_gone, tweetlake.delete_tweet
  *   - tweetlake.status: updates, deletes and stale per consumer
+ *   - tweetlake.generate_messages(); load_generated() takes updates and deletes shares
  * Existing rows keep their values: updated_at NULL (no version), nothing deleted.
  * Each definition here is the same text as in schema/sources/, which a fresh install is
  * built from; t/050_upgrade.pl checks that both give the same schema.
@@ -90,3 +91,40 @@ CREATE VIEW tweetlake.status AS SELECT * FROM tweetlake.worker_status();
 COMMENT ON VIEW tweetlake.status IS
     'one row per worker: messages and bytes (produced or consumed), rate over the last 10 s, errors (consumer: dead letters, generator: failed deliveries), last error, while a consumer cannot store its batch: retries so far and stalled_since, and per consumer: updates (messages that replaced a stored version), deletes (tweets deleted) and stale (messages that changed nothing)';
 GRANT SELECT ON tweetlake.status TO tweetlake_reader;
+
+-- The generator's updates and tombstones: generate_messages(), and load_generated() with
+-- the shares updates and deletes (same text as schema/sources/10_functions.sql, 60_batch.sql).
+
+/*
+ * n messages of one stream as a Kafka producer sends them: new tweets and, in the shares
+ * updates and deletes, updates of recent tweets of the stream (the same document with its
+ * counts grown and a later updated_at) and tombstones for them (raw NULL, kafka_key the
+ * tweet_id).  With both shares 0, raw is generate_tweets' output row for row.
+ */
+CREATE FUNCTION tweetlake.generate_messages(n bigint, seed bigint DEFAULT 0,
+        start_at timestamptz DEFAULT '2026-01-01 00:00:00+00', span interval DEFAULT '7 days',
+        updates double precision DEFAULT 0, deletes double precision DEFAULT 0)
+    RETURNS TABLE (kafka_key text, raw text)
+    AS 'MODULE_PATHNAME', 'tweetlake_generate_messages' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 1000;
+COMMENT ON FUNCTION tweetlake.generate_messages(bigint, bigint, timestamptz, interval, double precision, double precision) IS
+    'n generated messages: new tweets, and in the shares updates and deletes updates and tombstones (raw NULL, kafka_key the tweet_id) of earlier ones; deterministic in all arguments';
+REVOKE EXECUTE ON FUNCTION tweetlake.generate_messages(bigint, bigint, timestamptz, interval, double precision, double precision) FROM PUBLIC;
+
+-- load_generated takes two more parameters: the old signature goes.
+DROP FUNCTION tweetlake.load_generated(bigint, bigint, timestamptz, interval);
+
+-- Generated messages into bronze, tweetlake.batch_size rows per INSERT (one trigger run
+-- each): generate_tweets' tweets, or with updates or deletes > 0 generate_messages' messages,
+-- tombstones as raw NULL and kafka_key the tweet_id.
+CREATE FUNCTION tweetlake.load_generated(n bigint, seed bigint DEFAULT 0,
+        start_at timestamptz DEFAULT '2026-01-01 00:00:00+00', span interval DEFAULT '7 days',
+        updates double precision DEFAULT 0, deletes double precision DEFAULT 0)
+    RETURNS bigint
+    AS 'MODULE_PATHNAME', 'tweetlake_load_generated' LANGUAGE C VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION tweetlake.load_generated(bigint, bigint, timestamptz, interval, double precision, double precision) IS
+    'insert n generated messages (with updates and tombstones in the shares updates and deletes) into bronze.tweets in batches; returns the count';
+REVOKE EXECUTE ON FUNCTION tweetlake.load_generated(bigint, bigint, timestamptz, interval, double precision, double precision) FROM PUBLIC;
+
+-- The batch trigger's statements are not compiled (see 60_batch.sql).
+ALTER FUNCTION tweetlake.process_bronze_batch() SET jit = off;

@@ -1117,6 +1117,7 @@ typedef struct Chunk
 	int			nstale;			/* messages that changed nothing */
 	Facts	   *taken;			/* the rows taken back: replaced or deleted */
 	int			ntaken;
+	double		retract_ms;		/* of gold: what only taking back costs */
 	SentimentCache *sentiments;
 	Rel			silver,
 				rejected;
@@ -1859,9 +1860,16 @@ write_gold(Batch *b, Chunk *c)
 	run(gold_plans, c->ncands, GOLD_SQL, SPI_OK_INSERT);
 	if (c->ntaken > 0)
 	{
+		instr_time	t0,
+					t1;
+
+		INSTR_TIME_SET_CURRENT(t0);
 		run(gone_plans, c->ntaken, GONE_SQL, SPI_OK_UPDATE);
 		run(cleanup_plans, c->ntaken, CLEANUP_SQL, SPI_OK_DELETE);
 		run(recheck_plans, c->ntaken, RECHECK_SQL, SPI_OK_UPDATE);
+		INSTR_TIME_SET_CURRENT(t1);
+		INSTR_TIME_SUBTRACT(t1, t0);
+		c->retract_ms = INSTR_TIME_GET_MILLISEC(t1);
 	}
 }
 
@@ -1949,11 +1957,11 @@ tweetlake_process_bronze_batch(PG_FUNCTION_ARGS)
 			INSTR_TIME_SUBTRACT(t3, t2);
 			INSTR_TIME_SUBTRACT(t2, t1);
 			INSTR_TIME_SUBTRACT(t1, t0);
-			elog(DEBUG1, "tweetlake batch: %d rows, %d rejected, %d new in silver, %d updates, %d deleted, %d changing nothing; %zu kB of memory; parse %.1f ms, silver and dead letters %.1f ms, grouping %.1f ms, gold %.1f ms",
+			elog(DEBUG1, "tweetlake batch: %d rows, %d rejected, %d new in silver, %d updates, %d deleted, %d changing nothing; %zu kB of memory; parse %.1f ms, silver and dead letters %.1f ms, grouping %.1f ms, gold %.1f ms (of which retractions %.1f ms)",
 				 c.nread, c.rejected.n, c.nnew, c.nupdated, c.ndeleted, c.nstale,
 				 MemoryContextMemAllocated(c.cxt, true) / 1024,
 				 INSTR_TIME_GET_MILLISEC(t1), INSTR_TIME_GET_MILLISEC(t2),
-				 INSTR_TIME_GET_MILLISEC(t3), INSTR_TIME_GET_MILLISEC(t4));
+				 INSTR_TIME_GET_MILLISEC(t3), INSTR_TIME_GET_MILLISEC(t4), c.retract_ms);
 		}
 		MemoryContextSwitchTo(batchcxt);
 		for (int i = 0; i < c.nregistered; i++)

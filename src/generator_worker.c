@@ -1,9 +1,11 @@
 /*
  * generator_worker.c - Kafka producing: the generator background worker (started by the launcher)
  * turns tweet_model.c's tweets into messages on tweetlake.topic at tweetlake.generator_rate
- * tweets/s (token bucket; -1 = as fast as the brokers take them), keyed by tweet_id, with
- * an idempotent producer; tweetlake.produce(payload) sends one message from SQL.  On the
- * embedded broker it holds back while the consumers are behind (back-pressure, below).
+ * messages/s (token bucket; -1 = as fast as the brokers take them), keyed by tweet_id, with
+ * an idempotent producer; tweetlake.generator_update_share and _delete_share of them are
+ * updates and tombstones of tweets it produced earlier.  tweetlake.produce(payload) sends
+ * one message from SQL.  On the embedded broker it holds back while the consumers are
+ * behind (back-pressure, below).
  */
 #include "tweetlake.h"
 
@@ -25,10 +27,6 @@
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(tweetlake_produce);
-
-/* The generator's JSON starts {"tweet_id":"<uuid>" : the key is read from there. */
-#define ID_PREFIX		"{\"tweet_id\":\""
-#define ID_PREFIX_LEN	(sizeof(ID_PREFIX) - 1)
 
 /* On SIGTERM, or before a reconnect, the generator flushes its queue for at most this long. */
 #define GEN_FLUSH_MS	10000
@@ -362,37 +360,42 @@ gen_connect(void)
 	return true;
 }
 
-/* Produces one generated tweet; false when the local queue is full (back-pressure). */
+/* The generator's next message: one refused for a full queue is kept and sent first. */
+typedef struct GenMessage
+{
+	bool		pending;		/* made, not yet taken by the queue */
+	TgKind		kind;			/* a new tweet, an update or a tombstone */
+	size_t		len;			/* of the document in buf; 0 for a tombstone */
+	char		key[37];		/* the tweet_id */
+	char	   *buf;			/* TG_MAX_TWEET_BYTES */
+} GenMessage;
+
+/* Produces one generated message; false when the local queue is full (back-pressure). */
 static bool
-produce_one(TweetGenerator *gen, char *buf, int64 now_unix_us, bool *pending, size_t *pending_len)
+produce_one(TweetGenerator *gen, GenMessage *msg, int64 now_unix_us)
 {
 	rd_kafka_resp_err_t err;
 	size_t		len;
 	size_t		key_len;
-	const char *key = buf + ID_PREFIX_LEN;
+	void	   *value;
 
-	/* a tweet refused for a full queue is kept and sent first next time */
-	if (!*pending)
+	if (!msg->pending)
 	{
-		*pending_len = tg_next(gen, now_unix_us, buf);
-		*pending = true;
+		msg->len = tg_next_message(gen, now_unix_us, msg->buf, &msg->kind, msg->key);
+		msg->pending = true;
 	}
-	len = *pending_len;
-	{
-		const char *q = (memcmp(buf, ID_PREFIX, ID_PREFIX_LEN) == 0 ?
-						 (const char *) memchr(buf + ID_PREFIX_LEN, '"', len - ID_PREFIX_LEN) : NULL);
-
-		key_len = q ? (size_t) (q - (buf + ID_PREFIX_LEN)) : 0;
-	}
+	len = msg->len;
+	key_len = strlen(msg->key);
+	value = msg->kind == TG_DELETE ? NULL : msg->buf;	/* a tombstone: no value */
 	err = rd_kafka_producev(gen_rk,
 							RD_KAFKA_V_TOPIC(tweetlake_topic),
-							RD_KAFKA_V_KEY(key, key_len),
-							RD_KAFKA_V_VALUE(buf, len),
+							RD_KAFKA_V_KEY(msg->key, key_len),
+							RD_KAFKA_V_VALUE(value, len),
 							RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 							RD_KAFKA_V_END);
 	if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
 		return false;
-	*pending = false;
+	msg->pending = false;
 	if (err)
 	{
 		SpinLockAcquire(&gen_slot->mutex);
@@ -412,14 +415,14 @@ tweetlake_generator_main(Datum arg)
 {
 	TgOptions	opt;
 	TweetGenerator *gen;
-	char	   *buf;
+	GenMessage	msg = {0};
 	double		tokens = 0;
 	TimestampTz last = GetCurrentTimestamp();
-	bool		pending = false;
-	size_t		pending_len = 0;
 	char		state[64] = "";
 	char		wait_state[64];
 	int			shown_rate = INT_MIN;
+	double		shown_updates = 0;
+	double		shown_deletes = 0;
 
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -450,7 +453,7 @@ tweetlake_generator_main(Datum arg)
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
 		gen = tg_create(&opt, (tg_alloc_fn) palloc0);
-		buf = palloc(TG_MAX_TWEET_BYTES);
+		msg.buf = palloc(TG_MAX_TWEET_BYTES);
 		MemoryContextSwitchTo(old);
 	}
 
@@ -463,8 +466,14 @@ tweetlake_generator_main(Datum arg)
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{
+			MemoryContext old;
+
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			/* with a share above 0 the model remembers its tweets from now on */
+			old = MemoryContextSwitchTo(TopMemoryContext);
+			tg_set_shares(gen, tweetlake_generator_update_share, tweetlake_generator_delete_share);
+			MemoryContextSwitchTo(old);
 		}
 		if (gen_rk != NULL && tl_kafka_settings_changed(&gen_client))
 		{
@@ -511,15 +520,32 @@ tweetlake_generator_main(Datum arg)
 			ResetLatch(MyLatch);
 			continue;
 		}
-		if (rate != shown_rate)
+		if (rate != shown_rate || tweetlake_generator_update_share != shown_updates ||
+			tweetlake_generator_delete_share != shown_deletes)
 		{
-			if (rate < 0)
-				snprintf(state, sizeof(state), "producing as fast as possible");
+			shown_rate = rate;
+			shown_updates = tweetlake_generator_update_share;
+			shown_deletes = tweetlake_generator_delete_share;
+			if (shown_updates == 0 && shown_deletes == 0)
+			{
+				if (rate < 0)
+					snprintf(state, sizeof(state), "producing as fast as possible");
+				else
+					snprintf(state, sizeof(state), "producing %d tweets/s", rate);
+			}
 			else
-				snprintf(state, sizeof(state), "producing %d tweets/s", rate);
+			{
+				char		what[24];
+
+				if (rate < 0)
+					strlcpy(what, "as fast as possible", sizeof(what));
+				else
+					snprintf(what, sizeof(what), "%d msgs/s", rate);
+				snprintf(state, sizeof(state), "producing %s: %.3g%% updates, %.3g%% deletes",
+						 what, 100 * shown_updates, 100 * shown_deletes);
+			}
 			tl_slot_set_state(gen_slot, state);
 			pgstat_report_activity(STATE_RUNNING, state);
-			shown_rate = rate;
 		}
 
 		now = GetCurrentTimestamp();
@@ -530,12 +556,12 @@ tweetlake_generator_main(Datum arg)
 			 * capped at 100 ms
 			 */
 			tokens += (double) (now - last) * rate / USECS_PER_SEC;
-			tokens = Min(tokens, Max(rate / 10.0, 1.0) + (pending ? 1 : 0));
+			tokens = Min(tokens, Max(rate / 10.0, 1.0) + (msg.pending ? 1 : 0));
 			last = now;
 			while (tokens >= 1.0)
 			{
 				if (!bp_room() ||
-					!produce_one(gen, buf, now + UNIX_EPOCH_OFFSET_US, &pending, &pending_len))
+					!produce_one(gen, &msg, now + UNIX_EPOCH_OFFSET_US))
 					break;		/* queue or broker full: wait for deliveries */
 				tokens -= 1.0;
 			}
@@ -550,7 +576,7 @@ tweetlake_generator_main(Datum arg)
 			 */
 			for (int i = 0; i < 10000; i++)
 				if (!bp_room() ||
-					!produce_one(gen, buf, now + UNIX_EPOCH_OFFSET_US, &pending, &pending_len))
+					!produce_one(gen, &msg, now + UNIX_EPOCH_OFFSET_US))
 				{
 					rd_kafka_poll(gen_rk, 5);
 					break;

@@ -18,6 +18,8 @@ char	   *tweetlake_brokers = NULL;
 char	   *tweetlake_topic = NULL;
 int			tweetlake_partitions = 4;
 int			tweetlake_generator_rate = 1000;
+double		tweetlake_generator_update_share = 0;
+double		tweetlake_generator_delete_share = 0;
 int			tweetlake_consumers = 1;
 char	   *tweetlake_kafka_config = NULL;
 char	   *tweetlake_kafka_config_file = NULL;
@@ -80,12 +82,29 @@ tweetlake_define_gucs(void)
 							   NULL, NULL, NULL);
 
 	DefineCustomIntVariable("tweetlake.generator_rate",
-							"Tweets per second the generator worker produces.",
-							"Zero turns the generator off, and -1 makes it produce as fast as possible.",
+							"Messages per second the generator worker produces.",
+							"New tweets, updates and tombstones alike. Zero turns the generator off, "
+							"and -1 makes it produce as fast as possible.",
 							&tweetlake_generator_rate,
 							1000, -1, 10000000,
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
+
+	DefineCustomRealVariable("tweetlake.generator_update_share",
+							 "Share of the generator worker's messages that update a tweet it produced earlier.",
+							 "An update repeats a recent tweet with its engagement counts grown and a later updated_at.",
+							 &tweetlake_generator_update_share,
+							 0.0, 0.0, 1.0,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomRealVariable("tweetlake.generator_delete_share",
+							 "Share of the generator worker's messages that are tombstones of tweets it produced earlier.",
+							 "A tombstone has the tweet_id as its key and no value; it deletes the tweet.",
+							 &tweetlake_generator_delete_share,
+							 0.0, 0.0, 1.0,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("tweetlake.consumers",
 							"Number of consumer workers.",

@@ -3,6 +3,7 @@
  * and the Kafka generator worker.  Plain C (see tweet_model.h): a tweet is drawn into a struct
  * by the model (tg_make), then written either by the fast serializer (tg_next) or through
  * json-c objects (tg_next_json, the reference it is checked and benchmarked against).
+ * tg_next_message mixes in updates and tombstones of recent tweets (generate_messages()).
  * The model is described in the README ("The generator").
  */
 #include "tweet_model.h"
@@ -392,9 +393,20 @@ typedef struct Tweet
 	int			sentiment_milli;	/* score * 1000 */
 	int64_t		engagement_e4;	/* engagement score * 10000 */
 	int64_t		reach;
+	int			reach_per_retweet;
 	const char *source;
 	const Original *ref;		/* retweeted, replied-to or quoted tweet */
 } Tweet;
+
+/* A recent new tweet as last sent, for updates and tombstones (tg_next_message). */
+typedef struct Recent
+{
+	Tweet		t;				/* counts of the last version */
+	Original	ref;			/* t.ref points here: the ring of originals
+								 * moves on */
+	int64_t		last_ms;		/* its created_at or last updated_at, in ms */
+	bool		deleted;		/* a tombstone was sent */
+} Recent;
 
 struct TweetGenerator
 {
@@ -403,6 +415,8 @@ struct TweetGenerator
 	Zipf		users;
 	Zipf		tags;
 	int64_t		count;
+	int64_t		messages;		/* places taken on the timeline */
+	tg_alloc_fn alloc;
 	/* timeline: CDF of the daily-cycle intensity on a grid */
 	int			cdf_points;
 	double		cdf_step_us;
@@ -415,6 +429,13 @@ struct TweetGenerator
 	int			ring_next;
 	Original   *ring;
 	Tweet		t;				/* the tweet being made */
+	/* updates and tombstones, drawn from a random stream of their own */
+	double		update_share;
+	double		delete_share;
+	Rng			mrng;
+	int			recent_len;
+	int			recent_next;
+	Recent	   *recent;			/* TG_RECENT, allocated once a share is set */
 };
 
 static double
@@ -767,6 +788,16 @@ make_text(TweetGenerator *g, Tweet *t, TextBuf *tb)
 	}
 }
 
+/* The engagement score from the counts: weighted interactions per 100 followers. */
+static int64_t
+engagement_e4_of(const Tweet *t)
+{
+	int64_t		weighted = t->likes + 2 * t->retweets + 3 * t->replies + 2 * t->quotes;
+	int64_t		followers = t->user.followers > 0 ? t->user.followers : 1;
+
+	return (int64_t) ((double) weighted * 100.0 * 10000.0 / (double) followers + 0.5);
+}
+
 static void
 make_engagement(Tweet *t, Rng *r)
 {
@@ -780,13 +811,9 @@ make_engagement(Tweet *t, Rng *r)
 	t->retweets = (int64_t) (likes * (0.08 + 0.22 * rng_unit(r)));
 	t->replies = (int64_t) (likes * (0.02 + 0.06 * rng_unit(r)));
 	t->quotes = (int64_t) (likes * (0.005 + 0.025 * rng_unit(r)));
-	{
-		int64_t		weighted = t->likes + 2 * t->retweets + 3 * t->replies + 2 * t->quotes;
-		int64_t		followers = t->user.followers > 0 ? t->user.followers : 1;
-
-		t->engagement_e4 = (int64_t) ((double) weighted * 100.0 * 10000.0 / (double) followers + 0.5);
-	}
-	t->reach = t->user.followers + t->retweets * (150 + (int64_t) rng_below(r, 150));
+	t->engagement_e4 = engagement_e4_of(t);
+	t->reach_per_retweet = 150 + (int) rng_below(r, 150);
+	t->reach = t->user.followers + t->retweets * t->reach_per_retweet;
 }
 
 /* Draws the next tweet into g->t. */
@@ -799,7 +826,7 @@ tg_make(TweetGenerator *g, int64_t created_at_us)
 	double		u;
 
 	if (created_at_us == TG_TIMELINE)
-		created_at_us = timeline_at(g, ((double) g->count + rng_unit(r)) / (double) g->opt.n);
+		created_at_us = timeline_at(g, ((double) g->messages + rng_unit(r)) / (double) g->opt.n);
 	t->created_us = created_at_us;
 	uuid7(r, created_at_us, t->id);
 	user_make(g, zipf_draw(&g->users, r), &t->user);
@@ -916,6 +943,7 @@ tg_make(TweetGenerator *g, int64_t created_at_us)
 			g->ring_len++;
 	}
 	g->count++;
+	g->messages++;
 }
 
 TweetGenerator *
@@ -932,11 +960,14 @@ tg_create(const TgOptions *opt, tg_alloc_fn alloc)
 	if (g->opt.n_users <= 0)
 		g->opt.n_users = 100000;
 	rng_seed(&g->rng, g->opt.seed);
+	rng_seed(&g->mrng, hash2(g->opt.seed, 0x7570646174657321ULL));
+	g->alloc = alloc;
 	zipf_init(&g->users, g->opt.n_users, 1.07);
 	zipf_init(&g->tags, N(hashtags), 1.15);
 	g->trend_hour = INT64_MIN;
 	g->ring = alloc(sizeof(Original) * RING_SIZE);
 	timeline_init(g, alloc);
+	tg_set_shares(g, g->opt.update_share, g->opt.delete_share);
 	return g;
 }
 
@@ -1130,10 +1161,10 @@ put_ref_user(Out *o, const TweetGenerator *g, const Original *ref)
 	*o->p++ = '}';
 }
 
+/* Tweet t as JSON; updated_us is its version's "updated_at", INT64_MIN for none. */
 static size_t
-write_fast(const TweetGenerator *g, char *out)
+write_fast(const TweetGenerator *g, const Tweet *t, int64_t updated_us, char *out)
 {
-	const Tweet *t = &g->t;
 	Out			o = {out};
 	char		ts[25];
 
@@ -1144,6 +1175,12 @@ write_fast(const TweetGenerator *g, char *out)
 	PUT(&o, ",\"created_at\":\"");
 	format_time(t->created_us, ts);
 	put_bytes(&o, ts, 24);
+	if (updated_us != INT64_MIN)
+	{
+		PUT(&o, "\",\"updated_at\":\"");
+		format_time(updated_us, ts);
+		put_bytes(&o, ts, 24);
+	}
 	PUT(&o, "\",\"tweet_type\":\"");
 	put_bytes(&o, type_names[t->type], strlen(type_names[t->type]));
 	PUT(&o, "\",\"language\":\"");
@@ -1242,7 +1279,125 @@ size_t
 tg_next(TweetGenerator *g, int64_t created_at_us, char *out)
 {
 	tg_make(g, created_at_us);
-	return write_fast(g, out);
+	return write_fast(g, &g->t, INT64_MIN, out);
+}
+
+/* ------------------------------------------------------------------------
+ * Updates and tombstones of recent tweets (tg_next_message).
+ * ------------------------------------------------------------------------ */
+
+void
+tg_set_shares(TweetGenerator *g, double update_share, double delete_share)
+{
+	double		sum;
+
+	/* NaN and out-of-range values count as their nearest bound */
+	update_share = update_share > 0 ? (update_share < 1 ? update_share : 1) : 0;
+	delete_share = delete_share > 0 ? (delete_share < 1 ? delete_share : 1) : 0;
+	sum = update_share + delete_share;
+	if (sum > 1)
+	{
+		update_share /= sum;
+		delete_share /= sum;
+	}
+	g->update_share = update_share;
+	g->delete_share = delete_share;
+	if (sum > 0 && g->recent == NULL)
+		g->recent = g->alloc(sizeof(Recent) * TG_RECENT);
+}
+
+/* Keeps the tweet just made by tg_make as the newest of the recent ones. */
+static void
+remember_recent(TweetGenerator *g)
+{
+	Recent	   *rec = &g->recent[g->recent_next];
+	const Tweet *t = &g->t;
+
+	memcpy(&rec->t, t, sizeof(Tweet));
+	for (int i = 0; i < t->ntags; i++)
+		if (t->tags[i] == t->lowered_tag)
+			rec->t.tags[i] = rec->t.lowered_tag;
+	if (t->ref != NULL)
+	{
+		memcpy(&rec->ref, t->ref, sizeof(Original));
+		rec->t.ref = &rec->ref;
+	}
+	rec->last_ms = t->created_us / 1000 - (t->created_us % 1000 < 0 ? 1 : 0);
+	rec->deleted = false;
+	g->recent_next = (g->recent_next + 1) % TG_RECENT;
+	if (g->recent_len < TG_RECENT)
+		g->recent_len++;
+}
+
+/*
+ * A recent tweet not deleted yet, uniformly among the last TG_RECENT new ones; NULL when
+ * a few picks find only deleted ones (or there are none).
+ */
+static Recent *
+pick_recent(TweetGenerator *g)
+{
+	for (int i = 0; i < 8 && g->recent_len > 0; i++)
+	{
+		Recent	   *rec = &g->recent[rng_below(&g->mrng, g->recent_len)];
+
+		if (!rec->deleted)
+			return rec;
+	}
+	return NULL;
+}
+
+/* v grown by a factor in [1.02, 1.32) and 0-2 more, within the message format's range. */
+static int64_t
+grow_count(Rng *r, int64_t v)
+{
+	double		x = (double) v * (1.02 + 0.3 * rng_unit(r)) + (double) rng_below(r, 3);
+
+	return x < 2147483647.0 ? (int64_t) x : (v > 2147483647 ? v : 2147483647);
+}
+
+size_t
+tg_next_message(TweetGenerator *g, int64_t at_us, char *out, TgKind *kind, char *tweet_id)
+{
+	Recent	   *rec = NULL;
+	double		u;
+	int64_t		at_ms;
+
+	*kind = TG_NEW;
+	if (g->update_share + g->delete_share > 0)
+	{
+		u = rng_unit(&g->mrng);
+		if (u < g->update_share + g->delete_share && (rec = pick_recent(g)) != NULL)
+			*kind = u < g->update_share ? TG_UPDATE : TG_DELETE;
+	}
+	if (*kind == TG_NEW)
+	{
+		tg_make(g, at_us);
+		if (g->recent != NULL && g->update_share + g->delete_share > 0)
+			remember_recent(g);
+		memcpy(tweet_id, g->t.id, 37);
+		return write_fast(g, &g->t, INT64_MIN, out);
+	}
+
+	memcpy(tweet_id, rec->t.id, 37);
+	if (at_us == TG_TIMELINE)
+		at_us = timeline_at(g, ((double) g->messages + rng_unit(&g->mrng)) / (double) g->opt.n);
+	g->messages++;
+	if (*kind == TG_DELETE)
+	{
+		rec->deleted = true;
+		return 0;
+	}
+
+	/* a version later than the last one, also as written (to the millisecond) */
+	at_ms = at_us / 1000 - (at_us % 1000 < 0 ? 1 : 0);
+	rec->last_ms = at_ms > rec->last_ms ? at_ms : rec->last_ms + 1;
+	rec->t.likes = grow_count(&g->mrng, rec->t.likes);
+	rec->t.retweets = grow_count(&g->mrng, rec->t.retweets);
+	rec->t.replies = grow_count(&g->mrng, rec->t.replies);
+	rec->t.quotes = grow_count(&g->mrng, rec->t.quotes);
+	rec->t.engagement_e4 = engagement_e4_of(&rec->t);
+	rec->t.reach = rec->t.user.followers + rec->t.retweets * rec->t.reach_per_retweet;
+	return write_fast(g, &rec->t, rec->last_ms * 1000, out);
 }
 
 /* ------------------------------------------------------------------------

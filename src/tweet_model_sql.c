@@ -2,7 +2,8 @@
  * tweet_model_sql.c - SQL entry points of the tweet model (tweet_model.c):
  * tweetlake.generate_tweets() streams generated messages as text rows,
  * tweetlake.generate_tweets_jsonc() does the same through json-c (the reference serializer),
- * tweetlake.load_generated() inserts them into bronze.tweets in batches, firing the triggers.
+ * tweetlake.generate_messages() mixes in updates and tombstones of earlier tweets, and
+ * tweetlake.load_generated() inserts either into bronze.tweets in batches, firing the triggers.
  */
 #include "tweetlake.h"
 
@@ -25,6 +26,7 @@
 
 PG_FUNCTION_INFO_V1(tweetlake_generate_tweets);
 PG_FUNCTION_INFO_V1(tweetlake_generate_tweets_jsonc);
+PG_FUNCTION_INFO_V1(tweetlake_generate_messages);
 PG_FUNCTION_INFO_V1(tweetlake_load_generated);
 
 static void *
@@ -33,7 +35,11 @@ palloc0_hook(size_t size)
 	return palloc0(size);
 }
 
-/* Checks the SQL arguments (n, seed, start_at, span) and turns them into options. */
+/*
+ * Checks the SQL arguments (n, seed, start_at, span[, updates, deletes]) and turns them
+ * into options.  Without the last two (generate_tweets, or load_generated of a schema
+ * before 0.5.0) there are no updates or tombstones.
+ */
 static void
 options_from_args(FunctionCallInfo fcinfo, TgOptions *opt)
 {
@@ -62,6 +68,21 @@ options_from_args(FunctionCallInfo fcinfo, TgOptions *opt)
 	opt->n = Max(n, 1);
 	opt->start_us = start + UNIX_EPOCH_OFFSET_US;
 	opt->span_us = span_us;
+	if (PG_NARGS() >= 6)
+	{
+		double		updates = PG_GETARG_FLOAT8(4);
+		double		deletes = PG_GETARG_FLOAT8(5);
+
+		/* written so that NaN fails too */
+		if (!(updates >= 0 && updates <= 1 && deletes >= 0 && deletes <= 1 &&
+			  updates + deletes <= 1))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("updates and deletes must be shares between 0 and 1 that add up to at most 1"),
+					 errdetail("updates = %g, deletes = %g", updates, deletes)));
+		opt->update_share = updates;
+		opt->delete_share = deletes;
+	}
 }
 
 typedef struct SrfState
@@ -142,8 +163,67 @@ tweetlake_generate_tweets_jsonc(PG_FUNCTION_ARGS)
 }
 
 /*
- * Inserts n generated tweets into bronze.tweets, tweetlake.batch_size per INSERT, so each
- * batch runs the silver/gold trigger once, exactly as a consumer batch does.
+ * generate_messages(): rows (kafka_key, raw).  A new tweet or an update is its document
+ * with kafka_key NULL, as loaded from SQL; a tombstone has raw NULL and kafka_key its
+ * tweet_id, as a consumer stores one.
+ */
+Datum
+tweetlake_generate_messages(PG_FUNCTION_ARGS)
+{
+	FuncCallContext *funcctx;
+	SrfState   *state;
+
+	if (SRF_IS_FIRSTCALL())
+	{
+		MemoryContext old;
+		TgOptions	opt;
+		TupleDesc	tupdesc;
+
+		funcctx = SRF_FIRSTCALL_INIT();
+		options_from_args(fcinfo, &opt);
+		old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "generate_messages must return a row type");
+		funcctx->tuple_desc = BlessTupleDesc(tupdesc);
+		state = palloc(sizeof(SrfState));
+		state->gen = tg_create(&opt, palloc0_hook);
+		funcctx->user_fctx = state;
+		funcctx->max_calls = PG_GETARG_INT64(0);
+		MemoryContextSwitchTo(old);
+	}
+	funcctx = SRF_PERCALL_SETUP();
+	state = funcctx->user_fctx;
+
+	if (funcctx->call_cntr < funcctx->max_calls)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+		TgKind		kind;
+		char		id[37];
+		size_t		len;
+
+		CHECK_FOR_INTERRUPTS();
+		len = tg_next_message(state->gen, TG_TIMELINE, state->buf, &kind, id);
+		if (kind == TG_DELETE)
+		{
+			values[0] = CStringGetTextDatum(id);
+			nulls[1] = true;
+		}
+		else
+		{
+			nulls[0] = true;
+			values[1] = PointerGetDatum(cstring_to_text_with_len(state->buf, len));
+		}
+		SRF_RETURN_NEXT(funcctx, HeapTupleGetDatum(heap_form_tuple(funcctx->tuple_desc, values, nulls)));
+	}
+	SRF_RETURN_DONE(funcctx);
+}
+
+/*
+ * Inserts n generated messages into bronze.tweets, tweetlake.batch_size per INSERT, so each
+ * batch runs the silver/gold trigger once, exactly as a consumer batch does.  With updates
+ * or deletes they are generate_messages()'s, tombstones with their kafka_key; else the
+ * tweets of generate_tweets(), as raw alone.
  */
 Datum
 tweetlake_load_generated(PG_FUNCTION_ARGS)
@@ -151,13 +231,15 @@ tweetlake_load_generated(PG_FUNCTION_ARGS)
 	int64		n = PG_GETARG_INT64(0);
 	TgOptions	opt;
 	TweetGenerator *gen;
+	bool		messages;
 	MemoryContext batch_ctx;
 	SPIPlanPtr	plan;
-	Oid			argtypes[1] = {TEXTARRAYOID};
+	Oid			argtypes[2] = {TEXTARRAYOID, TEXTARRAYOID};
 	char	   *buf;
 	int64		done = 0;
 
 	options_from_args(fcinfo, &opt);
+	messages = opt.update_share > 0 || opt.delete_share > 0;
 	gen = tg_create(&opt, palloc0_hook);
 	buf = palloc(TG_MAX_TWEET_BYTES);
 
@@ -165,7 +247,12 @@ tweetlake_load_generated(PG_FUNCTION_ARGS)
 									  ALLOCSET_DEFAULT_SIZES);
 
 	SPI_connect();
-	plan = SPI_prepare("INSERT INTO bronze.tweets (raw) SELECT pg_catalog.unnest($1)", 1, argtypes);
+	if (!messages)
+		plan = SPI_prepare("INSERT INTO bronze.tweets (raw) SELECT pg_catalog.unnest($1)", 1, argtypes);
+	else
+		plan = SPI_prepare("INSERT INTO bronze.tweets (raw, kafka_key) SELECT m.raw, m.kafka_key "
+						   "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS m (raw, kafka_key)",
+						   2, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 
@@ -174,18 +261,43 @@ tweetlake_load_generated(PG_FUNCTION_ARGS)
 		int			batch = (int) Min((int64) tweetlake_batch_size, n - done);
 		MemoryContext old = MemoryContextSwitchTo(batch_ctx);
 		Datum	   *items = palloc(sizeof(Datum) * batch);
-		ArrayType  *arr;
-		Datum		args[1];
+		Datum	   *keys = messages ? palloc(sizeof(Datum) * batch) : NULL;
+		bool	   *items_null = messages ? palloc(sizeof(bool) * batch) : NULL;
+		bool	   *keys_null = messages ? palloc(sizeof(bool) * batch) : NULL;
+		int			dims[1] = {batch};
+		int			lbs[1] = {1};
+		Datum		args[2];
 		int			rc;
 
 		for (int i = 0; i < batch; i++)
 		{
-			size_t		len = tg_next(gen, TG_TIMELINE, buf);
+			if (!messages)
+			{
+				size_t		len = tg_next(gen, TG_TIMELINE, buf);
 
-			items[i] = PointerGetDatum(cstring_to_text_with_len(buf, len));
+				items[i] = PointerGetDatum(cstring_to_text_with_len(buf, len));
+			}
+			else
+			{
+				TgKind		kind;
+				char		id[37];
+				size_t		len = tg_next_message(gen, TG_TIMELINE, buf, &kind, id);
+
+				items_null[i] = kind == TG_DELETE;
+				items[i] = items_null[i] ? (Datum) 0 : PointerGetDatum(cstring_to_text_with_len(buf, len));
+				keys_null[i] = kind != TG_DELETE;
+				keys[i] = keys_null[i] ? (Datum) 0 : CStringGetTextDatum(id);
+			}
 		}
-		arr = construct_array(items, batch, TEXTOID, -1, false, TYPALIGN_INT);
-		args[0] = PointerGetDatum(arr);
+		if (!messages)
+			args[0] = PointerGetDatum(construct_array(items, batch, TEXTOID, -1, false, TYPALIGN_INT));
+		else
+		{
+			args[0] = PointerGetDatum(construct_md_array(items, items_null, 1, dims, lbs,
+														 TEXTOID, -1, false, TYPALIGN_INT));
+			args[1] = PointerGetDatum(construct_md_array(keys, keys_null, 1, dims, lbs,
+														 TEXTOID, -1, false, TYPALIGN_INT));
+		}
 		MemoryContextSwitchTo(old);
 
 		rc = SPI_execute_plan(plan, args, NULL, false, 0);

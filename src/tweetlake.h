@@ -25,6 +25,8 @@ extern char *tweetlake_brokers;
 extern char *tweetlake_topic;
 extern int	tweetlake_partitions;
 extern int	tweetlake_generator_rate;
+extern double tweetlake_generator_update_share;
+extern double tweetlake_generator_delete_share;
 extern int	tweetlake_consumers;
 extern char *tweetlake_kafka_config;
 extern char *tweetlake_kafka_config_file;

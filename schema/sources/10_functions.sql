@@ -74,6 +74,21 @@ CREATE FUNCTION tweetlake.generate_tweets(n bigint, seed bigint DEFAULT 0,
 COMMENT ON FUNCTION tweetlake.generate_tweets(bigint, bigint, timestamptz, interval) IS
     'n synthetic tweets as JSON messages, deterministic in all arguments';
 
+/*
+ * n messages of one stream as a Kafka producer sends them: new tweets and, in the shares
+ * updates and deletes, updates of recent tweets of the stream (the same document with its
+ * counts grown and a later updated_at) and tombstones for them (raw NULL, kafka_key the
+ * tweet_id).  With both shares 0, raw is generate_tweets' output row for row.
+ */
+CREATE FUNCTION tweetlake.generate_messages(n bigint, seed bigint DEFAULT 0,
+        start_at timestamptz DEFAULT '2026-01-01 00:00:00+00', span interval DEFAULT '7 days',
+        updates double precision DEFAULT 0, deletes double precision DEFAULT 0)
+    RETURNS TABLE (kafka_key text, raw text)
+    AS 'MODULE_PATHNAME', 'tweetlake_generate_messages' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 1000;
+COMMENT ON FUNCTION tweetlake.generate_messages(bigint, bigint, timestamptz, interval, double precision, double precision) IS
+    'n generated messages: new tweets, and in the shares updates and deletes updates and tombstones (raw NULL, kafka_key the tweet_id) of earlier ones; deterministic in all arguments';
+REVOKE EXECUTE ON FUNCTION tweetlake.generate_messages(bigint, bigint, timestamptz, interval, double precision, double precision) FROM PUBLIC;
+
 -- The same tweets serialized through json-c objects: the reference the fast serializer is checked against.
 CREATE FUNCTION tweetlake.generate_tweets_jsonc(n bigint, seed bigint DEFAULT 0,
         start_at timestamptz DEFAULT '2026-01-01 00:00:00+00', span interval DEFAULT '7 days')

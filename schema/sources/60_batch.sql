@@ -19,13 +19,16 @@ CREATE FUNCTION tweetlake.ranks_first(count1 bigint, name1 text, count2 bigint, 
  * SECURITY DEFINER: a role that may INSERT into bronze.tweets (a loader, the consumers'
  * tweetlake_worker) needs no right on silver, gold or the membership tables, so it cannot
  * write them directly; the pinned search_path keeps the owner's rights from being borrowed.
- * work_mem: a batch's parsed rows (~1.5 KB a tweet, 10k tweets) stay in memory.
+ * work_mem: a batch's parsed rows (~1.5 KB a tweet, 10k tweets) stay in memory.  jit: the
+ * statements' costs are estimated from whole relations of the batch, of which a retraction's
+ * statements read a few rows; compiling them would cost more than running them.
  */
 CREATE FUNCTION tweetlake.process_bronze_batch() RETURNS trigger
     AS 'MODULE_PATHNAME', 'tweetlake_process_bronze_batch' LANGUAGE C
     SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
-    SET work_mem = '64MB';
+    SET work_mem = '64MB'
+    SET jit = off;
 
 CREATE TRIGGER process_batch
     AFTER INSERT ON bronze.tweets
@@ -49,12 +52,16 @@ COMMENT ON FUNCTION tweetlake.delete_tweet(text) IS
     'delete a tweet from silver and gold (a tombstone into bronze.tweets); true when silver had it';
 REVOKE EXECUTE ON FUNCTION tweetlake.delete_tweet(text) FROM PUBLIC;
 
--- Generated tweets into bronze, tweetlake.batch_size rows per INSERT (one trigger run each).
+-- Generated messages into bronze, tweetlake.batch_size rows per INSERT (one trigger run
+-- each): generate_tweets' tweets, or with updates or deletes > 0 generate_messages' messages,
+-- tombstones as raw NULL and kafka_key the tweet_id.
 CREATE FUNCTION tweetlake.load_generated(n bigint, seed bigint DEFAULT 0,
-        start_at timestamptz DEFAULT '2026-01-01 00:00:00+00', span interval DEFAULT '7 days')
+        start_at timestamptz DEFAULT '2026-01-01 00:00:00+00', span interval DEFAULT '7 days',
+        updates double precision DEFAULT 0, deletes double precision DEFAULT 0)
     RETURNS bigint
     AS 'MODULE_PATHNAME', 'tweetlake_load_generated' LANGUAGE C VOLATILE STRICT
     SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION tweetlake.load_generated(bigint, bigint, timestamptz, interval) IS
-    'insert n generated tweets into bronze.tweets in batches; returns the count';
+COMMENT ON FUNCTION tweetlake.load_generated(bigint, bigint, timestamptz, interval, double precision, double precision) IS
+    'insert n generated messages (with updates and tombstones in the shares updates and deletes) into bronze.tweets in batches; returns the count';
+REVOKE EXECUTE ON FUNCTION tweetlake.load_generated(bigint, bigint, timestamptz, interval, double precision, double precision) FROM PUBLIC;
 

@@ -60,5 +60,5 @@ COMMENT ON FUNCTION tweetlake.bootstrap_servers() IS
     'bootstrap.servers for outside Kafka clients: tweetlake.brokers, or the embedded broker''s address';
 
 REVOKE EXECUTE ON FUNCTION tweetlake.start(), tweetlake.stop(), tweetlake.produce(text, text),
-    tweetlake.load_generated(bigint, bigint, timestamptz, interval), tweetlake.rebuild_gold() FROM PUBLIC;
+    tweetlake.rebuild_gold() FROM PUBLIC;
 
