@@ -1201,7 +1201,7 @@ stored_values(HeapTuple tup, TupleDesc desc, Datum *v, bool *nl)
 	Datum		cols[N_ATTRS];
 	bool		cnulls[N_ATTRS];
 
-	Assert(desc->natts == N_ATTRS);
+	Assert(desc->natts == N_ATTRS - 1); /* no error column */
 	heap_deform_tuple(tup, desc, cols, cnulls);
 	for (int i = 0; i < A_ERROR; i++)
 	{
