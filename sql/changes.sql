@@ -93,6 +93,30 @@ SELECT tweetlake.delete_tweet('h2');
 SELECT followers_count, first_day, last_day, tweets_count FROM gold.user_engagement WHERE user_id = 'hugo';
 SELECT * FROM ok;
 
+-- Several versions in one statement are applied in order to the stored one, as separate
+-- statements would: stored nt (10 likes, updated 15:00); then v2 (12 likes, updated 11:00:
+-- older, nothing) and v3 (11 likes, no updated_at: counts did not go down, so newer).
+INSERT INTO bronze.tweets (raw) VALUES
+    (t('nt-a', 'ivy', 13, '[]', 10, ',"updated_at":"2026-03-01T15:00:00Z"')),
+    (t('nt-b', 'ivy', 13, '[]', 10, ',"updated_at":"2026-03-01T15:00:00Z"'));
+INSERT INTO bronze.tweets (raw) VALUES
+    (t('nt-a', 'ivy', 13, '[]', 12, ',"updated_at":"2026-03-01T11:00:00Z"')),
+    (t('nt-a', 'ivy', 13, '[]', 11));
+INSERT INTO bronze.tweets (raw) VALUES (t('nt-b', 'ivy', 13, '[]', 12, ',"updated_at":"2026-03-01T11:00:00Z"'));
+INSERT INTO bronze.tweets (raw) VALUES (t('nt-b', 'ivy', 13, '[]', 11));
+SELECT tweet_id, like_count, updated_at FROM silver.tweets WHERE tweet_id LIKE 'nt-%' ORDER BY 1;
+-- and a tweet silver does not have, with three versions and a tombstone in one statement,
+-- next to one whose versions come in one statement and stand
+INSERT INTO bronze.tweets (raw, kafka_key) VALUES
+    (t('multi-1', 'jo', 14, '["#m"]', 1), NULL), (t('multi-1', 'jo', 14, '["#m"]', 3), NULL),
+    (NULL, 'multi-1'), (t('multi-1', 'jo', 14, '["#m"]', 9), NULL),
+    (t('multi-2', 'jo', 14, '["#m"]', 1), NULL), (t('multi-2', 'jo', 14, '["#m","#n"]', 2), NULL),
+    (t('multi-2', 'jo', 14, '["#m"]', 0), NULL);
+SELECT tweet_id, like_count, hashtags FROM silver.tweets WHERE tweet_id LIKE 'multi-%' ORDER BY 1;
+SELECT tweet_id, was_stored FROM silver.deleted_tweets WHERE tweet_id LIKE 'multi-%';
+SELECT * FROM tags WHERE h = '14';
+SELECT * FROM ok;
+
 -- All of it again in one statement, on a second copy of the rows: the same silver and gold
 -- (chunk boundaries and statement boundaries do not matter).
 CREATE TABLE gold_once AS SELECT * FROM gold.popular_hashtags_by_hour;

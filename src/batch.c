@@ -74,11 +74,27 @@ static const char SILVER_SQL[] =
  * silver's rows (KNOWN_SQL the stored versions, DELETE_SQL the deleted rows) in the order
  * of SILVER_COLUMNS, updated_at: what the batch takes back from gold.
  */
-static const char SILVER_V5_SQL[] =
-"INSERT INTO silver.tweets (" SILVER_COLUMNS ", updated_at) "
-"SELECT " SILVER_COLUMNS ", updated_at FROM batch_silver b "
-"WHERE NOT EXISTS (SELECT FROM silver.deleted_tweets d WHERE d.tweet_id OPERATOR(pg_catalog.=) b.tweet_id) "
-"ON CONFLICT (tweet_id) DO NOTHING RETURNING tweet_id";
+#define SILVER_V5_INSERT(rel, where) \
+	"INSERT INTO silver.tweets (" SILVER_COLUMNS ", updated_at) " \
+	"SELECT " SILVER_COLUMNS ", updated_at FROM " rel " b " where \
+	"ON CONFLICT (tweet_id) DO NOTHING RETURNING tweet_id"
+#define NOT_DELETED \
+	"WHERE NOT EXISTS (SELECT FROM silver.deleted_tweets d WHERE d.tweet_id OPERATOR(pg_catalog.=) b.tweet_id) "
+
+static const char SILVER_V5_SQL[] = SILVER_V5_INSERT("batch_silver", NOT_DELETED);
+
+/* While no tweet was ever deleted (the usual case), the probe above is left out. */
+static const char SILVER_V5_NONE_DELETED_SQL[] = SILVER_V5_INSERT("batch_silver", "");
+
+/* The tweets the chunk had several messages for, that silver did not have (write_silver). */
+static const char LATE_SQL[] = SILVER_V5_INSERT("batch_late", NOT_DELETED);
+
+/* Which of these ids were deleted before. */
+static const char WERE_DELETED_SQL[] =
+"SELECT d.tweet_id FROM silver.deleted_tweets d WHERE d.tweet_id OPERATOR(pg_catalog.=) ANY (SELECT id FROM batch_unstored)";
+
+static const char ANY_DELETED_SQL[] =
+"SELECT EXISTS (SELECT FROM silver.deleted_tweets)";
 
 static const char KNOWN_SQL[] =
 "SELECT " SILVER_COLUMNS ", updated_at FROM silver.tweets "
@@ -1005,16 +1021,21 @@ typedef struct IdEntry
 } IdEntry;
 
 /*
- * What a chunk does with one tweet_id: the version that wins among the chunk's messages
- * with that id, or its deletion, and (after write_silver) what came of it.
+ * One tweet_id of the chunk: its message, or (from schema 0.5.0 on) all its messages in
+ * order when there are several, and (after write_silver) what came of them.  A tombstone
+ * is a NULL message.
  */
 typedef struct Cand
 {
-	HeapTuple	tup;			/* the winning message's parsed row; NULL: a
-								 * tombstone won (the id is deleted) */
-	text	   *deleted_id;		/* then: the id */
+	HeapTuple	tup;			/* the message's parsed row (NULL: a
+								 * tombstone); after write_silver, the version
+								 * silver holds, if the chunk wrote one */
+	text	   *deleted_id;		/* the id, when a tombstone came */
+	HeapTuple  *seq;			/* several messages: all of them, in order */
+	int			nseq;			/* 0: just tup */
+	int			cap;
 	Facts		facts;			/* what the groups need of tup */
-	int			earlier;		/* messages of the chunk it replaced */
+	bool		resolved;		/* fate is known */
 	char		fate;			/* 'n' new in silver, 'u' replaced silver's
 								 * version, 's' changed nothing, 'd' deletion */
 } Cand;
@@ -1067,6 +1088,10 @@ run(SPIPlanPtr *plans, int ntweets, const char *sql, int expect)
 
 static SPIPlanPtr silver_plans[SIZE_CLASSES];
 static SPIPlanPtr silver_v5_plans[SIZE_CLASSES];
+static SPIPlanPtr silver_v5_none_deleted_plans[SIZE_CLASSES];
+static SPIPlanPtr any_deleted_plans[SIZE_CLASSES];
+static SPIPlanPtr late_plans[SIZE_CLASSES];
+static SPIPlanPtr were_deleted_plans[SIZE_CLASSES];
 static SPIPlanPtr known_plans[SIZE_CLASSES];
 static SPIPlanPtr update_plans[SIZE_CLASSES];
 static SPIPlanPtr delete_plans[SIZE_CLASSES];
@@ -1113,7 +1138,7 @@ typedef struct Chunk
 	HTAB	   *ids;			/* tweet_id -> index in cands */
 	int			nnew;			/* new in silver */
 	int			nupdated;		/* messages that replaced a version */
-	int			ndeleted;		/* silver rows deleted */
+	int			ndeleted;		/* versions deleted (stored, or of the chunk) */
 	int			nstale;			/* messages that changed nothing */
 	Facts	   *taken;			/* the rows taken back: replaced or deleted */
 	int			ntaken;
@@ -1240,6 +1265,24 @@ cand_enter(Chunk *c, const char *id, bool *found)
 	return &c->cands[entry->index];
 }
 
+/* One more message for a tweet_id the chunk has (NULL: a tombstone), after the others. */
+static void
+cand_append(Cand *cand, HeapTuple msg)
+{
+	if (cand->nseq == 0)
+	{
+		cand->cap = 4;
+		cand->seq = palloc(sizeof(HeapTuple) * cand->cap);
+		cand->seq[cand->nseq++] = cand->tup;
+	}
+	else if (cand->nseq == cand->cap)
+	{
+		cand->cap *= 2;
+		cand->seq = repalloc(cand->seq, sizeof(HeapTuple) * cand->cap);
+	}
+	cand->seq[cand->nseq++] = msg;
+}
+
 /* A tombstone's key, if it can be a tweet_id: the reason it cannot, or NULL. */
 static const char *
 tombstone_problem(text *key)
@@ -1273,9 +1316,8 @@ reject(Batch *b, Chunk *c, Datum raw, bool raw_null, Datum reason, Datum id, boo
 
 /*
  * Step 1: up to CHUNK_ROWS rows parsed; rejected ones aside, one candidate per tweet_id:
- * before schema 0.5.0 its first row, from then on the newest of its rows (is_newer, in the
- * order of the statement) or its deletion, when a tombstone for it came (a deletion is
- * final: what comes after it for the id changes nothing).
+ * before schema 0.5.0 its first row, from then on all of its rows and tombstones in the
+ * order of the statement (write_silver applies them in that order).
  */
 static bool
 read_chunk(Batch *b, Chunk *c)
@@ -1345,13 +1387,12 @@ read_chunk(Batch *b, Chunk *c)
 				id = TextDatumGetCString(key);
 				cand = cand_enter(c, id, &found);
 				pfree(id);
-				if (found && cand->tup != NULL)
-					c->nstale += 1 + cand->earlier; /* what came before never
-													 * lands */
-				cand->tup = NULL;
-				cand->earlier = 0;
 				if (cand->deleted_id == NULL)
 					cand->deleted_id = DatumGetTextPCopy(key);
+				if (found)
+					cand_append(cand, NULL);
+				else
+					cand->tup = NULL;
 				continue;
 			}
 		}
@@ -1369,23 +1410,13 @@ read_chunk(Batch *b, Chunk *c)
 		pfree(id);
 		if (found)
 		{
-			Datum		ov[N_ATTRS];
-			bool		on[N_ATTRS];
-
-			if (!b->changes)
-				continue;		/* before 0.5.0: the first wins */
-			if (cand->tup == NULL)
-			{
-				c->nstale++;	/* deleted */
-				continue;
-			}
-			heap_deform_tuple(cand->tup, b->parsed_desc, ov, on);
-			if (!is_newer(b->parsed_desc, values, nulls, ov, on))
-			{
-				c->nstale++;
-				continue;
-			}
-			cand->earlier++;
+			/*
+			 * before 0.5.0 the first wins; from then on write_silver takes
+			 * them in order
+			 */
+			if (b->changes)
+				cand_append(cand, heap_form_tuple(b->parsed_desc, values, nulls));
+			continue;
 		}
 		cand->tup = heap_form_tuple(b->parsed_desc, values, nulls);
 		facts_of(&cand->facts, values, nulls, b->unknown, c->sentiments);
@@ -1403,11 +1434,38 @@ ids_begin(Rel *r, const char *name)
 	rel_begin(r, name, cols, lengthof(cols));
 }
 
-static void
-ids_put(Rel *r, HeapTuple tup, TupleDesc desc)
+/* The candidate's message i (NULL: a tombstone), of cand_count(cand). */
+static HeapTuple
+cand_msg(Cand *cand, int i)
+{
+	return cand->nseq == 0 ? cand->tup : cand->seq[i];
+}
+
+static int
+cand_count(Cand *cand)
+{
+	return Max(cand->nseq, 1);
+}
+
+/* The candidate's tweet_id, as a text datum. */
+static Datum
+cand_id(Cand *cand, TupleDesc desc)
 {
 	bool		isnull;
-	Datum		id = heap_getattr(tup, A_TWEET_ID + 1, desc, &isnull);
+
+	if (cand->deleted_id != NULL)
+		return PointerGetDatum(cand->deleted_id);
+	for (int i = 0; i < cand_count(cand); i++)
+		if (cand_msg(cand, i) != NULL)
+			return heap_getattr(cand_msg(cand, i), A_TWEET_ID + 1, desc, &isnull);
+	elog(ERROR, "tweetlake batch: a tweet_id without a message");
+}
+
+static void
+ids_put(Rel *r, Cand *cand, TupleDesc desc)
+{
+	Datum		id = cand_id(cand, desc);
+	bool		isnull = false;
 
 	rel_put(r, &id, &isnull);
 }
@@ -1426,10 +1484,81 @@ take_back(Batch *b, Chunk *c, HeapTuple tup, TupleDesc desc)
 }
 
 /*
- * Step 2: silver and the dead letters.  The candidates go in as new rows (RETURNING says
- * which silver took); from 0.5.0 on, the ones silver already had are compared with the
- * stored version, which a newer one replaces, and the deletions delete.  What is replaced
- * or deleted is taken back from gold.
+ * A candidate's messages applied in order to the version silver has (sv/sn; stored false:
+ * none), as separate batches would apply them: a tombstone deletes (for good), a newer
+ * version replaces, anything else changes nothing.  Counts the updates and stale messages,
+ * leaves the version that stands in cand->tup (NULL: deleted) with its facts, and returns
+ * the fate: 'd' deleted, 'u' another version than the stored one stands, 'n' a version
+ * stands where none was stored, 's' the stored version stands.
+ */
+static char
+apply_messages(Batch *b, Chunk *c, Cand *cand, Datum *sv, bool *sn, bool stored)
+{
+	Datum		cur[N_ATTRS];
+	bool		curn[N_ATTRS];
+	HeapTuple	curtup = NULL;	/* NULL: the stored version (or none) */
+	bool		has = stored;
+	bool		deleted = false;
+
+	if (stored)
+	{
+		memcpy(cur, sv, sizeof(cur));
+		memcpy(curn, sn, sizeof(curn));
+	}
+	for (int i = 0; i < cand_count(cand); i++)
+	{
+		HeapTuple	msg = cand_msg(cand, i);
+		Datum		nv[N_ATTRS];
+		bool		nn[N_ATTRS];
+
+		if (deleted)
+		{
+			if (msg != NULL)
+				c->nstale++;	/* a version of a deleted tweet */
+			continue;
+		}
+		if (msg == NULL)
+		{
+			if (has)
+				c->ndeleted++;	/* a version it deletes, stored or of the
+								 * chunk */
+			deleted = true;
+			continue;
+		}
+		heap_deform_tuple(msg, b->parsed_desc, nv, nn);
+		if (has && !is_newer(b->parsed_desc, nv, nn, cur, curn))
+		{
+			c->nstale++;
+			continue;
+		}
+		if (has)
+			c->nupdated++;
+		memcpy(cur, nv, sizeof(cur));
+		memcpy(curn, nn, sizeof(curn));
+		curtup = msg;
+		has = true;
+	}
+	if (deleted)
+	{
+		cand->tup = NULL;
+		return 'd';
+	}
+	if (curtup == NULL)
+		return 's';
+	if (curtup != cand->tup)
+	{
+		cand->tup = curtup;
+		facts_of(&cand->facts, cur, curn, b->unknown, c->sentiments);
+	}
+	return stored ? 'u' : 'n';
+}
+
+/*
+ * Step 2: silver and the dead letters.  A tweet_id with one message goes in as a new row
+ * (RETURNING says which silver took).  From 0.5.0 on, the others (silver had the id, or
+ * the chunk has several messages for it) are applied in order to the version silver has
+ * (apply_messages): a newer one replaces it, a tombstone deletes, a version of a tweet
+ * silver did not have goes in new.  What is replaced or deleted is taken back from gold.
  */
 static void
 write_silver(Batch *b, Chunk *c)
@@ -1437,63 +1566,149 @@ write_silver(Batch *b, Chunk *c)
 	Rel			known,
 				updated,
 				deleted;
+	bool		any_deleted = false;
 
 	rel_begin_desc(&c->silver, "batch_silver", b->parsed_desc);
 	for (int i = 0; i < c->ncands; i++)
-		if (c->cands[i].tup != NULL)
+		if (c->cands[i].tup != NULL && c->cands[i].nseq == 0)
 		{
 			tuplestore_puttuple(c->silver.store, c->cands[i].tup);
 			c->silver.n++;
 		}
+	if (b->changes)
+	{
+		/*
+		 * deleted ids are refused; the check costs nothing while there are
+		 * none
+		 */
+		bool		isnull;
+
+		run(any_deleted_plans, 0, ANY_DELETED_SQL, SPI_OK_SELECT);
+		any_deleted = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_freetuptable(SPI_tuptable);
+	}
 	if (c->silver.n > 0)
 	{
 		rel_register(c, &c->silver);
-		run(b->changes ? silver_v5_plans : silver_plans, c->silver.n,
-			b->changes ? SILVER_V5_SQL : SILVER_SQL, SPI_OK_INSERT_RETURNING);
+		if (!b->changes)
+			run(silver_plans, c->silver.n, SILVER_SQL, SPI_OK_INSERT_RETURNING);
+		else if (any_deleted)
+			run(silver_v5_plans, c->silver.n, SILVER_V5_SQL, SPI_OK_INSERT_RETURNING);
+		else
+			run(silver_v5_none_deleted_plans, c->silver.n, SILVER_V5_NONE_DELETED_SQL,
+				SPI_OK_INSERT_RETURNING);
 		c->nnew = (int) SPI_processed;
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
 			bool		isnull;
+
 			Cand	   *cand = cand_of(c, SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
 
 			cand->fate = 'n';
-			c->nupdated += cand->earlier;
+			cand->resolved = true;
 		}
 		SPI_freetuptable(SPI_tuptable);
 	}
 
-	if (b->changes && c->nnew < c->silver.n)
+	if (b->changes)
 	{
-		/* the versions silver has of the others, locked */
+		Rel			unstored;
+		Rel			late;
+
+		/*
+		 * the versions silver has of the others, locked, and the messages
+		 * applied to them
+		 */
 		ids_begin(&known, "batch_known");
 		for (int i = 0; i < c->ncands; i++)
-			if (c->cands[i].tup != NULL && c->cands[i].fate != 'n')
-				ids_put(&known, c->cands[i].tup, b->parsed_desc);
-		rel_register(c, &known);
-		run(known_plans, known.n, KNOWN_SQL, SPI_OK_SELECT);
-		rel_begin_desc(&updated, "batch_updated", b->parsed_desc);
-		for (uint64 i = 0; i < SPI_processed; i++)
+			if (!c->cands[i].resolved && (c->cands[i].tup != NULL || c->cands[i].nseq > 0))
+				ids_put(&known, &c->cands[i], b->parsed_desc);
+		if (known.n > 0)
 		{
-			HeapTuple	stored = SPI_tuptable->vals[i];
-			bool		isnull;
-			Cand	   *cand = cand_of(c, SPI_getbinval(stored, SPI_tuptable->tupdesc, 1, &isnull));
-			Datum		nv[N_ATTRS],
-						ov[N_ATTRS];
-			bool		nn[N_ATTRS],
-						on[N_ATTRS];
-
-			heap_deform_tuple(cand->tup, b->parsed_desc, nv, nn);
-			stored_values(stored, SPI_tuptable->tupdesc, ov, on);
-			if (is_newer(b->parsed_desc, nv, nn, ov, on))
+			rel_register(c, &known);
+			run(known_plans, known.n, KNOWN_SQL, SPI_OK_SELECT);
+			for (uint64 i = 0; i < SPI_processed; i++)
 			{
-				cand->fate = 'u';
-				c->nupdated += 1 + cand->earlier;
-				take_back(b, c, stored, SPI_tuptable->tupdesc);
-				tuplestore_puttuple(updated.store, cand->tup);
-				updated.n++;
+				HeapTuple	stored = SPI_tuptable->vals[i];
+				bool		isnull;
+				Cand	   *cand = cand_of(c, SPI_getbinval(stored, SPI_tuptable->tupdesc, 1, &isnull));
+				Datum		ov[N_ATTRS];
+				bool		on[N_ATTRS];
+
+				stored_values(stored, SPI_tuptable->tupdesc, ov, on);
+				cand->fate = apply_messages(b, c, cand, ov, on, true);
+				cand->resolved = true;
+				if (cand->fate == 'u')
+					take_back(b, c, stored, SPI_tuptable->tupdesc);
+				/* 'd': DELETE_SQL below takes the row back */
+			}
+			SPI_freetuptable(SPI_tuptable);
+		}
+
+		/*
+		 * Several messages for a tweet silver does not have: unless the id
+		 * was deleted before, they are applied to nothing, and the version
+		 * that stands goes in new (batch_late).
+		 */
+		ids_begin(&unstored, "batch_unstored");
+		for (int i = 0; i < c->ncands; i++)
+			if (!c->cands[i].resolved && c->cands[i].nseq > 0)
+				ids_put(&unstored, &c->cands[i], b->parsed_desc);
+		if (unstored.n > 0)
+		{
+			rel_register(c, &unstored);
+			run(were_deleted_plans, unstored.n, WERE_DELETED_SQL, SPI_OK_SELECT);
+			for (uint64 i = 0; i < SPI_processed; i++)
+			{
+				bool		isnull;
+				Cand	   *cand = cand_of(c, SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+
+				for (int k = 0; k < cand->nseq; k++)
+					if (cand->seq[k] != NULL)
+						c->nstale++;	/* a version of a deleted id */
+				cand->fate = 's';
+				cand->resolved = true;
+			}
+			SPI_freetuptable(SPI_tuptable);
+
+			rel_begin_desc(&late, "batch_late", b->parsed_desc);
+			for (int i = 0; i < c->ncands; i++)
+			{
+				Cand	   *cand = &c->cands[i];
+
+				if (cand->resolved || cand->nseq == 0)
+					continue;
+				cand->fate = apply_messages(b, c, cand, NULL, NULL, false);
+				cand->resolved = true;
+				if (cand->fate == 'n')
+				{
+					tuplestore_puttuple(late.store, cand->tup);
+					late.n++;
+					cand->fate = 's';	/* until silver takes it */
+				}
+			}
+			if (late.n > 0)
+			{
+				rel_register(c, &late);
+				run(late_plans, late.n, LATE_SQL, SPI_OK_INSERT_RETURNING);
+				c->nnew += (int) SPI_processed;
+				for (uint64 i = 0; i < SPI_processed; i++)
+				{
+					bool		isnull;
+
+					cand_of(c, SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull))->fate = 'n';
+				}
+				SPI_freetuptable(SPI_tuptable);
 			}
 		}
-		SPI_freetuptable(SPI_tuptable);
+
+		rel_begin_desc(&updated, "batch_updated", b->parsed_desc);
+		for (int i = 0; i < c->ncands; i++)
+			if (c->cands[i].fate == 'u')
+			{
+				tuplestore_puttuple(updated.store, c->cands[i].tup);
+				updated.n++;
+			}
 		if (updated.n > 0)
 		{
 			rel_register(c, &updated);
@@ -1502,14 +1717,15 @@ write_silver(Batch *b, Chunk *c)
 	}
 
 	/*
-	 * whatever is neither new nor an update changed nothing (an older
-	 * version, a deleted id)
+	 * A lone message neither silver nor the stored versions took changed
+	 * nothing (an id deleted before; before 0.5.0, a duplicate).
 	 */
 	for (int i = 0; i < c->ncands; i++)
-		if (c->cands[i].tup != NULL && c->cands[i].fate == 0)
+		if (!c->cands[i].resolved && c->cands[i].tup != NULL)
 		{
 			c->cands[i].fate = 's';
-			c->nstale += 1 + c->cands[i].earlier;
+			c->cands[i].resolved = true;
+			c->nstale++;
 		}
 
 	/* the deletions: silver's rows go, and every id is recorded as deleted */
@@ -1517,21 +1733,28 @@ write_silver(Batch *b, Chunk *c)
 	{
 		ids_begin(&deleted, "batch_deleted");
 		for (int i = 0; i < c->ncands; i++)
-			if (c->cands[i].tup == NULL)
+			if (c->cands[i].fate == 'd' || !c->cands[i].resolved)
 			{
-				Datum		id = PointerGetDatum(c->cands[i].deleted_id);
-				bool		isnull = false;
-
-				rel_put(&deleted, &id, &isnull);
+				ids_put(&deleted, &c->cands[i], b->parsed_desc);
 				c->cands[i].fate = 'd';
+				c->cands[i].resolved = true;
 			}
 		if (deleted.n > 0)
 		{
 			rel_register(c, &deleted);
 			run(delete_plans, deleted.n, DELETE_SQL, SPI_OK_SELECT);
-			c->ndeleted = (int) SPI_processed;
 			for (uint64 i = 0; i < SPI_processed; i++)
+			{
+				bool		isnull;
+
+				/*
+				 * a lone tombstone's deletion (apply_messages counted the
+				 * others)
+				 */
+				if (cand_of(c, SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull))->nseq == 0)
+					c->ndeleted++;
 				take_back(b, c, SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
+			}
 			SPI_freetuptable(SPI_tuptable);
 		}
 	}

@@ -750,46 +750,44 @@ sort_batch(rd_kafka_message_t **msgs, int n, Batch *b)
 		int			i = partition_index(m->partition);
 		const char *payload = m->payload ? (const char *) m->payload : "";
 		char	   *problem;
+		bool		tombstone;
 
 		if (i < 0 || m->offset < b->next[i])
 			continue;			/* not ours, or already stored */
 		b->next[i] = m->offset + 1;
 		b->bytes += m->len;
 
-		if (m->payload == NULL && m->key != NULL && m->key_len > 0)
+		/*
+		 * a tombstone (a key, no value) is the deletion of the tweet_id in
+		 * its key; no value and no key is an empty message, as ever
+		 */
+		tombstone = m->payload == NULL && m->key != NULL && m->key_len > 0;
+		if (tombstone)
 		{
-			/*
-			 * a tombstone (key, no value): the deletion of the tweet_id in
-			 * its key
-			 */
-			problem = payload_problem(m->key, m->key_len);
-			if (problem != NULL)
-				add_dead_letter(b, m, psprintf("tombstone key: %s", problem));
-			else
-			{
-				b->rows[b->nrows] = m;
-				b->raws[b->nrows] = (Datum) 0;
-				b->raw_nulls[b->nrows] = true;
-				b->keys[b->nrows] = PointerGetDatum(cstring_to_text_with_len(m->key, (int) m->key_len));
-				b->parts[b->nrows] = m->partition;
-				b->offs[b->nrows] = m->offset;
-				b->stamp_nulls[b->nrows] = true;
-				b->stamps[b->nrows] = (Datum) 0;
-				b->nrows++;
-				b->ntombstones++;
-			}
-			continue;
+			if ((problem = payload_problem(m->key, m->key_len)) != NULL)
+				problem = psprintf("tombstone key: %s", problem);
 		}
-		problem = payload_problem(payload, m->len);
+		else
+			problem = payload_problem(payload, m->len);
 		if (problem == NULL)
 		{
 			rd_kafka_timestamp_type_t tstype;
 			int64		ms = rd_kafka_message_timestamp(m, &tstype);
 
+			if (tombstone)
+			{
+				b->raws[b->nrows] = (Datum) 0;
+				b->raw_nulls[b->nrows] = true;
+				b->keys[b->nrows] = PointerGetDatum(cstring_to_text_with_len(m->key, (int) m->key_len));
+				b->ntombstones++;
+			}
+			else
+			{
+				b->raws[b->nrows] = PointerGetDatum(cstring_to_text_with_len(payload, (int) m->len));
+				b->raw_nulls[b->nrows] = false;
+				b->keys[b->nrows] = (Datum) 0;
+			}
 			b->rows[b->nrows] = m;
-			b->raws[b->nrows] = PointerGetDatum(cstring_to_text_with_len(payload, (int) m->len));
-			b->raw_nulls[b->nrows] = false;
-			b->keys[b->nrows] = (Datum) 0;
 			b->parts[b->nrows] = m->partition;
 			b->offs[b->nrows] = m->offset;
 			b->stamp_nulls[b->nrows] = ms < 0;

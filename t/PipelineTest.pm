@@ -17,7 +17,7 @@ our @EXPORT = qw(tweetlake_node wait_for sql_value start_mock_broker stop_mock_b
                  start_kafka stop_kafka restart_kafka kafka_topic kafka_tool
                  exactly_once_under_faults
                  kcat_produce_unprivileged kafka_end_offsets try_sql
-                 embedded_end_offsets offsets_each_once);
+                 embedded_end_offsets offsets_each_once strike_fault);
 
 # Source checkout (for test/mock_broker); scripts/test.sh copies test/ next to t/.
 my $test_dir = -d 'test' ? 'test' : "$ENV{TWEETLAKE_SRC}/test";
@@ -385,6 +385,81 @@ sub offsets_each_once
 		is($got{$p} // 'none', "$n $n 0 " . ($n - 1),
 			"partition $p: offsets 0 .. " . ($n - 1) . ' each once (rows, distinct offsets, min, max)');
 	}
+}
+
+# One fault struck at a running pipeline, as exactly_once_under_faults strikes them:
+# 'kill_consumer' SIGKILLs a consumer worker, caught inside a batch (pg_stat_activity:
+# active, "writing a batch ...") when one is within 10 s, else any consumer; 'kill_backend'
+# SIGKILLs an idle backend (both make the postmaster restart every process: needs
+# restart_after_crash = on); 'immediate_restart' stops the server in immediate mode and
+# starts it.  Two tests: the fault ($what names it) and the server accepting connections
+# again.  Returns 1 when a consumer was killed inside a batch, else 0.
+sub strike_fault
+{
+	my ($node, $kind, $what) = @_;
+	my $gone = sub
+	{
+		my ($pid) = @_;
+		for (1 .. 200)
+		{
+			return 1 unless kill(0, $pid);
+			usleep(50_000);
+		}
+		return 0;
+	};
+	my $in_batch = 0;
+	if ($kind eq 'kill_consumer')
+	{
+		my $pid = '';
+		for (1 .. 400)
+		{
+			$pid = $node->safe_psql('postgres',
+				"SELECT pid FROM pg_stat_activity WHERE backend_type = 'tweetlake consumer'
+				 AND state = 'active' AND query LIKE 'writing a batch%' LIMIT 1");
+			last if $pid ne '';
+			usleep(10_000);
+		}
+		$in_batch = $pid ne '' ? 1 : 0;
+		$pid = $node->safe_psql('postgres',
+			"SELECT pid FROM pg_stat_activity WHERE backend_type = 'tweetlake consumer' LIMIT 1")
+		  if $pid eq '';
+		ok($pid ne '' && kill('KILL', $pid) && $gone->($pid),
+			"$what: SIGKILL consumer $pid" . ($in_batch ? ' inside a batch' : ' (not caught in a batch)'));
+	}
+	elsif ($kind eq 'kill_backend')
+	{
+		my $sleeper = IPC::Run::start([ 'psql', '-X', '-h', $node->host, '-p', $node->port,
+			'-d', 'postgres', '-c', 'SELECT pg_sleep(60)' ], '>', \my $o, '2>', \my $e);
+		my $pid = '';
+		for (1 .. 40)
+		{
+			$pid = $node->safe_psql('postgres',
+				"SELECT pid FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)' LIMIT 1");
+			last if $pid ne '';
+			usleep(100_000);
+		}
+		ok($pid ne '' && kill('KILL', $pid) && $gone->($pid), "$what: SIGKILL backend $pid");
+		$sleeper->kill_kill;
+	}
+	elsif ($kind eq 'immediate_restart')
+	{
+		$node->stop('immediate');
+		$node->start;
+		pass("$what: immediate stop and start");
+	}
+	else
+	{
+		die "strike_fault: unknown fault $kind";
+	}
+	my $back = 0;
+	for (1 .. 240)
+	{
+		$back = $node->psql('postgres', 'SELECT 1') == 0;
+		last if $back;
+		usleep(250_000);
+	}
+	ok($back, "$what: server accepts connections again");
+	return $in_batch;
 }
 
 1;
