@@ -8,15 +8,19 @@
  * silver rows grouped in one pass, in hash tables, by every key gold is kept by.  SQL then
  * writes the rows that result, reading them as ephemeral named relations (as a trigger
  * reads its transition table):
- *   1. SILVER_SQL  the parsed rows into silver.tweets, ON CONFLICT (tweet_id) DO NOTHING;
- *                  RETURNING says which tweets are new: only those are grouped, so a
- *                  duplicate is never counted
+ *   1. SILVER_SQL  the tweet_ids with one message into silver.tweets, ON CONFLICT
+ *                  (tweet_id) DO NOTHING; RETURNING says which tweets are new
+ *      (0.5.0 on)  the messages of the others (silver has the id, or the batch has
+ *                  several) are applied in order to the stored version (KNOWN_SQL): a
+ *                  newer one replaces it (UPDATE_SQL), a tombstone deletes it
+ *                  (DELETE_SQL); what is replaced or deleted is grouped with sign -1
  *   2. DEAD_SQL    the rejected messages into bronze.dead_letters, with the reason
  *   3. GOLD_SQL    one statement: the batch's bags merged into tweetlake.user_hour and
  *                  mention_hour (one row per (hour, member)); the keys whose count is now
  *                  the count the batch brought are new members of their group
  *                  (tweetlake.bag_new); then every gold table upserted once per group
- *                  touched, in key order (concurrent batches lock rows in one order)
+ *                  touched, in key order (concurrent batches lock rows in one order);
+ *                  after a retraction GONE_SQL, CLEANUP_SQL and RECHECK_SQL (below)
  * What a group adds is what the recompute views (schema/sources/4*_gold_*.sql) compute for
  * it, so rebuild_gold() and verify() stay the reference.  A statement of more than
  * CHUNK_ROWS rows goes through all of this a chunk at a time, and the statements' plans are
