@@ -13,6 +13,11 @@
 \echo Use "ALTER EXTENSION tweetlake UPDATE TO '0.5.0'" to load this file. \quit
 
 SET LOCAL search_path = pg_catalog, pg_temp;
+-- bronze.tweets is altered below while the consumers may be writing a batch, which locks
+-- bronze, then silver and gold; an update from an older version may already hold silver
+-- or gold.  Should the two wait on each other, the consumer is the one to give way (it
+-- reads its batch again), not the update.
+SET LOCAL deadlock_timeout = '60s';
 
 ALTER TYPE tweetlake.parsed_tweet ADD ATTRIBUTE updated_at timestamptz;
 
