@@ -132,6 +132,45 @@ SELECT (SELECT count(*) FROM (SELECT * FROM gold_once EXCEPT SELECT * FROM gold.
      + (SELECT count(*) FROM (SELECT tweet_id, like_count, hashtags, created_at FROM silver.tweets EXCEPT SELECT * FROM silver_once) d) AS silver_differs;
 SELECT * FROM ok;
 
+
+-- Any batch split gives the same silver and gold: one generated stream with a third updates
+-- and 5 % tombstones, loaded in batches of 1, 37 and 5000 messages.
+CREATE TABLE split_silver (rows integer, tweet_id text, like_count integer, updated_at timestamptz);
+CREATE TABLE split_gold (rows integer, hour timestamptz, hashtag text, tweet_count bigint,
+                         unique_users bigint, unique_mentions bigint, total_engagement bigint);
+CREATE FUNCTION load_split(rows integer) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    DROP EXTENSION tweetlake CASCADE;
+    CREATE EXTENSION tweetlake;
+    PERFORM set_config('tweetlake.batch_size', rows::text, false);
+    PERFORM tweetlake.load_generated(3000, 15, '2026-01-01 00:00+00', '6 hours', 0.33, 0.05);
+    INSERT INTO split_silver SELECT rows, tweet_id, like_count, updated_at FROM silver.tweets;
+    INSERT INTO split_gold SELECT rows, hour, hashtag, tweet_count, unique_users, unique_mentions, total_engagement
+    FROM gold.popular_hashtags_by_hour;
+END
+$$;
+SELECT load_split(1);
+SELECT sum(missing + extra + differing) AS verify_diffs FROM tweetlake.verify();
+SELECT load_split(37);
+SELECT sum(missing + extra + differing) AS verify_diffs FROM tweetlake.verify();
+SELECT load_split(5000);
+SELECT sum(missing + extra + differing) AS verify_diffs FROM tweetlake.verify();
+SELECT (SELECT count(*) FROM silver.tweets) > 1500 AS most_tweets_stay,
+       (SELECT count(*) FROM silver.deleted_tweets) > 50 AS some_deleted,
+       (SELECT count(*) FROM silver.tweets WHERE updated_at IS NOT NULL) > 500 AS many_updated;
+SELECT a.rows, b.rows,
+       (SELECT count(*) FROM (SELECT tweet_id, like_count, updated_at FROM split_silver WHERE rows = a.rows
+                              EXCEPT SELECT tweet_id, like_count, updated_at FROM split_silver WHERE rows = b.rows) x)
+     + (SELECT count(*) FROM (SELECT tweet_id, like_count, updated_at FROM split_silver WHERE rows = b.rows
+                              EXCEPT SELECT tweet_id, like_count, updated_at FROM split_silver WHERE rows = a.rows) y) AS silver_differs,
+       (SELECT count(*) FROM (SELECT hour, hashtag, tweet_count, unique_users, unique_mentions, total_engagement FROM split_gold WHERE rows = a.rows
+                              EXCEPT SELECT hour, hashtag, tweet_count, unique_users, unique_mentions, total_engagement FROM split_gold WHERE rows = b.rows) x)
+     + (SELECT count(*) FROM (SELECT hour, hashtag, tweet_count, unique_users, unique_mentions, total_engagement FROM split_gold WHERE rows = b.rows
+                              EXCEPT SELECT hour, hashtag, tweet_count, unique_users, unique_mentions, total_engagement FROM split_gold WHERE rows = a.rows) y) AS gold_differs
+FROM (VALUES (1, 37), (1, 5000)) AS p(ra, rb), LATERAL (SELECT p.ra AS rows) a, LATERAL (SELECT p.rb AS rows) b;
+RESET tweetlake.batch_size;
+DROP FUNCTION load_split(integer);
+DROP TABLE split_silver, split_gold;
 DROP EXTENSION tweetlake CASCADE;
 DROP TABLE gold_once, silver_once, replay;
 DROP FUNCTION t(text, text, int, text, int, text);
