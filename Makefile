@@ -62,6 +62,14 @@ bench: deps
 test-compose:
 	bash scripts/compose-test.sh
 
+# The Debian package for real, as root: postgresql-15-tweetlake built by dpkg-buildpackage from
+# debian/ in a scratch copy (build/deb), installed, the pg_regress suites run against it, removed,
+# and `make install` run again to put the working build back (scripts/deb-test.sh; part of
+# make test, SKIP_DEB=1 leaves it out there).
+.PHONY: test-deb
+test-deb:
+	bash scripts/deb-test.sh
+
 # The extension built with AddressSanitizer and UBSan, run through the pg_regress suites,
 # t/004_fuzz.pl and t/002_exactly_once.pl on a private copy of PostgreSQL in build/sanitize
 # (scripts/sanitize.sh; run before each release).  Leaves the working tree's build alone.

@@ -91,6 +91,23 @@ if [ -n "$files" ]; then
   cp -r "$WORK/tmp_check" "$RESULTS/tap-tmp_check" 2>/dev/null
 fi
 
+# --- the Debian package for real (scripts/deb-test.sh, as root; a few minutes): built from a
+# scratch copy in build/deb, installed with dpkg -i, the pg_regress suites run against it, removed
+# with dpkg -r, and `make install` run again to put the working build back.  SKIP_DEB=1 skips the
+# package and checks only that tweetlake.control, META.json and debian/changelog agree.
+if [ -z "${TAP_ONLY:-}${REGRESS_ONLY:-}" ]; then
+  if [ "${SKIP_DEB:-}" = 1 ]; then
+    echo "== deb: skipped (SKIP_DEB=1): no package built; versions checked"
+    bash "$ROOT/scripts/deb-test.sh" --metadata-only 2>&1 | tee "$WORK/deb-test.out" | grep --line-buffered -vE '^tap-summary: '
+  else
+    echo "== deb: bash scripts/deb-test.sh"
+    bash "$ROOT/scripts/deb-test.sh" 2>&1 | tee "$WORK/deb-test.out" | grep --line-buffered -vE '^tap-summary: '
+  fi
+  add_tap_summary "$WORK/deb-test.out" "not ok - the deb suite printed no summary"
+  cp "$WORK/deb-test.out" "$RESULTS/deb.log"
+  [ -d "$ROOT/build/deb/logs" ] && cp -r "$ROOT/build/deb/logs" "$RESULTS/deb"
+fi
+
 # --- docker/ for real: every image built with podman, the stack up with podman-compose, checked
 # through its published ports (scripts/compose-test.sh, as root; about 15 minutes the first time,
 # less with the images cached).  With the other TAP suites, or when TAP_ONLY names it;
