@@ -5,6 +5,8 @@
 #   bash bench/drain.sh [N]      N tweets (default 1000000); `make bench` runs it as a phase
 #   DRAIN_EXT_VERSION=0.2.0 bash bench/drain.sh 200000    the same against an older schema
 #                                (an installed tweetlake--V.sql), for a before/after on one day
+#   DRAIN_CHANGES=1 bash bench/drain.sh [N]    instead: what updates and deletions cost
+#                                (issue 15), N messages a topic; below
 #
 # A topic of 8 partitions is filled with N generated tweets while no consumer runs: the
 # tweets of tweetlake.generate_tweets, keyed by tweet_id as the generator worker keys them,
@@ -19,6 +21,23 @@
 # every tweet, no dead letters, and verify() must be all zero; a "drain: WARNING" line
 # says what is off.
 #
+# DRAIN_CHANGES=1 (schema 0.5.0 on): two topics of 8 partitions, filled the same way with N
+# messages each of tweetlake.generate_messages(N, seed, ...): drain_inserts with no updates
+# or deletions (the same tweets as generate_tweets), drain_changes with 20 % updates and
+# 2 % tombstones (DRAIN_UPDATES, DRAIN_DELETES; a tombstone is sent with its tweet_id key
+# and a NULL value, kcat -Z). Each is drained by one consumer from a fresh extension, timed
+# as above, in DRAIN_ROUNDS rounds (default 2) that alternate the order (inserts, changes;
+# then changes, inserts; ...), so that drift on a shared machine falls on both sides.
+# Prints both rates (the medians) and drain_changes_vs_inserts, the median of the rounds'
+# ratios (goal >= 0.8). After each drain, on top of the checks above, against the generated
+# stream (kept in a scratch table): bronze holds each tweet's messages (new, updates,
+# tombstone) in one partition, silver exactly the tweets without a tombstone, each at its
+# last version (updated_at), silver.deleted_tweets exactly the tombstoned ids (was_stored as
+# the batches say), and the consumer's tweetlake.status counts every update and tombstone
+# of the stream and nothing stale (check_changes). The trigger's DEBUG1 line (one a batch:
+# log_min_messages = debug1 for the database) gives where a batch's time goes, as medians
+# over the drain's batches. DRAIN_BATCH_SIZE sets tweetlake.batch_size (default 10000).
+#
 # Prints "name value unit" lines (bench/run.sh gives them their goals) and "drain: ..."
 # notes. It runs a server of its own with bench/run.sh's settings and test/kafka/kafka.sh's
 # broker: its own, or the one already running in $DRAIN_KAFKA_DIR (bench/run.sh passes
@@ -28,19 +47,23 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/scripts/lib.sh"
 
 N=${1:-1000000}
-TOPIC=drain
+CHANGES=${DRAIN_CHANGES:-0}
+ROUNDS=${DRAIN_ROUNDS:-2}
+UPDATES=${DRAIN_UPDATES:-0.2}
+DELETES=${DRAIN_DELETES:-0.02}
 PARTITIONS=8
 SEED=14
 STALL_S=${DRAIN_STALL_S:-120}   # give up when no batch is stored for this long
 KAFKA=$ROOT/test/kafka/kafka.sh
 OUT=$ROOT/build/bench
 mkdir -p "$OUT"
-LOG=$OUT/drain.log
+if [ "$CHANGES" = 1 ]; then TOPIC=drain_inserts LOG=$OUT/drain_changes.log; else TOPIC=drain LOG=$OUT/drain.log; fi
 : > "$LOG"
 
 now() { date +%s.%N; }
 rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { if (b - a <= 0) print "nan"; else printf "%.0f", n / (b - a) }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "nan"; else printf "%.3f", a / b }'; }
+median3() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) printf "%.3f\n", v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 say() { echo "drain: $*"; }
 warn() { echo "drain: WARNING: $*"; }
 
@@ -55,7 +78,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# --- the broker and the topic ---------------------------------------------------------
+# --- the broker ------------------------------------------------------------------------
 if [ -z "$KDIR" ]; then
   if ! bash "$KAFKA" install >> "$LOG" 2>&1; then
     say "skipped: Kafka could not be installed ($(tail -1 "$LOG"))"
@@ -69,42 +92,59 @@ if [ -z "$KDIR" ]; then
   fi
 fi
 BOOT=$(sed -n 's/^BOOTSTRAP=//p' "$KDIR/ports")
-if ! bash "$KAFKA" topic "$KDIR" "$TOPIC" "$PARTITIONS" >> "$LOG" 2>&1; then
-  say "skipped: could not create the topic $TOPIC (see $LOG)"
-  exit 0
-fi
+
+# the library the server runs: a `make install` during the run would mix two builds
+LIB=$("$PG_CONFIG" --pkglibdir)/tweetlake.so
+lib_sum=$(md5sum < "$LIB")
 
 # --- a server of our own: consumers only (no generator), pointed at the topic ----------
 bench_server "$W" "$PORT" "track_commit_timestamp = on" "tweetlake.brokers = '$BOOT'" \
-  "tweetlake.topic = '$TOPIC'" "tweetlake.generator_rate = 0" "tweetlake.consumers = 1"
+  "tweetlake.topic = '$TOPIC'" "tweetlake.generator_rate = 0" "tweetlake.consumers = 1" \
+  ${DRAIN_BATCH_SIZE:+"tweetlake.batch_size = $DRAIN_BATCH_SIZE"}
 sql() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -U postgres -d postgres -tA "$@"; }
 EXT_VERSION=${DRAIN_EXT_VERSION:+ VERSION '$DRAIN_EXT_VERSION'}
 sql -c "CREATE EXTENSION tweetlake$EXT_VERSION"
+# the messages are created in the current hour (the generator worker stamps each tweet with
+# the time it produces it, so a backlog is recent); one start for every topic and check
+START=$(sql -c "SELECT date_trunc('hour', now())")
 
-# --- fill: N tweets created in the current hour (the generator worker stamps each tweet
-# with the time it produces it, so a backlog is recent), key TAB message, one per line ---
-t0=$(now)
-sql -c "COPY (SELECT tweetlake.tweet_id_of(t) || E'\t' || t
-              FROM tweetlake.generate_tweets($N, $SEED, date_trunc('hour', now()), '1 minute') t)
-        TO STDOUT WITH (FORMAT csv, DELIMITER E'\x1f', QUOTE E'\x1e')" |
-  kcat -P -b "$BOOT" -t "$TOPIC" -K '\t' -X enable.idempotence=true -X linger.ms=20 2>> "$LOG"
-t1=$(now)
-fill_rate=$(rate "$N" "$t0" "$t1")
+# --- fill TOPIC QUERY: the topic made and filled, while no consumer runs, with the rows
+# (key, value) of QUERY, one "key TAB value" line each; an empty value goes as NULL (kcat
+# -Z): a tombstone. Sets fill_rate; the broker's end offsets go to $W/end_offsets.TOPIC.
+fill() {
+  local topic=$1 query=$2 t0 t1 sent ends
+  if ! bash "$KAFKA" topic "$KDIR" "$topic" "$PARTITIONS" >> "$LOG" 2>&1; then
+    say "skipped: could not create the topic $topic (see $LOG)"
+    exit 0
+  fi
+  t0=$(now)
+  sql -c "COPY (SELECT m.key || E'\t' || coalesce(m.value, '') FROM ($query) m(key, value))
+          TO STDOUT WITH (FORMAT csv, DELIMITER E'\x1f', QUOTE E'\x1e')" |
+    kcat -P -b "$BOOT" -t "$topic" -K '\t' -Z -X enable.idempotence=true -X linger.ms=20 2>> "$LOG"
+  t1=$(now)
+  ends=$W/end_offsets.$topic
+  bash "$KAFKA" tool "$KDIR" org.apache.kafka.tools.GetOffsetShell --bootstrap-server "$BOOT" \
+    --topic "$topic" --time -1 < /dev/null 2>> "$LOG" |
+    sed -n "s/^$topic:\([0-9]*\):\([0-9]*\)[[:space:]]*\$/\1 \2/p" > "$ends"
+  sent=$(awk '{ s += $2 } END { print s + 0 }' "$ends")
+  fill_rate=$(rate "$N" "$t0" "$t1")
+  [ "$(wc -l < "$ends")" = "$PARTITIONS" ] ||
+    warn "the broker reported end offsets for $(wc -l < "$ends") of $PARTITIONS partitions of $topic"
+  [ "$sent" = "$N" ] || warn "the topic $topic holds $sent messages; $N were sent"
+  say "topic $topic: $sent messages, end offsets $(awk '{ printf "%s%d:%d", (NR > 1 ? " " : ""), $1, $2 }' "$ends"), filled at $fill_rate msgs/s"
+}
 
-# the end offset of each partition, as the broker reports it
-bash "$KAFKA" tool "$KDIR" org.apache.kafka.tools.GetOffsetShell --bootstrap-server "$BOOT" \
-  --topic "$TOPIC" --time -1 < /dev/null 2>> "$LOG" |
-  sed -n "s/^$TOPIC:\([0-9]*\):\([0-9]*\)[[:space:]]*\$/\1 \2/p" > "$W/end_offsets"
-END=$(awk '{ s += $2 } END { print s + 0 }' "$W/end_offsets")
-END_VALUES=$(awk '{ printf "%s(%d, %d)", (NR > 1 ? ", " : ""), $1, $2 }' "$W/end_offsets")
-[ "$(wc -l < "$W/end_offsets")" = "$PARTITIONS" ] ||
-  warn "the broker reported end offsets for $(wc -l < "$W/end_offsets") of $PARTITIONS partitions"
-[ "$END" = "$N" ] || warn "the topic holds $END messages; $N were sent"
-say "topic $TOPIC: $END messages, end offsets $(awk '{ printf "%s%d:%d", (NR > 1 ? " " : ""), $1, $2 }' "$W/end_offsets"), filled at $fill_rate msgs/s"
-if [ "$END" = 0 ]; then
-  warn "nothing to drain"
-  exit 0
-fi
+# use_topic TOPIC: the consumers read TOPIC from now on; sets TOPIC, END and END_VALUES
+use_topic() {
+  TOPIC=$1
+  sql -c "ALTER SYSTEM SET tweetlake.topic = '$TOPIC'" -c "SELECT pg_reload_conf()" >/dev/null
+  END=$(awk '{ s += $2 } END { print s + 0 }' "$W/end_offsets.$TOPIC")
+  END_VALUES=$(awk '{ printf "%s(%d, %d)", (NR > 1 ? ", " : ""), $1, $2 }' "$W/end_offsets.$TOPIC")
+  if [ "$END" = 0 ]; then
+    warn "nothing to drain in $TOPIC"
+    exit 0
+  fi
+}
 
 # --- one drain: $1 consumers from tweetlake.start() to the last batch's commit ----------
 # Sets drain_rate (stored messages per second) and drain_s.
@@ -113,7 +153,7 @@ drain_run() {
   sql -c "ALTER SYSTEM SET tweetlake.consumers = $c" -c "SELECT pg_reload_conf()" >/dev/null
   sql -c "CHECKPOINT"
   sync
-  sleep 1  # the launcher has read the new tweetlake.consumers before start() wakes it
+  sleep 1  # the launcher has read the new settings before start() wakes it
   t0=$(sql -c "SELECT extract(epoch FROM clock_timestamp()) FROM tweetlake.start()")
   # one session polls (a new snapshot per statement); the time comes from commit timestamps
   sql -c "DO \$\$
@@ -145,12 +185,13 @@ drain_run() {
   [ "$workers" = "$c" ] || warn "$c consumer(s) wanted, $workers stored messages"
   drain_rate=$(rate "$stored" "$t0" "$t1")
   drain_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
-  say "$c consumer(s): $stored messages in $drain_s s, $drain_rate tweets/s"
+  say "$c consumer(s), topic $TOPIC: $stored messages in $drain_s s, $drain_rate msgs/s"
 }
 
-# --- after a drain: every message exactly once, every tweet in silver, gold exact -------
+# --- after a drain: every message exactly once, every tweet in silver ($2, default N),
+# gold exact ---------------------------------------------------------------------------
 check_drain() {
-  local label=$1 rows distinct off silver dead bad
+  local label=$1 want_silver=${2:-$N} rows distinct off silver dead bad
   read -r rows distinct <<< "$(sql -F ' ' -c "SELECT count(*), count(DISTINCT (kafka_partition, kafka_offset)) FROM bronze.tweets")"
   [ "$rows" = "$END" ] && [ "$distinct" = "$END" ] ||
     warn "$label: bronze holds $rows rows at $distinct distinct (partition, offset); the topic's end offsets add up to $END"
@@ -160,35 +201,187 @@ check_drain() {
                 WHERE b.c IS DISTINCT FROM e.n OR b.m IS DISTINCT FROM e.n")
   [ "$off" = 0 ] || warn "$label: in $off partition(s) bronze does not hold exactly the offsets 0 to end - 1"
   silver=$(sql -c "SELECT count(*) FROM silver.tweets")
-  [ "$silver" = "$N" ] || warn "$label: silver holds $silver tweets, $N were sent"
+  [ "$silver" = "$want_silver" ] || warn "$label: silver holds $silver tweets, $want_silver expected"
   dead=$(sql -c "SELECT count(*) FROM bronze.dead_letters")
   [ "$dead" = 0 ] || warn "$label: $dead dead letters"
   bad=$(sql -c "SELECT coalesce(string_agg(gold_table, ' '), '') FROM tweetlake.verify() WHERE missing + extra + differing > 0")
   [ -z "$bad" ] || warn "$label: verify() found differences in $bad"
 }
 
-drain_run 1
-rate_1c=$drain_rate
-check_drain "1 consumer"
+# --- the P1 drain: one consumer, the COPY baseline, two consumers ----------------------
+scale_drains() {
+  fill "$TOPIC" "SELECT tweetlake.tweet_id_of(t), t
+                 FROM tweetlake.generate_tweets($N, $SEED, timestamptz '$START', '1 minute') t"
+  use_topic "$TOPIC"
+  local rate_1c rate_2c copy_rate t0 t1
+  drain_run 1
+  rate_1c=$drain_rate
+  check_drain "1 consumer"
 
-# the baseline: the same typed rows, COPYed in one session into an unindexed table
-sql -c "COPY silver.tweets TO '$W/typed.copy'"
-sql -c "CREATE TABLE copy_target (LIKE silver.tweets)" -c "CHECKPOINT"
-t0=$(now); sql -c "COPY copy_target FROM '$W/typed.copy'"; t1=$(now)
-copy_rate=$(rate "$(sql -c "SELECT count(*) FROM copy_target")" "$t0" "$t1")
-sql -c "DROP TABLE copy_target"
-rm -f "$W/typed.copy"
+  # the baseline: the same typed rows, COPYed in one session into an unindexed table
+  sql -c "COPY silver.tweets TO '$W/typed.copy'"
+  sql -c "CREATE TABLE copy_target (LIKE silver.tweets)" -c "CHECKPOINT"
+  t0=$(now); sql -c "COPY copy_target FROM '$W/typed.copy'"; t1=$(now)
+  copy_rate=$(rate "$(sql -c "SELECT count(*) FROM copy_target")" "$t0" "$t1")
+  sql -c "DROP TABLE copy_target"
+  rm -f "$W/typed.copy"
 
-sql -c "SET client_min_messages = warning" -c "DROP EXTENSION tweetlake CASCADE" -c "CREATE EXTENSION tweetlake$EXT_VERSION"
-drain_run 2
-rate_2c=$drain_rate
-check_drain "2 consumers"
+  sql -c "SET client_min_messages = warning" -c "DROP EXTENSION tweetlake CASCADE" -c "CREATE EXTENSION tweetlake$EXT_VERSION"
+  drain_run 2
+  rate_2c=$drain_rate
+  check_drain "2 consumers"
 
-echo "drain_messages $END msgs"
-echo "drain_fill_msgs_per_s $fill_rate msgs/s"
-echo "drain_copy_typed_rows_per_s $copy_rate rows/s"
-echo "drain_1c_tweets_per_s $rate_1c tweets/s"
-echo "drain_1c_vs_copy $(ratio "$rate_1c" "$copy_rate") x"
-echo "drain_2c_tweets_per_s $rate_2c tweets/s"
-echo "drain_2c_vs_1c $(ratio "$rate_2c" "$rate_1c") x"
-echo "drain_2c_vs_copy $(ratio "$rate_2c" "$copy_rate") x"
+  echo "drain_messages $END msgs"
+  echo "drain_fill_msgs_per_s $fill_rate msgs/s"
+  echo "drain_copy_typed_rows_per_s $copy_rate rows/s"
+  echo "drain_1c_tweets_per_s $rate_1c tweets/s"
+  echo "drain_1c_vs_copy $(ratio "$rate_1c" "$copy_rate") x"
+  echo "drain_2c_tweets_per_s $rate_2c tweets/s"
+  echo "drain_2c_vs_1c $(ratio "$rate_2c" "$rate_1c") x"
+  echo "drain_2c_vs_copy $(ratio "$rate_2c" "$copy_rate") x"
+}
+
+# --- DRAIN_CHANGES=1: updates and deletions against inserts only ------------------------
+# The stream of generate_messages with updates share $1 and deletes share $2 from the one
+# START, as (key, value): keyed by tweet_id as the generator worker keys it, a tombstone by
+# its kafka_key.
+messages_sql() {
+  echo "SELECT coalesce(g.kafka_key, tweetlake.tweet_id_of(g.raw)), g.raw
+        FROM tweetlake.generate_messages($N, $SEED, timestamptz '$START', '1 minute', $1, $2) g"
+}
+# stream_table TOPIC UPDATES DELETES: the same stream in a scratch table (drain_stream_TOPIC,
+# outside the extension, so it outlives DROP EXTENSION): each message's place, tweet_id,
+# whether it is a tombstone, and the version it carries (updated_at)
+stream_table() {
+  sql -c "CREATE UNLOGGED TABLE drain_stream_$1 AS
+          SELECT g.i, coalesce(g.kafka_key, tweetlake.tweet_id_of(g.raw)) AS id, g.raw IS NULL AS tomb,
+                 (g.raw::json ->> 'updated_at')::timestamptz AS updated_at
+          FROM tweetlake.generate_messages($N, $SEED, timestamptz '$START', '1 minute', $2, $3)
+               WITH ORDINALITY g(kafka_key, raw, i)" \
+      -c "ANALYZE drain_stream_$1"
+}
+
+# check_changes LABEL: after a drain of $TOPIC, what its stream says silver must hold and
+# the consumer must have counted. The stream is, for each tweet, its new message, updates
+# (each newer than the last: a later updated_at) and at most one tombstone, last; all keyed
+# by tweet_id, so in one partition, in order. A batch applies a tweet's messages in order,
+# as separate batches would (README "Updates and deletions"), so whatever the batches:
+# tweetlake.status says updates = the stream's updates (each replaces a version), deletes =
+# its tombstones (each deletes a version: stored, or brought by the same batch) and stale
+# = 0. Where the batch splits fall shows only in silver.deleted_tweets.was_stored, false
+# for a tweet whose new message came in its tombstone's batch: one consumer writes a batch
+# as one INSERT of at most tweetlake.batch_size rows (one trigger chunk up to 10000) in one
+# transaction, so bronze's xmin tells the batches apart.
+check_changes() {
+  local label=$1 st=drain_stream_$TOPIC
+  local ids gone news upds tombs kinds spread wrong_silver wrong_deleted
+  local s_msgs s_upd s_del s_stale first_batch across not_stored
+  read -r ids gone news upds tombs <<< "$(sql -F ' ' -c "
+    SELECT count(DISTINCT id), count(DISTINCT id) FILTER (WHERE tomb),
+           count(*) FILTER (WHERE NOT tomb AND first), count(*) FILTER (WHERE NOT tomb AND NOT first),
+           count(*) FILTER (WHERE tomb)
+    FROM (SELECT id, tomb, i = min(i) OVER (PARTITION BY id) AS first FROM $st) s")"
+  check_drain "$label" "$((ids - gone))"
+  # bronze holds each tweet's messages: as many of each kind as the stream, in one partition
+  kinds=$(sql -c "
+    WITH s AS (SELECT id, count(*) FILTER (WHERE tomb) AS t, count(*) FILTER (WHERE NOT tomb) AS m
+               FROM $st GROUP BY id),
+         b AS (SELECT coalesce(kafka_key, tweet_id) AS id, count(*) FILTER (WHERE raw IS NULL) AS t,
+                      count(*) FILTER (WHERE raw IS NOT NULL) AS m
+               FROM bronze.tweets GROUP BY 1)
+    SELECT count(*) FROM s FULL JOIN b USING (id) WHERE s.t IS DISTINCT FROM b.t OR s.m IS DISTINCT FROM b.m")
+  [ "$kinds" = 0 ] || warn "$label: for $kinds tweet_id(s) bronze does not hold the stream's messages"
+  spread=$(sql -c "SELECT count(*) FROM (SELECT 1 FROM bronze.tweets GROUP BY coalesce(kafka_key, tweet_id)
+                                          HAVING count(DISTINCT kafka_partition) > 1) x")
+  [ "$spread" = 0 ] || warn "$label: the messages of $spread tweet_id(s) are in more than one partition"
+  # silver: exactly the tweets with no tombstone, each at its last version
+  wrong_silver=$(sql -c "
+    WITH e AS (SELECT id, max(updated_at) AS v FROM $st GROUP BY id HAVING NOT bool_or(tomb))
+    SELECT count(*) FROM e FULL JOIN silver.tweets s ON s.tweet_id = e.id
+    WHERE e.id IS NULL OR s.tweet_id IS NULL OR s.updated_at IS DISTINCT FROM e.v")
+  [ "$wrong_silver" = 0 ] ||
+    warn "$label: $wrong_silver silver row(s) missing, extra or not at the stream's last version"
+  wrong_deleted=$(sql -c "
+    SELECT count(*) FROM (SELECT DISTINCT id FROM $st WHERE tomb) e
+    FULL JOIN silver.deleted_tweets d ON d.tweet_id = e.id WHERE e.id IS NULL OR d.tweet_id IS NULL")
+  [ "$wrong_deleted" = 0 ] ||
+    warn "$label: silver.deleted_tweets holds $(sql -c "SELECT count(*) FROM silver.deleted_tweets") ids, the stream tombstones $gone ($wrong_deleted differ)"
+  # the consumer's counts (its slot keeps them after stop())
+  read -r s_msgs s_upd s_del s_stale <<< "$(sql -F ' ' -c "
+    SELECT coalesce(sum(messages), 0), coalesce(sum(updates), 0), coalesce(sum(deletes), 0),
+           coalesce(sum(stale), 0) FROM tweetlake.status WHERE role = 'consumer'")"
+  [ "$s_msgs" = "$END" ] || warn "$label: tweetlake.status counts $s_msgs messages, the topic holds $END"
+  [ "$s_upd $s_del $s_stale" = "$upds $tombs 0" ] ||
+    warn "$label: tweetlake.status says updates $s_upd, deletes $s_del, stale $s_stale; the stream gives $upds, $tombs, 0"
+  # the batches (bronze's xmin): tombstones in their tweet's first batch, and updates that
+  # replaced a version an earlier batch stored (the others replaced one of their own batch)
+  read -r first_batch across <<< "$(sql -F ' ' -c "
+    WITH b AS (SELECT coalesce(kafka_key, tweet_id) AS id, kafka_offset AS o, raw IS NULL AS tomb,
+                      xmin::text::bigint AS x FROM bronze.tweets),
+         f AS (SELECT DISTINCT ON (id) id, o AS fo, x AS fx FROM b ORDER BY id, o)
+    SELECT count(*) FILTER (WHERE b.tomb AND b.x = f.fx),
+           count(*) FILTER (WHERE NOT b.tomb AND b.o <> f.fo AND b.x <> f.fx)
+    FROM b JOIN f USING (id)")"
+  not_stored=$(sql -c "SELECT count(*) FROM silver.deleted_tweets WHERE NOT was_stored")
+  [ "${DRAIN_BATCH_SIZE:-10000}" -gt 10000 ] || [ "$not_stored" = "$first_batch" ] ||
+    warn "$label: silver.deleted_tweets has $not_stored ids not stored when deleted; $first_batch tombstones came in their tweet's first batch"
+  say "$label: stream $news new, $upds updates, $tombs tombstones; status $s_upd updates, $s_del deletes," \
+      "$s_stale stale; $across updates replaced a version an earlier batch stored, $first_batch tombstones" \
+      "came in their tweet's first batch"
+}
+
+# batch_times FROM: the trigger's DEBUG1 lines in the server log after byte FROM, as
+# medians a batch: "<batches> <rows> <parse> <silver> <grouping> <gold> <retractions>"
+batch_times() {
+  tail -c +"$(($1 + 1))" "$W/server.log" |
+    sed -n 's/.*tweetlake batch: \([0-9]*\) rows,.* parse \([0-9.]*\) ms, silver and dead letters \([0-9.]*\) ms, grouping \([0-9.]*\) ms, gold \([0-9.]*\) ms (of which retractions \([0-9.]*\) ms).*/\1 \2 \3 \4 \5 \6/p' > "$W/batches"
+  local out="$(wc -l < "$W/batches")" k
+  for k in 1 2 3 4 5 6; do out="$out $(cut -d' ' -f"$k" "$W/batches" | median)"; done
+  echo "$out"
+}
+
+changes_drains() {
+  local t r kind order log_at times scans
+  local -A rates
+  fill drain_inserts "$(messages_sql 0 0)"
+  stream_table drain_inserts 0 0
+  fill drain_changes "$(messages_sql "$UPDATES" "$DELETES")"
+  stream_table drain_changes "$UPDATES" "$DELETES"
+  # one DEBUG1 line a batch from the trigger, in every session of the database
+  sql -c "ALTER DATABASE postgres SET log_min_messages = debug1"
+  : > "$W/ratios"
+  for r in $(seq "$ROUNDS"); do
+    if [ $((r % 2)) = 1 ]; then order="inserts changes"; else order="changes inserts"; fi
+    for kind in $order; do
+      t=drain_$kind
+      sql -c "SET client_min_messages = warning" -c "DROP EXTENSION tweetlake CASCADE" -c "CREATE EXTENSION tweetlake$EXT_VERSION"
+      use_topic "$t"
+      log_at=$(stat -c %s "$W/server.log")
+      drain_run 1
+      rates[$kind.$r]=$drain_rate
+      echo "$drain_rate" >> "$W/rates.$kind"
+      # how the drain read silver (a fresh table each drain; before the checks read it)
+      scans=$(sql -c "SELECT seq_scan || ' seq scans (' || seq_tup_read || ' rows read), ' ||
+                             coalesce(idx_scan, 0) || ' index scans'
+                      FROM pg_stat_user_tables WHERE relid = 'silver.tweets'::regclass")
+      check_changes "round $r, $kind"
+      read -r -a times <<< "$(batch_times "$log_at")"
+      say "round $r, $kind: ${times[0]} batches; medians a batch: ${times[1]} rows, parse ${times[2]} ms," \
+          "silver ${times[3]} ms, grouping ${times[4]} ms, gold ${times[5]} ms (retractions ${times[6]} ms);" \
+          "silver.tweets: $scans"
+    done
+    echo "$(ratio "${rates[changes.$r]}" "${rates[inserts.$r]}")" >> "$W/ratios"
+    say "round $r: changes $(tail -1 "$W/ratios") x inserts"
+  done
+  echo "drain_changes_messages $N msgs"
+  echo "drain_inserts_msgs_per_s $(median < "$W/rates.inserts" | cut -d. -f1) msgs/s"
+  echo "drain_changes_msgs_per_s $(median < "$W/rates.changes" | cut -d. -f1) msgs/s"
+  echo "drain_changes_vs_inserts $(median3 < "$W/ratios") x"
+}
+
+if [ "$CHANGES" = 1 ]; then
+  changes_drains
+else
+  scale_drains
+fi
+[ "$(md5sum < "$LIB")" = "$lib_sum" ] || warn "$LIB was replaced during the run: the figures may mix two builds"

@@ -14,6 +14,10 @@
 #   P1 drain    a real Kafka topic of 8 partitions pre-filled with N_DRAIN tweets, drained
 #               into gold by one consumer and by two (bench/drain.sh)  vs  a one-session COPY
 #               of the same typed rows; two consumers vs one
+#   P1 changes  the cost of updates and deletions (issue 15): N_DRAIN/5 messages (30k at
+#               least) with 20 % updates and 2 % tombstones, drained by one consumer
+#               (bench/drain.sh with DRAIN_CHANGES=1)  vs  as many messages of new tweets only,
+#               in rounds that alternate the order
 #   history     one 10k-tweet batch at growing history sizes  vs  tweetlake.rebuild_gold()
 #               at the same size (P4)
 #   dashboards  each chart of superset/dashboard_queries.sql on gold  vs  the same question
@@ -121,7 +125,7 @@ bronze_us=$(per_tweet_us "$N_STAGE" "$t0" "$t1")
 cols=$(sql -c "SELECT string_agg('p.' || attname, ', ' ORDER BY attnum) FROM pg_attribute
                WHERE attrelid = 'tweetlake.parsed_tweet'::regclass AND attnum > 0 AND attname <> 'error'")
 sql -c "CREATE TABLE stage_silver (LIKE silver.tweets INCLUDING DEFAULTS INCLUDING INDEXES)"
-t0=$(now); sql -c "INSERT INTO stage_silver SELECT $cols FROM stage_raw, LATERAL tweetlake.parse_tweet(stage_raw.t) p" >/dev/null; t1=$(now)
+t0=$(now); sql -c "INSERT INTO stage_silver (${cols//p./}) SELECT $cols FROM stage_raw, LATERAL tweetlake.parse_tweet(stage_raw.t) p" >/dev/null; t1=$(now)
 parse_silver_us=$(per_tweet_us "$N_STAGE" "$t0" "$t1")
 sql -c "TRUNCATE bronze.tweets" -c "ALTER TABLE bronze.tweets ENABLE TRIGGER process_batch"
 t0=$(now)
@@ -461,6 +465,7 @@ relay_metrics() {
     case $name in
       drain_1c_vs_copy) goal=">=0.3" ;;
       drain_2c_vs_1c) goal=">=1.5" ;;
+      drain_changes_vs_inserts) goal=">=0.8" ;;
       peers_tweetlake_vs_clickhouse|peers_tweetlake_vs_flink) goal=">=1.0" ;;
       peers_answers_equal) goal=">=1" ;;
       *) goal= ;;
@@ -474,6 +479,17 @@ p1_drain() {
   DRAIN_KAFKA_DIR=$KAFKA_DIR bash "$ROOT/bench/drain.sh" "$N_DRAIN" > "$OUT/drain.txt" || rc=$?
   [ "$rc" = 0 ] || echo "bench: WARNING: bench/drain.sh failed (exit $rc; see $OUT/drain.log)"
   relay_metrics "$OUT/drain.txt"
+}
+
+# P1 changes (issue 15): on the same broker and settings, a topic of N_DRAIN/5 messages (at
+# least 30000: three batches) with 20 % updates and 2 % tombstones against one of new tweets
+# only, each drained by one consumer in two rounds that alternate the order; bench/drain.sh
+# with DRAIN_CHANGES=1 (about 3 min at the default scale).
+p1_changes() {
+  local rc=0 n=$((N_DRAIN / 5 > 30000 ? N_DRAIN / 5 : 30000))
+  DRAIN_KAFKA_DIR=$KAFKA_DIR DRAIN_CHANGES=1 bash "$ROOT/bench/drain.sh" "$n" > "$OUT/drain_changes.txt" || rc=$?
+  [ "$rc" = 0 ] || echo "bench: WARNING: DRAIN_CHANGES=1 bench/drain.sh failed (exit $rc; see $OUT/drain_changes.log)"
+  relay_metrics "$OUT/drain_changes.txt"
 }
 
 # The same measurement as on the embedded broker: a topic of 16 partitions, the producer
@@ -507,6 +523,7 @@ p_peers() {
 
 if real_broker; then
   p1_drain
+  p1_changes
   real_kafka
   [ "${PEERS:-0}" = 1 ] && p_peers
 fi
