@@ -37,6 +37,8 @@ kcat_produce($bootstrap, 'tweets', write_messages([ @good, @bad ], "\n<<END>>\n"
 wait_for($old, 'SELECT coalesce(sum(next_offset), 0) FROM tweetlake.offsets', $sent,
 	"old server: the consumers store all $sent messages", 120);
 $old->safe_psql('postgres', q{INSERT INTO bronze.tweets (raw) VALUES ('not json'), ('{"text":"no id"}')});
+# and deletions (schema 0.5.0): five tweets go, their ids are kept in silver.deleted_tweets
+$old->safe_psql('postgres', q{SELECT tweetlake.delete_tweet(tweet_id) FROM (SELECT tweet_id FROM silver.tweets ORDER BY tweet_id LIMIT 5) d});
 $old->safe_psql('postgres', 'SELECT tweetlake.stop()');
 wait_for($old, "SELECT count(*) FROM tweetlake.status WHERE role IN ('generator', 'consumer') AND pid IS NOT NULL",
 	'0', 'old server: workers stopped');
@@ -45,7 +47,7 @@ is(sql_value($old, 'SELECT sum(missing + extra + differing) FROM tweetlake.verif
 
 # Every table of the extension with user data or pipeline state, and a fingerprint of its
 # rows: count, and md5 of the row texts in one fixed order.
-my @tables = qw(bronze.tweets bronze.dead_letters silver.tweets);
+my @tables = qw(bronze.tweets bronze.dead_letters silver.tweets silver.deleted_tweets);
 push @tables, split /\n/, sql_value($old, "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables
                                             WHERE schemaname = 'gold' ORDER BY 1");
 push @tables, map { "tweetlake.$_" } qw(user_hour mention_hour region_hour_counts offsets);
