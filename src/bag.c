@@ -185,6 +185,41 @@ tweetlake_bag_add(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The keys of added whose count now (in after, 0 when absent) marks a change of
+ * membership: with gone false the keys added brought in (a positive count, and after holds
+ * exactly that count: none before), with gone true the keys added took away that after no
+ * longer holds (a negative count, and none left).
+ */
+static Datum
+membership_changes(FunctionCallInfo fcinfo, bool gone)
+{
+	Bag			after = {0},
+				added = {0};
+	Datum	   *keys;
+	int			i = 0,
+				n = 0;
+
+	if (!PG_ARGISNULL(0))
+		bag_read(PG_GETARG_HEAPTUPLEHEADER(0), &after);
+	if (!PG_ARGISNULL(1))
+		bag_read(PG_GETARG_HEAPTUPLEHEADER(1), &added);
+	keys = palloc(sizeof(Datum) * Max(added.n, 1));
+	for (int j = 0; j < added.n; j++)
+	{
+		int32		now = 0;
+
+		while (i < after.n && text_cmp(after.keys[i], added.keys[j]) < 0)
+			i++;
+		if (i < after.n && text_cmp(after.keys[i], added.keys[j]) == 0)
+			now = after.counts[i++];
+		if (gone ? added.counts[j] < 0 && now == 0
+			: added.counts[j] > 0 && now == added.counts[j])
+			keys[n++] = added.keys[j];
+	}
+	PG_RETURN_ARRAYTYPE_P(construct_array(keys, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/*
  * bag_new(after, added) text[]: the keys of added whose count in after equals the count
  * added, i.e. the keys that were not in the bag before added was merged into it.  This is
  * how a batch learns which groups gained a member: it merges its bag into the stored one
@@ -194,34 +229,7 @@ tweetlake_bag_add(PG_FUNCTION_ARGS)
 Datum
 tweetlake_bag_new(PG_FUNCTION_ARGS)
 {
-	Bag			after = {0},
-				added = {0};
-	Datum	   *keys;
-	int			i = 0,
-				j = 0,
-				n = 0;
-
-	if (!PG_ARGISNULL(0))
-		bag_read(PG_GETARG_HEAPTUPLEHEADER(0), &after);
-	if (!PG_ARGISNULL(1))
-		bag_read(PG_GETARG_HEAPTUPLEHEADER(1), &added);
-	keys = palloc(sizeof(Datum) * Max(added.n, 1));
-	while (j < added.n)
-	{
-		int			c = i >= after.n ? 1 : text_cmp(after.keys[i], added.keys[j]);
-
-		if (c < 0)
-			i++;
-		else
-		{
-			if (c == 0 && after.counts[i] == added.counts[j] && added.counts[j] > 0)
-				keys[n++] = added.keys[j];
-			if (c == 0)
-				i++;
-			j++;
-		}
-	}
-	PG_RETURN_ARRAYTYPE_P(construct_array(keys, n, TEXTOID, -1, false, TYPALIGN_INT));
+	return membership_changes(fcinfo, false);
 }
 
 /*
@@ -232,34 +240,7 @@ tweetlake_bag_new(PG_FUNCTION_ARGS)
 Datum
 tweetlake_bag_gone(PG_FUNCTION_ARGS)
 {
-	Bag			after = {0},
-				added = {0};
-	Datum	   *keys;
-	int			i = 0,
-				j = 0,
-				n = 0;
-
-	if (!PG_ARGISNULL(0))
-		bag_read(PG_GETARG_HEAPTUPLEHEADER(0), &after);
-	if (!PG_ARGISNULL(1))
-		bag_read(PG_GETARG_HEAPTUPLEHEADER(1), &added);
-	keys = palloc(sizeof(Datum) * Max(added.n, 1));
-	while (j < added.n)
-	{
-		int			c = i >= after.n ? 1 : text_cmp(after.keys[i], added.keys[j]);
-
-		if (c < 0)
-			i++;
-		else
-		{
-			if (c > 0 && added.counts[j] < 0)
-				keys[n++] = added.keys[j];
-			if (c == 0)
-				i++;
-			j++;
-		}
-	}
-	PG_RETURN_ARRAYTYPE_P(construct_array(keys, n, TEXTOID, -1, false, TYPALIGN_INT));
+	return membership_changes(fcinfo, true);
 }
 
 /* The aggregate's state, allocated in the aggregate's memory context. */
