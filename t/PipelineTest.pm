@@ -200,30 +200,6 @@ sub exactly_once_under_faults
 		return $pid;
 	};
 
-	# After a SIGKILL: the postmaster has reaped the process (and begun its crash handling)
-	# once the pid is gone; only then does "accepts connections" mean "recovered".
-	my $gone = sub
-	{
-		my ($pid) = @_;
-		for (1 .. 200)
-		{
-			return 1 unless kill(0, $pid);
-			usleep(50_000);
-		}
-		return 0;
-	};
-
-	my $server_back = sub
-	{
-		for (1 .. 240)
-		{
-			my $ret = $node->psql('postgres', 'SELECT 1');
-			return 1 if $ret == 0;
-			usleep(250_000);
-		}
-		return 0;
-	};
-
 	my %faults = (kill_consumer => 0, kill_backend => 0, immediate_restart => 0);
 	my $mid_ingest = 0;
 	for my $round (1 .. $rounds)
@@ -245,34 +221,8 @@ sub exactly_once_under_faults
 		my $at = $node->safe_psql('postgres', 'SELECT count(*) FROM bronze.tweets');
 		$mid_ingest++ if $at < $round * $chunk;
 		note("round $round: $fault with $at of " . ($round * $chunk) . " rows in bronze");
-		if ($fault eq 'kill_consumer')
-		{
-			my $pid = $consumer_pid->();
-			ok($pid ne '' && kill('KILL', $pid) && $gone->($pid), "round $round: SIGKILL consumer $pid");
-		}
-		elsif ($fault eq 'kill_backend')
-		{
-			my $sleeper = IPC::Run::start([ 'psql', '-X', '-h', $node->host, '-p', $node->port,
-				'-d', 'postgres', '-c', 'SELECT pg_sleep(60)' ], '>', \my $o, '2>', \my $e);
-			my $pid = '';
-			for (1 .. 40)
-			{
-				$pid = $node->safe_psql('postgres',
-					"SELECT pid FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)' LIMIT 1");
-				last if $pid ne '';
-				usleep(100_000);
-			}
-			ok($pid ne '' && kill('KILL', $pid) && $gone->($pid), "round $round: SIGKILL backend $pid");
-			$sleeper->kill_kill;
-		}
-		else
-		{
-			$node->stop('immediate');
-			$node->start;
-			pass("round $round: immediate stop and start");
-		}
+		strike_fault($node, $fault, "round $round", $consumer_pid);
 		$faults{$fault}++;
-		ok($server_back->(), "round $round: server accepts connections again");
 	}
 	my $each = int($rounds / 3);
 	is_deeply(\%faults, { kill_consumer => $each, kill_backend => $each, immediate_restart => $each },
@@ -392,11 +342,14 @@ sub offsets_each_once
 # active, "writing a batch ...") when one is within 10 s, else any consumer; 'kill_backend'
 # SIGKILLs an idle backend (both make the postmaster restart every process: needs
 # restart_after_crash = on); 'immediate_restart' stops the server in immediate mode and
-# starts it.  Two tests: the fault ($what names it) and the server accepting connections
-# again.  Returns 1 when a consumer was killed inside a batch, else 0.
+# starts it.  $pick_consumer, when given, chooses the consumer to kill instead (returns its
+# pid).  Two tests: the fault ($what names it) and the server accepting connections again.
+# Returns 1 when a consumer was killed inside a batch, else 0.
 sub strike_fault
 {
-	my ($node, $kind, $what) = @_;
+	my ($node, $kind, $what, $pick_consumer) = @_;
+	# After a SIGKILL: the postmaster has reaped the process (and begun its crash handling)
+	# once the pid is gone; only then does "accepts connections" mean "recovered".
 	my $gone = sub
 	{
 		my ($pid) = @_;
@@ -408,7 +361,12 @@ sub strike_fault
 		return 0;
 	};
 	my $in_batch = 0;
-	if ($kind eq 'kill_consumer')
+	if ($kind eq 'kill_consumer' && $pick_consumer)
+	{
+		my $pid = $pick_consumer->();
+		ok($pid ne '' && kill('KILL', $pid) && $gone->($pid), "$what: SIGKILL consumer $pid");
+	}
+	elsif ($kind eq 'kill_consumer')
 	{
 		my $pid = '';
 		for (1 .. 400)
