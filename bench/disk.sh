@@ -110,9 +110,11 @@ bronze_stats() {
   sql -d "$1" -F ' ' -c "SELECT count(*), count(*) FILTER (WHERE pg_column_compression(raw) IS NULL),
                                 count(*) FILTER (WHERE pg_column_compression(raw) = 'pglz'),
                                 count(*) FILTER (WHERE pg_column_compression(raw) = 'lz4'),
-                                pg_total_relation_size('bronze.tweets'),
-                                coalesce(pg_total_relation_size(nullif(
-                                  (SELECT reltoastrelid FROM pg_class WHERE oid = 'bronze.tweets'::regclass), 0)), 0)
+                                (SELECT sum(pg_total_relation_size(i.inhrelid)) FROM pg_inherits i
+                                 WHERE i.inhparent = 'bronze.tweets'::regclass),
+                                (SELECT coalesce(sum(pg_total_relation_size(nullif(c.reltoastrelid, 0))), 0)
+                                 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                                 WHERE i.inhparent = 'bronze.tweets'::regclass)
                          FROM bronze.tweets"
 }
 
@@ -142,7 +144,9 @@ sql -d disk_size -F ' ' -c "
            coalesce(pg_total_relation_size(nullif(c.reltoastrelid, 0)), 0) AS toast,
            pg_indexes_size(c.oid) AS idx, pg_total_relation_size(c.oid) AS total
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    LEFT JOIN named nd ON nd.name = n.nspname || '.' || c.relname
+    -- a partition (bronze by day) counts as its table
+    LEFT JOIN pg_inherits pi ON pi.inhrelid = c.oid
+    LEFT JOIN named nd ON nd.name = coalesce(pi.inhparent::regclass::text, n.nspname || '.' || c.relname)
     WHERE c.relkind IN ('r', 'm') AND n.nspname IN ('bronze', 'silver', 'gold', 'tweetlake'))
   SELECT name, sum(heap), sum(toast), sum(idx), sum(total - heap - toast - idx), sum(total)
   FROM rel GROUP BY ord, name ORDER BY ord" > "$W/sizes"
@@ -206,8 +210,8 @@ setup_of() {
   case $1 in
     pglz) echo "" ;;
     lz4) echo "ALTER TABLE bronze.tweets ALTER COLUMN raw SET COMPRESSION lz4" ;;
-    pglz_t*) echo "ALTER TABLE bronze.tweets SET (toast_tuple_target = $TARGET)" ;;
-    lz4_t*) echo "ALTER TABLE bronze.tweets ALTER COLUMN raw SET COMPRESSION lz4, SET (toast_tuple_target = $TARGET)" ;;
+    pglz_t*) echo "ALTER TABLE bronze.tweets_default SET (toast_tuple_target = $TARGET)" ;;
+    lz4_t*) echo "ALTER TABLE bronze.tweets ALTER COLUMN raw SET COMPRESSION lz4; ALTER TABLE bronze.tweets_default SET (toast_tuple_target = $TARGET)" ;;
   esac
 }
 : > "$W/ab"

@@ -7,6 +7,10 @@
 #                                (an installed tweetlake--V.sql), for a before/after on one day
 #   DRAIN_CHANGES=1 bash bench/drain.sh [N]    instead: what updates and deletions cost
 #                                (issue 15), N messages a topic; below
+#   DRAIN_AB_VERSION=0.5.0 bash bench/drain.sh [N]    instead: the current schema against
+#                                version V on the same topic, one consumer, rounds alternating
+#                                the order; prints drain_ab_vs_V (the median of the rounds'
+#                                ratios current / V); below
 #
 # A topic of 8 partitions is filled with N generated tweets while no consumer runs: the
 # tweets of tweetlake.generate_tweets, keyed by tweet_id as the generator worker keys them,
@@ -379,8 +383,40 @@ changes_drains() {
   echo "drain_changes_vs_inserts $(median3 < "$W/ratios") x"
 }
 
+# --- DRAIN_AB_VERSION=V: the current schema against V, one consumer, on one topic ------
+# (schema 0.6.0 partitioned bronze by day: its cost against 0.5.0, issue 20). Each drain
+# starts from a fresh extension of its version; the checks after each are check_drain's.
+ab_drains() {
+  local r side order cur v=$DRAIN_AB_VERSION
+  cur=$(sql -c "SELECT default_version FROM pg_available_extensions WHERE name = 'tweetlake'")
+  fill "$TOPIC" "SELECT tweetlake.tweet_id_of(t), t
+                 FROM tweetlake.generate_tweets($N, $SEED, timestamptz '$START', '1 minute') t"
+  use_topic "$TOPIC"
+  : > "$W/ratios"; : > "$W/rates.cur"; : > "$W/rates.old"
+  for r in $(seq "$ROUNDS"); do
+    if [ $((r % 2)) = 1 ]; then order="old cur"; else order="cur old"; fi
+    for side in $order; do
+      if [ "$side" = old ]; then EXT_VERSION=" VERSION '$v'"; else EXT_VERSION=" VERSION '$cur'"; fi
+      sql -c "SET client_min_messages = warning" -c "DROP EXTENSION tweetlake CASCADE" -c "CREATE EXTENSION tweetlake$EXT_VERSION"
+      drain_run 1
+      echo "$drain_rate" >> "$W/rates.$side"
+      check_drain "round $r, $side"
+      say "round $r, $(sql -c "SELECT extversion FROM pg_extension WHERE extname = 'tweetlake'"): bronze rows by table:" \
+          "$(sql -c "SELECT string_agg(tableoid::regclass || ' ' || n, ', ') FROM (SELECT tableoid, count(*) AS n FROM bronze.tweets GROUP BY 1) x")"
+    done
+    echo "$(ratio "$(tail -1 "$W/rates.cur")" "$(tail -1 "$W/rates.old")")" >> "$W/ratios"
+    say "round $r: $cur $(tail -1 "$W/ratios") x $v"
+  done
+  echo "drain_ab_messages $N msgs"
+  echo "drain_ab_${v//./_}_msgs_per_s $(median < "$W/rates.old" | cut -d. -f1) msgs/s"
+  echo "drain_ab_${cur//./_}_msgs_per_s $(median < "$W/rates.cur" | cut -d. -f1) msgs/s"
+  echo "drain_ab_vs_${v//./_} $(median3 < "$W/ratios") x"
+}
+
 if [ "$CHANGES" = 1 ]; then
   changes_drains
+elif [ -n "${DRAIN_AB_VERSION:-}" ]; then
+  ab_drains
 else
   scale_drains
 fi

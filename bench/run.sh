@@ -18,6 +18,11 @@
 #               least) with 20 % updates and 2 % tombstones, drained by one consumer
 #               (bench/drain.sh with DRAIN_CHANGES=1)  vs  as many messages of new tweets only,
 #               in rounds that alternate the order
+#   P1 partitions  bronze partitioned by day (schema 0.6.0, issue 20): N_DRAIN/5 tweets (30k at
+#               least) drained by one consumer on the current schema  vs  on 0.5.0 (unpartitioned
+#               bronze), rounds alternating (bench/drain.sh with DRAIN_AB_VERSION=0.5.0)
+#   retention   freshness at 10k tweets/s while tweetlake.maintain_partitions() drops an expired
+#               partition every 2 s  vs  while it drops nothing (bench/retention.sh)
 #   history     one 10k-tweet batch at growing history sizes  vs  tweetlake.rebuild_gold()
 #               at the same size (P4)
 #   dashboards  each chart of superset/dashboard_queries.sql on gold  vs  the same question
@@ -466,6 +471,8 @@ relay_metrics() {
       drain_1c_vs_copy) goal=">=0.3" ;;
       drain_2c_vs_1c) goal=">=1.5" ;;
       drain_changes_vs_inserts) goal=">=0.8" ;;
+      drain_ab_vs_0_5_0) goal=">=0.95" ;;
+      retention_fresh_dropping_p99_ms) goal="<=500" ;;
       peers_tweetlake_vs_clickhouse|peers_tweetlake_vs_flink) goal=">=1.0" ;;
       peers_answers_equal) goal=">=1" ;;
       *) goal= ;;
@@ -490,6 +497,15 @@ p1_changes() {
   DRAIN_KAFKA_DIR=$KAFKA_DIR DRAIN_CHANGES=1 bash "$ROOT/bench/drain.sh" "$n" > "$OUT/drain_changes.txt" || rc=$?
   [ "$rc" = 0 ] || echo "bench: WARNING: DRAIN_CHANGES=1 bench/drain.sh failed (exit $rc; see $OUT/drain_changes.log)"
   relay_metrics "$OUT/drain_changes.txt"
+}
+
+# P1 partitions (issue 20): the same drain on the current schema against 0.5.0, whose bronze
+# is not partitioned; bench/drain.sh with DRAIN_AB_VERSION (two rounds, the order alternating).
+p1_partitions() {
+  local rc=0 n=$((N_DRAIN / 5 > 30000 ? N_DRAIN / 5 : 30000))
+  DRAIN_KAFKA_DIR=$KAFKA_DIR DRAIN_AB_VERSION=0.5.0 bash "$ROOT/bench/drain.sh" "$n" > "$OUT/drain_partitions.txt" || rc=$?
+  [ "$rc" = 0 ] || echo "bench: WARNING: DRAIN_AB_VERSION=0.5.0 bench/drain.sh failed (exit $rc; see $OUT/drain.log)"
+  relay_metrics "$OUT/drain_partitions.txt"
 }
 
 # The same measurement as on the embedded broker: a topic of 16 partitions, the producer
@@ -524,6 +540,7 @@ p_peers() {
 if real_broker; then
   p1_drain
   p1_changes
+  p1_partitions
   real_kafka
   [ "${PEERS:-0}" = 1 ] && p_peers
 fi
@@ -531,6 +548,13 @@ if [ -n "${KAFKA_DIR:-}" ]; then
   bash "$ROOT/test/kafka/kafka.sh" stop "$KAFKA_DIR" >> "$OUT/kafka.log" 2>&1 || true
   KAFKA_DIR=
 fi
+
+# Retention (issue 20): freshness while partitions are dropped, in a server of its own with
+# the embedded broker (bench/retention.sh; about W_FRESH x 4 s plus the setup).
+rc=0
+bash "$ROOT/bench/retention.sh" "$W_FRESH" 10000 > "$OUT/retention.txt" || rc=$?
+[ "$rc" = 0 ] || echo "bench: WARNING: bench/retention.sh failed (exit $rc)"
+relay_metrics "$OUT/retention.txt"
 
 # --- report --------------------------------------------------------------------
 {

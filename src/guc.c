@@ -25,6 +25,7 @@ char	   *tweetlake_kafka_config = NULL;
 char	   *tweetlake_kafka_config_file = NULL;
 bool		tweetlake_autostart = true;
 bool		tweetlake_parse_fast_path = true;
+int			tweetlake_bronze_retention = 0;
 
 /*
  * Settings that need a server restart, used only by the workers: they can be defined only
@@ -178,6 +179,16 @@ tweetlake_define_gucs(void)
 							&tweetlake_max_message_bytes,
 							1024 * 1024, 1024, 64 * 1024 * 1024,
 							PGC_SIGHUP, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	/* read by tweetlake.maintain_partitions(), which the launcher runs */
+	DefineCustomIntVariable("tweetlake.bronze_retention",
+							"How long bronze.tweets and bronze.dead_letters keep a message.",
+							"Day partitions whose every row is older than this are emptied and dropped by the "
+							"launcher (every minute); 0 keeps everything. Silver and gold are never trimmed.",
+							&tweetlake_bronze_retention,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MIN,
 							NULL, NULL, NULL);
 
 	/*

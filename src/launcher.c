@@ -11,6 +11,7 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "executor/spi.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
@@ -34,6 +35,8 @@ PG_FUNCTION_INFO_V1(tweetlake_stop);
 /* A stopped child is started again after this long (a crash loop stays slow). */
 #define TL_RESTART_DELAY_MS		5000
 #define TL_EXTENSION_CHECK_MS	5000
+/* How often bronze's day partitions are made ahead and expired ones dropped. */
+#define TL_MAINTENANCE_MS		60000
 
 typedef struct Child
 {
@@ -175,6 +178,75 @@ extension_installed(Oid *roleoid)
 	return installed;
 }
 
+/*
+ * tweetlake.maintain_partitions() (schema 0.6.0 on): today's and tomorrow's day partitions
+ * of bronze, expired days dropped (tweetlake.bronze_retention).  What it did goes to the
+ * log; an error (a partition in use, say) is logged as a WARNING and shown in the
+ * launcher's last_error, and the launcher goes on: the next run tries again.
+ */
+static void
+maintain_partitions(TlWorkerSlot *slot)
+{
+	MemoryContext cxt;
+	ResourceOwner owner;
+
+	pgstat_report_activity(STATE_RUNNING, "SELECT tweetlake.maintain_partitions()");
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* where to come back to when the run fails: the transaction's, under SPI */
+	cxt = CurrentMemoryContext;
+	owner = CurrentResourceOwner;
+	BeginInternalSubTransaction(NULL);
+	PG_TRY();
+	{
+		bool		isnull;
+
+		if (SPI_execute("SELECT pg_catalog.to_regprocedure("
+						"'tweetlake.maintain_partitions(pg_catalog.interval, pg_catalog.int4)') IS NOT NULL",
+						true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not look up tweetlake.maintain_partitions()");
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		{
+			if (SPI_execute("SELECT partition, action FROM tweetlake.maintain_partitions()",
+							false, 0) != SPI_OK_SELECT)
+				elog(ERROR, "tweetlake.maintain_partitions() failed");
+			for (uint64 i = 0; i < SPI_processed; i++)
+				ereport(LOG,
+						(errmsg("tweetlake launcher: partition %s: %s",
+								SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
+								SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2))));
+		}
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *e;
+
+		MemoryContextSwitchTo(cxt);
+		e = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		ereport(WARNING,
+				(errcode(e->sqlerrcode),
+				 errmsg("tweetlake launcher: bronze partition maintenance failed: %s", e->message),
+				 errhint("It is tried again every minute; SELECT * FROM tweetlake.maintain_partitions() runs it by hand.")));
+		tl_slot_error(slot, "partition maintenance: %s", e->message);
+		FreeErrorData(e);
+	}
+	PG_END_TRY();
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
 static bool
 child_running(Child *c)
 {
@@ -292,6 +364,8 @@ tweetlake_launcher_main(Datum arg)
 	TlWorkerSlot *slot;
 	bool		installed = false;
 	TimestampTz last_check = 0;
+	TimestampTz last_maintenance = 0;
+	bool		pipeline_was_on = false;
 	int			running_consumers = tweetlake_consumers;
 
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -327,6 +401,8 @@ tweetlake_launcher_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			/* a new tweetlake.bronze_retention applies now */
+			last_maintenance = 0;
 		}
 
 		if (!installed || TimestampDifferenceExceeds(last_check, GetCurrentTimestamp(), TL_EXTENSION_CHECK_MS))
@@ -380,6 +456,24 @@ tweetlake_launcher_main(Datum arg)
 				stop_child(&children[2 + i]);
 			running_consumers = wanted_consumers;
 		}
+
+		/*
+		 * Bronze's partitions for today exist before a consumer writes: made
+		 * when the pipeline starts and every minute after.  None are made or
+		 * dropped while the pipeline is off (a restore may be under way).
+		 */
+		if (installed && enabled &&
+			(!pipeline_was_on || TimestampDifferenceExceeds(last_maintenance, GetCurrentTimestamp(), TL_MAINTENANCE_MS)))
+		{
+			maintain_partitions(slot);
+			last_maintenance = GetCurrentTimestamp();
+		}
+
+		/*
+		 * at each start of the pipeline (tweetlake.start(), CREATE EXTENSION)
+		 * first
+		 */
+		pipeline_was_on = installed && enabled;
 
 		/*
 		 * The broker starts first and stops last: a generator or consumer

@@ -32,6 +32,7 @@ extern char *tweetlake_kafka_config;
 extern char *tweetlake_kafka_config_file;
 extern bool tweetlake_autostart;
 extern bool tweetlake_parse_fast_path;
+extern int	tweetlake_bronze_retention;
 
 extern void tweetlake_define_gucs(void);
 

@@ -34,6 +34,9 @@ SELECT line FROM (
     UNION ALL
     SELECT 'relation ' || c.oid::regclass || ' kind=' || c.relkind::text || ' acl=' || coalesce(c.relacl::text, '-')
            || ' comment=' || coalesce(obj_description(c.oid, 'pg_class'), '-')
+           || CASE WHEN c.relkind = 'p' THEN ' partition by ' || pg_get_partkeydef(c.oid) ELSE '' END
+           || CASE WHEN c.relispartition THEN ' partition of ' || (SELECT i.inhparent::regclass::text
+                   FROM pg_inherits i WHERE i.inhrelid = c.oid) || ' ' || pg_get_expr(c.relpartbound, c.oid) ELSE '' END
            || CASE WHEN c.relkind = 'v' THEN E'\n' || pg_get_viewdef(c.oid) ELSE '' END
     FROM rels r JOIN pg_class c ON c.oid = r.oid
     UNION ALL

@@ -1,5 +1,13 @@
 /* ------------------------------------------------------------------------
  * Bronze
+ *
+ * Both tables are partitioned by UTC day: bronze.tweets by ingested_at, bronze.dead_letters by
+ * failed_at, so that retention drops whole days (tweetlake.maintain_partitions, run by the
+ * launcher).  PostgreSQL 15 cannot use a generated column as a partition key, so the key is
+ * the timestamp itself, with each partition one UTC day: every row of a partition has the same
+ * partition_date.  The default partitions take whatever no day partition holds (the day of
+ * CREATE EXTENSION until the launcher made that day's partition, loads without the workers,
+ * rows with ingested_at set by hand), so no insert ever fails for want of a partition.
  * ------------------------------------------------------------------------ */
 
 CREATE TABLE bronze.tweets (
@@ -12,7 +20,7 @@ CREATE TABLE bronze.tweets (
     ingested_at     timestamptz NOT NULL DEFAULT now(),
     partition_date  date GENERATED ALWAYS AS ((ingested_at AT TIME ZONE 'UTC')::date) STORED,
     kafka_key       text
-);
+) PARTITION BY RANGE (ingested_at);
 COMMENT ON TABLE bronze.tweets IS
     'every message as received; INSERT (raw) or COPY raw lines here to backfill - triggers do the rest';
 COMMENT ON COLUMN bronze.tweets.raw IS
@@ -20,6 +28,9 @@ COMMENT ON COLUMN bronze.tweets.raw IS
 COMMENT ON COLUMN bronze.tweets.kafka_key IS
     'a tombstone''s key, the tweet_id it deletes (raw is NULL); NULL for every other message';
 COMMENT ON COLUMN bronze.tweets.kafka_topic IS 'NULL when loaded from SQL';
+CREATE TABLE bronze.tweets_default PARTITION OF bronze.tweets DEFAULT;
+COMMENT ON TABLE bronze.tweets_default IS
+    'bronze.tweets rows that no day partition holds (see tweetlake.bronze_partitions)';
 
 CREATE TABLE bronze.dead_letters (
     raw             bytea NOT NULL,
@@ -29,7 +40,9 @@ CREATE TABLE bronze.dead_letters (
     kafka_partition integer,
     kafka_offset    bigint,
     failed_at       timestamptz NOT NULL DEFAULT now()
-);
+) PARTITION BY RANGE (failed_at);
 COMMENT ON TABLE bronze.dead_letters IS
     'messages that could not become silver; raw holds their exact bytes (convert_from(raw, ''UTF8'') to read)';
-
+CREATE TABLE bronze.dead_letters_default PARTITION OF bronze.dead_letters DEFAULT;
+COMMENT ON TABLE bronze.dead_letters_default IS
+    'bronze.dead_letters rows that no day partition holds (see tweetlake.bronze_partitions)';
