@@ -51,8 +51,8 @@ sql -c "SET TimeZone = UTC" -c "DO \$\$
             name := 'tweets_expired_' || k;
             EXECUTE format('CREATE TABLE bronze.%I (LIKE bronze.tweets INCLUDING DEFAULTS INCLUDING GENERATED)', name);
             EXECUTE format('INSERT INTO bronze.%I (raw, ingested_at)
-                            SELECT t, %L::timestamptz + interval ''1 hour'' FROM tweetlake.generate_tweets($PER_PARTITION, k) t',
-                           name, d::timestamptz);
+                            SELECT t, %L::timestamptz + interval ''1 hour'' FROM tweetlake.generate_tweets($PER_PARTITION, %s) t',
+                           name, d::timestamptz, k);
             EXECUTE format('ALTER TABLE bronze.tweets ATTACH PARTITION bronze.%I FOR VALUES FROM (%L) TO (%L)',
                            name, d::timestamptz, (d + 1)::timestamptz);
           END LOOP;

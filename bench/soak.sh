@@ -5,6 +5,9 @@
 #
 #   bash bench/soak.sh [MINUTES] [RATE]        default 30 minutes at 2,000 tweets/s
 #   KILL_EVERY=60 BROKER_EVERY=120 bash bench/soak.sh 5     the faults more often (seconds)
+#   KILL_EVERY=0 BROKER_EVERY=0 REBUILD=0 PG_RESTART=0 bash bench/soak.sh 21 8000
+#                                   no faults: ~10M messages at a steady rate, for memory
+#                                   (0 turns a fault off; BROKER_EVERY=120 alone: reconnect churn)
 #
 # What runs, on a server of its own (bench_server's settings, tweetlake.autostart = on):
 #   - the generator worker at RATE tweets/s into a topic of 8 partitions, two consumers;
@@ -30,12 +33,15 @@ MINUTES=${1:-30}
 RATE=${2:-2000}
 KILL_EVERY=${KILL_EVERY:-300}
 BROKER_EVERY=${BROKER_EVERY:-600}
+REBUILD=${REBUILD:-1}
+PG_RESTART=${PG_RESTART:-1}
 TOPIC=soak
 PARTITIONS=8
 KAFKA=$ROOT/test/kafka/kafka.sh
 OUT=$ROOT/build/soak
 mkdir -p "$OUT"
 rm -f "$OUT"/*.txt "$OUT"/rss.png
+: > "$OUT/faults.txt"
 LOG=$OUT/soak.log
 : > "$LOG"
 say() { echo "soak: $*" | tee -a "$OUT/summary.txt"; }
@@ -146,16 +152,16 @@ rss & pids+=($!)
 last_kill=$T0; last_broker=$T0; restarted=; rebuilt=; kills=0
 while [ "$(date +%s)" -lt "$END_AT" ]; do
   now=$(date +%s)
-  if [ -z "$rebuilt" ] && [ $((now - T0)) -ge $((MINUTES * 20)) ]; then
+  if [ "$REBUILD" != 0 ] && [ -z "$rebuilt" ] && [ $((now - T0)) -ge $((MINUTES * 20)) ]; then
     fault "rebuild_gold"
     sql -c "SELECT tweetlake.rebuild_gold()" >> "$LOG" 2>&1; rebuilt=1
   fi
-  if [ -z "$restarted" ] && [ $((now - T0)) -ge $((MINUTES * 30)) ]; then
+  if [ "$PG_RESTART" != 0 ] && [ -z "$restarted" ] && [ $((now - T0)) -ge $((MINUTES * 30)) ]; then
     fault "postgres_restart_immediate"
     as_pg pg_ctl -D "$W/data" -m immediate stop >> "$LOG" 2>&1
     as_pg pg_ctl -D "$W/data" -o "-p $PORT" -l "$W/server.log" -w start >> "$LOG" 2>&1; restarted=1
   fi
-  if [ $((now - last_kill)) -ge "$KILL_EVERY" ]; then
+  if [ "$KILL_EVERY" != 0 ] && [ $((now - last_kill)) -ge "$KILL_EVERY" ]; then
     pid=$(sql -c "SELECT pid FROM tweetlake.status WHERE role = 'consumer' AND pid IS NOT NULL ORDER BY worker OFFSET $((kills % 2)) LIMIT 1" 2>/dev/null)
     if [ -n "$pid" ]; then
       fault "consumer_killed $pid"
@@ -164,7 +170,7 @@ while [ "$(date +%s)" -lt "$END_AT" ]; do
     fi
     last_kill=$now
   fi
-  if [ $((now - last_broker)) -ge "$BROKER_EVERY" ]; then
+  if [ "$BROKER_EVERY" != 0 ] && [ $((now - last_broker)) -ge "$BROKER_EVERY" ]; then
     fault "broker_restart"
     bash "$KAFKA" restart "$KDIR" >> "$LOG" 2>&1
     last_broker=$now
