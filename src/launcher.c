@@ -182,13 +182,15 @@ extension_installed(Oid *roleoid)
  * tweetlake.maintain_partitions() (schema 0.6.0 on): today's and tomorrow's day partitions
  * of bronze, expired days dropped (tweetlake.bronze_retention).  What it did goes to the
  * log; an error (a partition in use, say) is logged as a WARNING and shown in the
- * launcher's last_error, and the launcher goes on: the next run tries again.
+ * launcher's last_error, and the launcher goes on: the next run tries again.  False when
+ * the schema is older than 0.6.0 and has no partitions to keep.
  */
-static void
+static bool
 maintain_partitions(TlWorkerSlot *slot)
 {
 	MemoryContext cxt;
 	ResourceOwner owner;
+	bool		found = true;
 
 	pgstat_report_activity(STATE_RUNNING, "SELECT tweetlake.maintain_partitions()");
 	SetCurrentStatementStartTimestamp();
@@ -208,7 +210,8 @@ maintain_partitions(TlWorkerSlot *slot)
 						"'tweetlake.maintain_partitions(pg_catalog.interval, pg_catalog.int4)') IS NOT NULL",
 						true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "could not look up tweetlake.maintain_partitions()");
-		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		found = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		if (found)
 		{
 			if (SPI_execute("SELECT partition, action FROM tweetlake.maintain_partitions()",
 							false, 0) != SPI_OK_SELECT)
@@ -245,6 +248,7 @@ maintain_partitions(TlWorkerSlot *slot)
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, NULL);
+	return found;
 }
 
 static bool
@@ -465,8 +469,16 @@ tweetlake_launcher_main(Datum arg)
 		if (installed && enabled &&
 			(!pipeline_was_on || TimestampDifferenceExceeds(last_maintenance, GetCurrentTimestamp(), TL_MAINTENANCE_MS)))
 		{
-			maintain_partitions(slot);
 			last_maintenance = GetCurrentTimestamp();
+
+			/*
+			 * a schema before 0.6.0: look again as often as for the
+			 * extension, so that ALTER EXTENSION tweetlake UPDATE takes
+			 * effect at once
+			 */
+			if (!maintain_partitions(slot))
+				last_maintenance = TimestampTzPlusMilliseconds(last_maintenance,
+															   TL_EXTENSION_CHECK_MS - TL_MAINTENANCE_MS);
 		}
 
 		/*

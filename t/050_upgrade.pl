@@ -22,6 +22,7 @@ my $current = $probe->safe_psql('postgres',
 my @older = split /\n/, $probe->safe_psql('postgres',
 	"SELECT version FROM pg_available_extension_versions
 	 WHERE name = 'tweetlake' AND version <> '$current' ORDER BY string_to_array(version, '.')::int[]");
+my $tomorrow = $probe->safe_psql('postgres', "SELECT to_char(now() AT TIME ZONE 'UTC' + interval '1 day', 'YYYYMMDD')");
 $probe->stop;
 ok(scalar(@older) >= 1, "released versions to upgrade from: @older (current $current)");
 
@@ -76,6 +77,15 @@ for my $from (@older)
 	is($node->safe_psql('postgres', 'SELECT count(*) FROM (SELECT * FROM public.bronze_before EXCEPT ALL
 	                                   SELECT raw, kafka_partition, kafka_offset FROM bronze.tweets) x'),
 		'0', "$from -> $current: every bronze row as it was");
+	# Bronze by day (0.6.0): the rows from before the update are one partition, kept whole,
+	# and the launcher makes the day partitions from tomorrow on of both bronze tables.
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM (SELECT * FROM public.bronze_before EXCEPT ALL
+	                                   SELECT raw, kafka_partition, kafka_offset FROM bronze.tweets_before_partitioning) x'),
+		'0', "$from -> $current: bronze's rows from before the update are the partition tweets_before_partitioning");
+	wait_for($node, "SELECT string_agg(partition::text, ' ' ORDER BY partition::text) FROM tweetlake.bronze_partitions
+	                 WHERE range_from = (date_trunc('day', now() AT TIME ZONE 'UTC') + interval '1 day') AT TIME ZONE 'UTC'",
+		'bronze.dead_letters_p' . $tomorrow . ' bronze.tweets_p' . $tomorrow,
+		"$from -> $current: the launcher made tomorrow's partitions of bronze.tweets and bronze.dead_letters", 30);
 	is($node->safe_psql('postgres', 'SELECT count(*) FROM public.offsets_before b JOIN tweetlake.offsets o USING (topic, partition)
 	                                  WHERE o.next_offset < b.next_offset'),
 		'0', "$from -> $current: no stored offset went back");
