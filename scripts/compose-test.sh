@@ -5,7 +5,8 @@
 #
 # Before the test it makes what this machine lacks and a user's Docker has:
 #   - the engine: Debian's podman (runtime runc, no default ulimits: /etc/containers/containers.conf),
-#     netavark and aardvark-dns (the stack's network and its names);
+#     netavark, aardvark-dns and iptables (the stack's network and its names: netavark sets up
+#     the bridge with iptables, which a minimal Debian lacks);
 #   - podman-compose 1.6.0 from PyPI, in a virtualenv: Debian's 1.0.3 ignores the file's `name:`,
 #     lets docker/.env override the environment, stops containers after 1 s whatever
 #     stop_grace_period says and leaves the network behind on `down`;
@@ -36,7 +37,7 @@ exec > >(tee "$RESULTS/compose.log") 2>&1
 
 # --- the engine -----------------------------------------------------------------------------
 engine() {
-  local pkgs=(podman runc netavark aardvark-dns debootstrap python3-venv postgresql-client-15 kcat) missing=() p
+  local pkgs=(podman runc netavark aardvark-dns iptables debootstrap python3-venv postgresql-client-15 kcat) missing=() p
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
