@@ -368,7 +368,7 @@ tweetlake_launcher_main(Datum arg)
 	TlWorkerSlot *slot;
 	bool		installed = false;
 	TimestampTz last_check = 0;
-	TimestampTz last_maintenance = 0;
+	TimestampTz next_maintenance = 0;
 	bool		pipeline_was_on = false;
 	int			running_consumers = tweetlake_consumers;
 
@@ -406,7 +406,7 @@ tweetlake_launcher_main(Datum arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 			/* a new tweetlake.bronze_retention applies now */
-			last_maintenance = 0;
+			next_maintenance = 0;
 		}
 
 		if (!installed || TimestampDifferenceExceeds(last_check, GetCurrentTimestamp(), TL_EXTENSION_CHECK_MS))
@@ -467,18 +467,17 @@ tweetlake_launcher_main(Datum arg)
 		 * dropped while the pipeline is off (a restore may be under way).
 		 */
 		if (installed && enabled &&
-			(!pipeline_was_on || TimestampDifferenceExceeds(last_maintenance, GetCurrentTimestamp(), TL_MAINTENANCE_MS)))
+			(!pipeline_was_on || GetCurrentTimestamp() >= next_maintenance))
 		{
-			last_maintenance = GetCurrentTimestamp();
-
 			/*
 			 * a schema before 0.6.0: look again as often as for the
 			 * extension, so that ALTER EXTENSION tweetlake UPDATE takes
 			 * effect at once
 			 */
-			if (!maintain_partitions(slot))
-				last_maintenance = TimestampTzPlusMilliseconds(last_maintenance,
-															   TL_EXTENSION_CHECK_MS - TL_MAINTENANCE_MS);
+			bool		found = maintain_partitions(slot);
+
+			next_maintenance = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														   found ? TL_MAINTENANCE_MS : TL_EXTENSION_CHECK_MS);
 		}
 
 		/*

@@ -76,6 +76,7 @@ DECLARE
     cutoff timestamptz := now() - retention;
     name text;
     n bigint;
+    dflt regclass;
     expired regclass[] := '{}';
 BEGIN
     IF retention IS NOT NULL AND retention <= '0'::interval THEN
@@ -128,13 +129,11 @@ BEGIN
             END;
         END LOOP;
         -- ... and expired rows of the default partition deleted.
-        EXECUTE format('DELETE FROM ONLY %s WHERE %I < $1',
-                       (SELECT x.partition FROM tweetlake.partition_ranges(t.parent) x
-                        WHERE x.range_from IS NULL), t.col)
-            USING cutoff;
+        SELECT x.partition INTO dflt FROM tweetlake.partition_ranges(t.parent) x WHERE x.range_from IS NULL;
+        EXECUTE format('DELETE FROM ONLY %s WHERE %I < $1', dflt, t.col) USING cutoff;
         GET DIAGNOSTICS n = ROW_COUNT;
         IF n > 0 THEN
-            partition := t.parent::text || '_default';
+            partition := dflt::text;
             action := format('%s expired rows deleted', n);
             RETURN NEXT;
         END IF;
