@@ -158,25 +158,8 @@ drain_run() {
   sql -c "CHECKPOINT"
   sync
   sleep 1  # the launcher has read the new settings before start() wakes it
-  t0=$(sql -c "SELECT extract(epoch FROM clock_timestamp()) FROM tweetlake.start()")
-  # one session polls (a new snapshot per statement); the time comes from commit timestamps
-  sql -c "DO \$\$
-          DECLARE done bigint; last bigint := -1; since timestamptz := clock_timestamp();
-          BEGIN
-            LOOP
-              SELECT coalesce(sum(greatest(next_offset, 0)), 0) INTO done
-                FROM tweetlake.offsets WHERE topic = '$TOPIC';
-              EXIT WHEN done >= $END;
-              IF done <> last THEN
-                last := done; since := clock_timestamp();
-              ELSIF clock_timestamp() - since > interval '$STALL_S s' THEN
-                EXIT;
-              END IF;
-              PERFORM pg_sleep(0.2);
-            END LOOP;
-          END \$\$"
-  stored=$(sql -c "SELECT coalesce(sum(greatest(next_offset, 0)), 0) FROM tweetlake.offsets WHERE topic = '$TOPIC'")
-  t1=$(sql -c "SELECT extract(epoch FROM max(pg_xact_commit_timestamp(xmin))) FROM tweetlake.offsets WHERE topic = '$TOPIC'")
+  start_and_drain "$TOPIC" "$END" "$STALL_S"
+  t0=$drain_t0 t1=$drain_t1 stored=$drain_stored
   lag=$(sql -c "SELECT coalesce(sum(lag), 0) FROM tweetlake.consumer_lag WHERE topic = '$TOPIC'")
   workers=$(sql -c "SELECT count(*) FROM tweetlake.status WHERE role = 'consumer' AND messages > 0")
   sql -c "SELECT tweetlake.stop()" >/dev/null

@@ -56,3 +56,29 @@ bench_server() {
   } >> "$dir/data/postgresql.conf"
   as_pg pg_ctl -D "$dir/data" -o "-p $port" -l "$dir/server.log" -w start >/dev/null
 }
+
+# tweetlake.start() on the caller's server (its sql() function), then waits until
+# tweetlake.offsets of TOPIC cover END messages, or no batch has come for STALL_S seconds.
+# One session polls (a new snapshot per statement). Sets drain_t0 (the start), drain_t1 (the
+# commit of the last batch, from its commit timestamp) and drain_stored (messages covered).
+start_and_drain() {
+  local topic=$1 end=$2 stall=$3
+  drain_t0=$(sql -c "SELECT extract(epoch FROM clock_timestamp()) FROM tweetlake.start()")
+  sql -c "DO \$\$
+          DECLARE done bigint; last bigint := -1; since timestamptz := clock_timestamp();
+          BEGIN
+            LOOP
+              SELECT coalesce(sum(greatest(next_offset, 0)), 0) INTO done
+                FROM tweetlake.offsets WHERE topic = '$topic';
+              EXIT WHEN done >= $end;
+              IF done <> last THEN
+                last := done; since := clock_timestamp();
+              ELSIF clock_timestamp() - since > interval '$stall s' THEN
+                EXIT;
+              END IF;
+              PERFORM pg_sleep(0.2);
+            END LOOP;
+          END \$\$"
+  drain_stored=$(sql -c "SELECT coalesce(sum(greatest(next_offset, 0)), 0) FROM tweetlake.offsets WHERE topic = '$topic'")
+  drain_t1=$(sql -c "SELECT extract(epoch FROM max(pg_xact_commit_timestamp(xmin))) FROM tweetlake.offsets WHERE topic = '$topic'")
+}

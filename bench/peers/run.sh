@@ -209,24 +209,8 @@ fi
 # --- tweetlake: one consumer, from tweetlake.start() to the last batch's commit ---------
 sql -c "CHECKPOINT"
 sync
-t0=$(sql -c "SELECT extract(epoch FROM clock_timestamp()) FROM tweetlake.start()")
-sql -c "DO \$\$
-        DECLARE done bigint; last bigint := -1; since timestamptz := clock_timestamp();
-        BEGIN
-          LOOP
-            SELECT coalesce(sum(greatest(next_offset, 0)), 0) INTO done
-              FROM tweetlake.offsets WHERE topic = '$TOPIC';
-            EXIT WHEN done >= $END;
-            IF done <> last THEN
-              last := done; since := clock_timestamp();
-            ELSIF clock_timestamp() - since > interval '$STALL_S s' THEN
-              EXIT;
-            END IF;
-            PERFORM pg_sleep(0.2);
-          END LOOP;
-        END \$\$"
-stored=$(sql -c "SELECT coalesce(sum(greatest(next_offset, 0)), 0) FROM tweetlake.offsets WHERE topic = '$TOPIC'")
-t1=$(sql -c "SELECT extract(epoch FROM max(pg_xact_commit_timestamp(xmin))) FROM tweetlake.offsets WHERE topic = '$TOPIC'")
+start_and_drain "$TOPIC" "$END" "$STALL_S"
+t0=$drain_t0 t1=$drain_t1 stored=$drain_stored
 tl_rss=0
 for pid in $(sql -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'tweetlake consumer'"); do
   kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)
