@@ -956,6 +956,22 @@ error_is_environmental(int sqlerrcode)
 	return sqlerrcode == ERRCODE_DATA_CORRUPTED || sqlerrcode == ERRCODE_INDEX_CORRUPTED;
 }
 
+/* Rows from..from+count-1 of a batch, for insert_rows() in a subtransaction. */
+typedef struct IsolateRun
+{
+	Batch	   *b;
+	int			from;
+	int			count;
+} IsolateRun;
+
+static void
+insert_rows_work(void *arg)
+{
+	IsolateRun *run = (IsolateRun *) arg;
+
+	insert_rows(run->b, run->from, run->count);
+}
+
 /*
  * Step 3 when isolating: the rows from..from+count-1 in chunks, each in a subtransaction
  * (as a PL/pgSQL exception block does); a failing chunk is halved until the messages that
@@ -965,9 +981,8 @@ error_is_environmental(int sqlerrcode)
 static void
 insert_rows_isolating(Batch *b, int from, int count)
 {
-	MemoryContext oldcontext = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	ErrorData  *edata = NULL;
+	IsolateRun	run = {b, from, count};
+	ErrorData  *edata;
 
 	if (count == 0)
 		return;
@@ -978,26 +993,7 @@ insert_rows_isolating(Batch *b, int from, int count)
 		return;
 	}
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcontext);
-	PG_TRY();
-	{
-		insert_rows(b, from, count);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cons.batch_ctx);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_END_TRY();
-
+	edata = tl_try_subtransaction(insert_rows_work, &run, cons.batch_ctx);
 	if (edata == NULL)
 		return;
 	if (error_is_environmental(edata->sqlerrcode))

@@ -185,12 +185,34 @@ extension_installed(Oid *roleoid)
  * launcher's last_error, and the launcher goes on: the next run tries again.  False when
  * the schema is older than 0.6.0 and has no partitions to keep.
  */
+static void
+maintain_partitions_work(void *arg)
+{
+	bool	   *found = (bool *) arg;
+	bool		isnull;
+
+	if (SPI_execute("SELECT pg_catalog.to_regprocedure("
+					"'tweetlake.maintain_partitions(pg_catalog.interval, pg_catalog.int4)') IS NOT NULL",
+					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not look up tweetlake.maintain_partitions()");
+	*found = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (!*found)
+		return;
+	if (SPI_execute("SELECT partition, action FROM tweetlake.maintain_partitions()",
+					false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "tweetlake.maintain_partitions() failed");
+	for (uint64 i = 0; i < SPI_processed; i++)
+		ereport(LOG,
+				(errmsg("tweetlake launcher: partition %s: %s",
+						SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
+						SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2))));
+}
+
 static bool
 maintain_partitions(TlWorkerSlot *slot)
 {
-	MemoryContext cxt;
-	ResourceOwner owner;
 	bool		found = true;
+	ErrorData  *e;
 
 	pgstat_report_activity(STATE_RUNNING, "SELECT tweetlake.maintain_partitions()");
 	SetCurrentStatementStartTimestamp();
@@ -198,44 +220,9 @@ maintain_partitions(TlWorkerSlot *slot)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	/* where to come back to when the run fails: the transaction's, under SPI */
-	cxt = CurrentMemoryContext;
-	owner = CurrentResourceOwner;
-	BeginInternalSubTransaction(NULL);
-	PG_TRY();
+	e = tl_try_subtransaction(maintain_partitions_work, &found, CurrentMemoryContext);
+	if (e != NULL)
 	{
-		bool		isnull;
-
-		if (SPI_execute("SELECT pg_catalog.to_regprocedure("
-						"'tweetlake.maintain_partitions(pg_catalog.interval, pg_catalog.int4)') IS NOT NULL",
-						true, 1) != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "could not look up tweetlake.maintain_partitions()");
-		found = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		if (found)
-		{
-			if (SPI_execute("SELECT partition, action FROM tweetlake.maintain_partitions()",
-							false, 0) != SPI_OK_SELECT)
-				elog(ERROR, "tweetlake.maintain_partitions() failed");
-			for (uint64 i = 0; i < SPI_processed; i++)
-				ereport(LOG,
-						(errmsg("tweetlake launcher: partition %s: %s",
-								SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
-								SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2))));
-		}
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *e;
-
-		MemoryContextSwitchTo(cxt);
-		e = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
 		ereport(WARNING,
 				(errcode(e->sqlerrcode),
 				 errmsg("tweetlake launcher: bronze partition maintenance failed: %s", e->message),
@@ -243,7 +230,6 @@ maintain_partitions(TlWorkerSlot *slot)
 		tl_slot_error(slot, "partition maintenance: %s", e->message);
 		FreeErrorData(e);
 	}
-	PG_END_TRY();
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();

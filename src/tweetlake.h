@@ -190,6 +190,9 @@ typedef struct TlConsumerArgs
 /* The non-superuser role the consumers run as (created by the extension's schema). */
 #define TL_WORKER_ROLE		"tweetlake_worker"
 
+/* subxact.c */
+extern ErrorData *tl_try_subtransaction(void (*work) (void *arg), void *arg, MemoryContext errcxt);
+
 /* launcher.c */
 extern void tl_register_launcher(void);
 extern void tl_wake_launcher(void);
