@@ -24,7 +24,9 @@
 # p50/p99 over the whole run (produce time -> commit of the batch that stored it), the
 # dashboard queries' p50/p99, each worker's RssAnon (median of the second fifth of the run,
 # of the last fifth, their ratio, and the most), and the count of each fault injected.
-# The samples stay in build/soak/ (rss.txt, dash.txt, faults.txt, summary.txt, and rss.png
+# At the end glibc's malloc_stats() of each worker (by gdb) gives its heap: held from the kernel
+# and in use, next to its RssAnon.
+# The samples stay in build/soak/ (rss.txt, heap.txt, dash.txt, faults.txt, summary.txt, and rss.png
 # when python3 has matplotlib).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -181,6 +183,24 @@ for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
 pids=()
 T1=$(date +%s)
 
+# the allocator's own figures next to RssAnon, at the end of the run: glibc's malloc_stats()
+# (called in each worker by gdb, a pause of about a second) prints what the heap holds from
+# the kernel ("system bytes") and what of it is allocated ("in use bytes") to the server log
+: > "$OUT/heap.txt"
+if command -v gdb >/dev/null; then
+  sql -c "SELECT role, coalesce(worker, 0), pid FROM tweetlake.status WHERE pid IS NOT NULL" 2>/dev/null |
+    while IFS='|' read -r role idx pid; do
+      at=$(stat -c %s "$W/server.log")
+      kb=$(awk '/^RssAnon/ { print $2 }' "/proc/$pid/status" 2>/dev/null)
+      gdb -p "$pid" -batch -ex 'call (void) malloc_stats()' >/dev/null 2>&1 || continue
+      sleep 0.2
+      tail -c +"$((at + 1))" "$W/server.log" | awk -v who="$role $idx" -v kb="$kb" '
+        /^Total \(incl. mmap\):/ { t = 1; next }
+        t && /^system bytes/ { sys = $4 } t && /^in use bytes/ { use = $5 }
+        END { if (sys != "") printf "%-12s %9d %9d %9d\n", who, kb, sys / 1024, use / 1024 }' >> "$OUT/heap.txt"
+    done
+fi
+
 # --- drain: the generator stops, the consumers store everything the topic holds -----------------
 sql -c "ALTER SYSTEM SET tweetlake.generator_rate = 0" -c "SELECT pg_reload_conf()" >/dev/null
 sleep 5
@@ -242,6 +262,10 @@ awk -v a="$f" -v b="$((2 * f))" -v c="$((4 * f))" '
   END { for (key in most) { m2 = med(v2, key, n2[key]); m5 = med(v5, key, n5[key])
         printf "soak:   %-12s %9d %9d %6.3f %9d\n", key, m2, m5, (m2 ? m5 / m2 : 0), most[key] } }' \
   "$OUT/rss.txt" | sort | tee -a "$OUT/summary.txt"
+if [ -s "$OUT/heap.txt" ]; then
+  say "heap at the end (kB): worker, RssAnon, malloc system bytes, malloc in use (the rest is free memory glibc keeps)"
+  sort "$OUT/heap.txt" | sed 's/^/soak:   /' | tee -a "$OUT/summary.txt"
+fi
 if python3 -c 'import matplotlib' 2>/dev/null; then
   python3 - "$OUT/rss.txt" "$OUT/rss.png" <<'PY'
 import sys, collections

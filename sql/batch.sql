@@ -40,7 +40,7 @@ SELECT tweet_count, unique_users FROM gold.popular_hashtags_by_hour WHERE hashta
 SELECT reason FROM bronze.dead_letters;
 SELECT gold_table, missing, extra, differing FROM tweetlake.verify();
 
--- one statement of 24,000 rows is taken in chunks of 10,000; its second 12,000 repeat the
+-- one statement of 24,000 rows is taken in chunks of 5,000; its second 12,000 repeat the
 -- first (with another text) across the chunk boundaries: each later version replaces the
 -- earlier one, in silver and in gold
 INSERT INTO bronze.tweets (raw)

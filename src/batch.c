@@ -1138,7 +1138,7 @@ typedef struct Batch
  * statement's transaction, so each sees what the earlier ones wrote to silver: a version
  * is compared with the one an earlier chunk stored, as with one an earlier batch stored.
  */
-#define CHUNK_ROWS 10000
+#define CHUNK_ROWS 5000
 
 typedef struct Chunk
 {

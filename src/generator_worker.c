@@ -333,7 +333,11 @@ gen_connect(void)
 	/* idempotent: retries never duplicate or reorder within a partition */
 	rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr));
 	rd_kafka_conf_set(conf, "linger.ms", "5", errstr, sizeof(errstr));
-	rd_kafka_conf_set(conf, "queue.buffering.max.messages", "200000", errstr, sizeof(errstr));
+
+	/*
+	 * its queue is bounded in tl_kafka_conf(): a full queue makes it wait
+	 * (QUEUE_FULL below)
+	 */
 	rd_kafka_conf_set_dr_msg_cb(conf, delivery_cb);
 	tl_kafka_set_error_cb(&gen_client, conf);
 	gen_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));

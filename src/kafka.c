@@ -284,6 +284,22 @@ tl_kafka_conf(const char *role, char *errbuf, size_t errlen)
 		return NULL;
 	}
 
+	/*
+	 * Memory bounds (README "Settings"), set before the user's properties so
+	 * those can change them.  A consumer prefetches at most 8 MB
+	 * (librdkafka's default is 64 MB): under a backlog that, a full batch and
+	 * its trigger are what a consumer holds.  A producer queues at most 16
+	 * MB: while the broker is away the generator waits instead (200,000
+	 * tweets were ~130 MB).
+	 */
+	if (strcmp(role, "consumer") == 0)
+		rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "8192", errbuf, errlen);
+	else
+	{
+		rd_kafka_conf_set(conf, "queue.buffering.max.messages", "200000", errbuf, errlen);
+		rd_kafka_conf_set(conf, "queue.buffering.max.kbytes", "16384", errbuf, errlen);
+	}
+
 	list = pstrdup(tweetlake_kafka_config ? tweetlake_kafka_config : "");
 	for (char *item = strtok_r(list, ";\n", &save); item; item = strtok_r(NULL, ";\n", &save))
 	{
