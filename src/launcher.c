@@ -178,13 +178,7 @@ extension_installed(Oid *roleoid)
 	return installed;
 }
 
-/*
- * tweetlake.maintain_partitions() (schema 0.6.0 on): today's and tomorrow's day partitions
- * of bronze, expired days dropped (tweetlake.bronze_retention).  What it did goes to the
- * log; an error (a partition in use, say) is logged as a WARNING and shown in the
- * launcher's last_error, and the launcher goes on: the next run tries again.  False when
- * the schema is older than 0.6.0 and has no partitions to keep.
- */
+/* The run itself, in maintain_partitions()'s subtransaction; *arg: the function exists. */
 static void
 maintain_partitions_work(void *arg)
 {
@@ -208,6 +202,13 @@ maintain_partitions_work(void *arg)
 						SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2))));
 }
 
+/*
+ * tweetlake.maintain_partitions() (schema 0.6.0 on): today's and tomorrow's day partitions
+ * of bronze, expired days dropped (tweetlake.bronze_retention).  What it did goes to the
+ * log; an error (a partition in use, say) is logged as a WARNING and shown in the
+ * launcher's last_error, and the launcher goes on: the next run tries again.  False when
+ * the schema is older than 0.6.0 and has no partitions to keep.
+ */
 static bool
 maintain_partitions(TlWorkerSlot *slot)
 {
