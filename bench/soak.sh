@@ -17,17 +17,30 @@
 #   - faults: a consumer killed every 5 minutes (KILL_EVERY s; the launcher restarts it), the
 #     broker restarted every 10 minutes (BROKER_EVERY s), Postgres stopped with -m immediate once (at half time) and
 #     started again, tweetlake.rebuild_gold() once (at a third);
-#   - every 10 s, each worker's RssAnon (launcher, generator, consumers, from /proc).
+#   - every 10 s, each worker's RssAnon (launcher, generator, consumers, from /proc), split by
+#     where it lies (/proc/PID/smaps): glibc's main heap (the backend's palloc blocks, what the
+#     worker's own thread mallocs), the heaps of glibc's thread arenas (64 MiB-aligned mappings:
+#     what librdkafka's threads malloc, fetched messages among it) and the rest (large mmap'd
+#     blocks, stacks, the libraries' data).
 # At the end the generator stops, the consumers drain the topic, and the script prints one
 # screen: every offset of every partition in bronze or the dead letters exactly once (against
 # the broker's own end offsets), every bad message a dead letter, verify() zero, freshness
 # p50/p99 over the whole run (produce time -> commit of the batch that stored it), the
 # dashboard queries' p50/p99, each worker's RssAnon (median of the second fifth of the run,
 # of the last fifth, their ratio, and the most), and the count of each fault injected.
-# At the end glibc's malloc_stats() of each worker (by gdb) gives its heap: held from the kernel
-# and in use, next to its RssAnon.
-# The samples stay in build/soak/ (rss.txt, heap.txt, dash.txt, faults.txt, summary.txt, and rss.png
-# when python3 has matplotlib).
+# (glibc's malloc_stats() is not called in the workers by gdb any more: a call that found an
+# arena's lock held by a stopped librdkafka thread aborted a consumer.  The split above is read
+# from outside, without stopping the worker.)
+# SOAK_SQL=FILE: SQL run after CREATE EXTENSION, before the workers start (a schema change to try
+# under the same load, e.g. an index a dashboard needs).
+# AB_SETTING='name = value': an A/B of a setting the workers read when they start, in one run:
+# once both consumers run, the setting is made (ALTER SYSTEM) and consumer 0 is restarted with
+# it, consumer 1 goes on without; the summary's per-worker lines compare them.  For runs without
+# consumer kills and the Postgres restart (KILL_EVERY=0 PG_RESTART=0), which would restart
+# consumer 1 with it too.
+# The samples stay in build/soak/ (rss.txt: seconds, role, index, pid, RssAnon kB, main heap kB,
+# thread arenas kB, the rest kB; dash.txt, faults.txt, summary.txt, and rss.png when
+# python3 has matplotlib: scripts/install-deps.sh --test installs Debian's).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/scripts/lib.sh"
@@ -74,6 +87,10 @@ bench_server "$W" "$PORT" "track_commit_timestamp = on" "tweetlake.autostart = o
   "tweetlake.generator_rate = $RATE" "tweetlake.consumers = 2"
 sql() { as_pg psql -X -q -h "$W" -p "$PORT" -U postgres -d postgres -tA "$@"; }
 sql -v ON_ERROR_STOP=1 -c "CREATE EXTENSION tweetlake" || exit 1
+if [ -n "${SOAK_SQL:-}" ]; then
+  cp "$SOAK_SQL" "$W/soak_extra.sql" && chown postgres: "$W/soak_extra.sql"
+  sql -v ON_ERROR_STOP=1 -f "$W/soak_extra.sql" || exit 1
+fi
 
 # the dashboard's charts, one SELECT each, into a table the dashboard loop reads
 python3 - "$ROOT/superset/dashboard_queries.sql" > "$W/charts.sql" <<'PY'
@@ -92,6 +109,18 @@ for n, name, body in charts:
     print("INSERT INTO soak.charts VALUES (%d, $n$%s$n$, $q$%s$q$);" % (n, name, q))
 PY
 sql -v ON_ERROR_STOP=1 -f "$W/charts.sql" >/dev/null || exit 1
+
+if [ -n "${AB_SETTING:-}" ]; then
+  pids_of() { sql -c "SELECT string_agg(pid::text, ' ' ORDER BY worker) FROM tweetlake.status
+                      WHERE role = 'consumer' AND pid IS NOT NULL AND messages > 0"; }
+  for _ in $(seq 120); do [ "$(pids_of | wc -w)" = 2 ] && break; sleep 1; done
+  read -r c0 c1 <<< "$(pids_of)"
+  sql -v ON_ERROR_STOP=1 -c "ALTER SYSTEM SET ${AB_SETTING%%=*} = ${AB_SETTING#*=}" -c "SELECT pg_reload_conf()" >/dev/null || exit 1
+  sql -c "SELECT pg_terminate_backend($c0)" >/dev/null
+  for _ in $(seq 120); do read -r n0 n1 <<< "$(pids_of)"; [ -n "${n1:-}" ] && [ "$n0" != "$c0" ] && break; sleep 1; done
+  [ "${n1:-}" = "$c1" ] && [ "$n0" != "$c0" ] || { echo "soak: AB_SETTING: consumer 0 did not restart alone ($c0 $c1 -> ${n0:-} ${n1:-})"; exit 1; }
+  echo "soak: AB_SETTING: consumer 0 (pid $n0) runs with $AB_SETTING, consumer 1 (pid $c1) without" >> "$LOG"
+fi
 
 T0=$(date +%s)
 END_AT=$((T0 + MINUTES * 60))
@@ -137,14 +166,33 @@ badmsgs() {
 }
 badmsgs & pids+=($!)
 
-# RssAnon of each worker every 10 s: "seconds role index pid kB"
+# RssAnon of each worker every 10 s: "seconds role index pid kB heap arenas rest" (kB)
+cat > "$W/rss.py" <<'PY'
+import re, sys
+# stdin: "role|index|pid" lines; out: one sample line a worker, "t role index pid RssAnon heap arenas rest"
+ARENA = 64 << 20  # glibc's HEAP_MAX_SIZE on 64-bit: a thread arena's heap is aligned to it
+t = sys.argv[1]
+for line in sys.stdin:
+    role, idx, pid = line.strip().split("|")
+    try:
+        anon = next(int(l.split()[1]) for l in open(f"/proc/{pid}/status") if l.startswith("RssAnon:"))
+        part = {"heap": 0, "arenas": 0, "rest": 0}; cur = "rest"
+        for l in open(f"/proc/{pid}/smaps"):
+            m = re.match(r"^([0-9a-f]+)-[0-9a-f]+ \S+ \S+ \S+ (\d+)\s*(.*)$", l)
+            if m:
+                name = m.group(3).strip()
+                cur = ("heap" if name == "[heap]" else
+                       "arenas" if not name and m.group(2) == "0" and int(m.group(1), 16) % ARENA == 0 else "rest")
+            elif l.startswith("Anonymous:"):
+                part[cur] += int(l.split()[1])
+    except (OSError, StopIteration):
+        continue
+    print(t, role, idx, pid, anon, part["heap"], part["arenas"], part["rest"])
+PY
 rss() {
   while [ "$(date +%s)" -lt "$END_AT" ]; do
     sql -c "SELECT role, coalesce(worker, 0), pid FROM tweetlake.status WHERE pid IS NOT NULL" 2>/dev/null |
-      while IFS='|' read -r role idx pid; do
-        kb=$(awk '/^RssAnon/ { print $2 }' "/proc/$pid/status" 2>/dev/null)
-        [ -n "$kb" ] && echo "$(( $(date +%s) - T0 )) $role $idx $pid $kb" >> "$OUT/rss.txt"
-      done
+      python3 "$W/rss.py" "$(( $(date +%s) - T0 ))" >> "$OUT/rss.txt"
     sleep 10
   done
 }
@@ -183,23 +231,6 @@ for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
 pids=()
 T1=$(date +%s)
 
-# the allocator's own figures next to RssAnon, at the end of the run: glibc's malloc_stats()
-# (called in each worker by gdb, a pause of about a second) prints what the heap holds from
-# the kernel ("system bytes") and what of it is allocated ("in use bytes") to the server log
-: > "$OUT/heap.txt"
-if command -v gdb >/dev/null; then
-  sql -c "SELECT role, coalesce(worker, 0), pid FROM tweetlake.status WHERE pid IS NOT NULL" 2>/dev/null |
-    while IFS='|' read -r role idx pid; do
-      at=$(stat -c %s "$W/server.log")
-      kb=$(awk '/^RssAnon/ { print $2 }' "/proc/$pid/status" 2>/dev/null)
-      gdb -p "$pid" -batch -ex 'call (void) malloc_stats()' >/dev/null 2>&1 || continue
-      sleep 0.2
-      tail -c +"$((at + 1))" "$W/server.log" | awk -v who="$role $idx" -v kb="$kb" '
-        /^Total \(incl. mmap\):/ { t = 1; next }
-        t && /^system bytes/ { sys = $4 } t && /^in use bytes/ { use = $5 }
-        END { if (sys != "") printf "%-12s %9d %9d %9d\n", who, kb, sys / 1024, use / 1024 }' >> "$OUT/heap.txt"
-    done
-fi
 
 # --- drain: the generator stops, the consumers store everything the topic holds -----------------
 sql -c "ALTER SYSTEM SET tweetlake.generator_rate = 0" -c "SELECT pg_reload_conf()" >/dev/null
@@ -217,6 +248,8 @@ done
 # --- the summary --------------------------------------------------------------------------
 : > "$OUT/summary.txt"
 say "$MINUTES min at $RATE tweets/s, $PARTITIONS partitions, 2 consumers, on $(nproc) cores, $(pg_config --version)"
+[ -n "${AB_SETTING:-}" ] && say "AB_SETTING: consumer 0 ran with $AB_SETTING (restarted before the run), consumer 1 without"
+[ -n "${SOAK_SQL:-}" ] && say "SOAK_SQL $SOAK_SQL: $(tr '\n' ' ' < "$SOAK_SQL" | cut -c1-150)"
 say "faults: $(awk '{ print $2 }' "$OUT/faults.txt" | sort | uniq -c | awk '{ printf "%s%s %d", (NR > 1 ? ", " : ""), $2, $1 }')"
 say "topic: $END messages ($(wc -l < "$OUT/bad.txt" 2>/dev/null || echo 0) of them bad) in $(wc -l < "$W/end_offsets") partitions"
 # each offset once in bronze (a message the trigger rejected is there too, next to its dead
@@ -262,18 +295,36 @@ awk -v a="$f" -v b="$((2 * f))" -v c="$((4 * f))" '
   END { for (key in most) { m2 = med(v2, key, n2[key]); m5 = med(v5, key, n5[key])
         printf "soak:   %-12s %9d %9d %6.3f %9d\n", key, m2, m5, (m2 ? m5 / m2 : 0), most[key] } }' \
   "$OUT/rss.txt" | sort | tee -a "$OUT/summary.txt"
-if [ -s "$OUT/heap.txt" ]; then
-  say "heap at the end (kB): worker, RssAnon, malloc system bytes, malloc in use (the rest is free memory glibc keeps)"
-  sort "$OUT/heap.txt" | sed 's/^/soak:   /' | tee -a "$OUT/summary.txt"
-fi
-if python3 -c 'import matplotlib' 2>/dev/null; then
-  python3 - "$OUT/rss.txt" "$OUT/rss.png" <<'PY'
+# CPU a message of each worker since it started (utime + stime of /proc/PID/stat against the
+# messages tweetlake.status counts for it): what a memory setting costs, side by side with RssAnon
+say "CPU a message (us, since the worker started): $(sql -c "SELECT role, coalesce(worker, 0), pid, messages
+    FROM tweetlake.status WHERE pid IS NOT NULL AND role IN ('consumer', 'generator') ORDER BY 1, 2" |
+  while IFS='|' read -r role idx pid n; do
+    ticks=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null) || continue
+    awk -v r="$role $idx" -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$n" \
+      'BEGIN { printf "%s %.1f (%d messages); ", r, (n > 0 ? t / hz * 1e6 / n : 0), n }'
+  done)"
+say "where it lies (kB, medians of the 2nd and the last fifth; split of the most): worker, main heap, thread arenas, the rest"
+awk -v a="$f" -v b="$((2 * f))" -v c="$((4 * f))" 'NF >= 8 {
+    key = $2 " " $3; if ($5 > most[key]) { most[key] = $5; at[key] = $6 " / " $7 " / " $8 }
+    for (k = 6; k <= 8; k++) {
+      if ($1 >= a && $1 < b) { n2[key, k]++; v2[key, k, n2[key, k]] = $k }
+      if ($1 >= c) { n5[key, k]++; v5[key, k, n5[key, k]] = $k } } }
+  function med(v, key, k, n,   i, j, t, x) { for (i = 1; i <= n; i++) x[i] = v[key, k, i]
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
+    return n ? (n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2) : 0 }
+  END { for (key in most) { line = sprintf("soak:   %-12s", key)
+          for (k = 6; k <= 8; k++) line = line sprintf(" %7d -> %7d", med(v2, key, k, n2[key, k]), med(v5, key, k, n5[key, k]))
+          print line "   most: " at[key] } }' "$OUT/rss.txt" | sort | tee -a "$OUT/summary.txt"
+py=; for p in python3 /usr/bin/python3; do "$p" -c 'import matplotlib' 2>/dev/null && { py=$p; break; }; done
+if [ -n "$py" ]; then
+  "$py" - "$OUT/rss.txt" "$OUT/rss.png" <<'PY'
 import sys, collections
 import matplotlib; matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 s = collections.defaultdict(list)
 for line in open(sys.argv[1]):
-    t, role, idx, pid, kb = line.split()
+    t, role, idx, pid, kb = line.split()[:5]
     s[f"{role} {idx}"].append((int(t) / 60, int(kb) / 1024))
 for k, v in sorted(s.items()):
     plt.plot([a for a, _ in v], [b for _, b in v], ".", markersize=2, label=k)

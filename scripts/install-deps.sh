@@ -15,13 +15,13 @@ superset=(python3-venv python3-pip curl ca-certificates)
 # --superset-only: only that and psql, no server or compiler (docker/superset.Dockerfile).
 # --test: what the test suite needs besides: a JDK and Maven for the real Apache Kafka
 # broker (test/kafka), Chromium for the Superset test, PyYAML for the docker/ checks,
-# pg-bsd-indent for scripts/indent.sh --check, debhelper and postgresql-server-dev-all for
-# building the Debian package (scripts/deb-test.sh).
+# matplotlib for bench/soak.sh's plot, pg-bsd-indent for scripts/indent.sh --check, debhelper
+# and postgresql-server-dev-all for building the Debian package (scripts/deb-test.sh).
 case "${1:-}" in
   "") ;;
   --superset) packages+=("${superset[@]}") ;;
   --superset-only) packages=(postgresql-client-"$PG_MAJOR" "${superset[@]}") ;;
-  --test) packages+=(openjdk-17-jdk-headless maven chromium "${superset[@]}" python3-yaml pg-bsd-indent
+  --test) packages+=(openjdk-17-jdk-headless maven chromium "${superset[@]}" python3-yaml python3-matplotlib pg-bsd-indent
                      debhelper postgresql-server-dev-all) ;;
   *) echo "usage: install-deps.sh [--superset|--superset-only|--test]" >&2; exit 2 ;;
 esac
