@@ -5,6 +5,7 @@
 #
 #   bash bench/ab_trigger.sh REV [N] [ROUNDS]           e.g. bash bench/ab_trigger.sh HEAD~1 100000 3
 #   bash bench/ab_trigger.sh version:V [N] [ROUNDS]     e.g. bash bench/ab_trigger.sh version:0.3.0
+#   NOW_SQL=FILE bash bench/ab_trigger.sh installed [N] [ROUNDS]
 #
 # REV: the SQL trigger function's text at that commit (schema/sources/60_batch.sql, or the
 # install script sql/tweetlake--0.1.0.sql of commits before the schema/ layout), put in place
@@ -15,6 +16,9 @@
 # when the installed one is C.  SPAN (default 7 days) is the time the tweets spread over;
 # BATCH_SIZE (default: tweetlake.batch_size's, 10000) the rows per INSERT, so BATCH_SIZE=1
 # gives what a one-row INSERT costs the trigger.
+# installed: both sides are the installed extension as it is; with NOW_SQL, a file of SQL run on
+# the installed side after CREATE EXTENSION (an index, a storage parameter) before it loads: the
+# way to price a schema change before it becomes a version.
 # Prints tweets/s and the loading backend's CPU time per tweet (what other work on the
 # machine disturbs least) per run, then the medians of each side and their ratios.
 set -euo pipefail
@@ -30,7 +34,9 @@ cleanup() { as_pg pg_ctl -D "$W/data" -m immediate stop >/dev/null 2>&1 || true;
 trap cleanup EXIT
 SPAN=${SPAN:-7 days}
 BEFORE_VERSION=
-if [ "${REV#version:}" != "$REV" ]; then
+if [ "$REV" = installed ]; then
+  : > "$W/before.sql"
+elif [ "${REV#version:}" != "$REV" ]; then
   BEFORE_VERSION=${REV#version:}
   : > "$W/before.sql"
 else
@@ -44,7 +50,8 @@ if j < 0 or "LANGUAGE C" in s[i:j]:
     sys.exit("ab_trigger: the trigger at this commit is not SQL text; compare with version:V")
 print(s[i:j + 3].replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))' > "$W/before.sql"
 fi
-chown postgres: "$W/before.sql" 2>/dev/null || true
+if [ -n "${NOW_SQL:-}" ]; then cp "$NOW_SQL" "$W/now.sql"; else : > "$W/now.sql"; fi
+chown postgres: "$W/before.sql" "$W/now.sql" 2>/dev/null || true
 
 bench_server "$W" "$PORT"
 sql() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -U postgres -tA "$@"; }
@@ -59,6 +66,7 @@ for round in $(seq "$ROUNDS"); do
       sql -d "ab_$side" -c "CREATE EXTENSION tweetlake"
       [ "$side" = before ] && sql -d "ab_$side" -f "$W/before.sql"
     fi
+    if [ "$side" = now ] && [ -n "${NOW_SQL:-}" ]; then sql -d "ab_$side" -f "$W/now.sql"; fi
     sql -d "ab_$side" -c "CHECKPOINT"
     # one session: its CPU time (utime + stime of /proc/self/stat, in ticks) around the load
     t0=$(date +%s.%N)
@@ -73,7 +81,7 @@ for round in $(seq "$ROUNDS"); do
     r=$(awk -v n="$N" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
     off=$(sql -d "ab_$side" -c "SELECT coalesce(string_agg(gold_table, ' '), '-') FROM tweetlake.verify()
                                  WHERE missing + extra + differing > 0")
-    echo "round $round $side ($([ "$side" = before ] && echo "$REV" || echo installed)): $r tweets/s, $cpu us CPU a tweet; gold tables off a recompute: $off"
+    echo "round $round $side ($([ "$side" = before ] && echo "$REV" || echo "installed${NOW_SQL:+ + $NOW_SQL}")): $r tweets/s, $cpu us CPU a tweet; gold tables off a recompute: $off"
     echo "$side $r $cpu" >> "$W/rates"
   done
 done
