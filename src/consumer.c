@@ -20,7 +20,6 @@
 
 #include <librdkafka/rdkafka.h>
 #ifdef __GLIBC__
-#include <malloc.h>
 #endif
 
 #include "access/xact.h"
@@ -1302,30 +1301,6 @@ store_batch(rd_kafka_message_t **msgs, int n)
 	return false;
 }
 
-/*
- * Gives the allocator's free memory back to the kernel, at most every 10 seconds, after a
- * batch.  glibc keeps the heap a large batch grew to (after a broker restart the backlog
- * comes in 10,000-message batches) and fills it again only with what fits its holes, so
- * without this a consumer's RssAnon steps up with every larger batch and never comes
- * down: bench/RESULTS.md has the malloc_stats() figures.  A trim of a consumer's ~90 MB
- * of free heap took 9-14 ms; the pages it frees are faulted in again by the next large
- * batch.  (A fixed 1 MB mmap threshold keeps no free heap at all, but cost 20 % more CPU
- * a message.)
- */
-static void
-release_free_memory(void)
-{
-#ifdef __GLIBC__
-	TimestampTz now = GetCurrentTimestamp();
-
-	if (TimestampDifferenceExceeds(cons.trimmed_at, now, 10000))
-	{
-		malloc_trim(0);
-		cons.trimmed_at = now;
-	}
-#endif
-}
-
 void
 tweetlake_consumer_main(Datum arg)
 {
@@ -1337,6 +1312,7 @@ tweetlake_consumer_main(Datum arg)
 	cons.index = DatumGetInt32(arg);
 	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
 	cons.nconsumers = Max(args.nconsumers, 1);
+	tl_memory_init();
 
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -1441,7 +1417,7 @@ tweetlake_consumer_main(Datum arg)
 		for (int k = 0; k < n; k++)
 			rd_kafka_message_destroy(msgs[k]);
 		MemoryContextReset(cons.batch_ctx);
-		release_free_memory();
+		tl_release_free_memory(&cons.trimmed_at);
 	}
 
 	tl_slot_set_state(cons.slot, "stopping");

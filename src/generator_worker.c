@@ -428,6 +428,7 @@ tweetlake_generator_main(Datum arg)
 	double		shown_updates = 0;
 	double		shown_deletes = 0;
 
+	tl_memory_init();
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();

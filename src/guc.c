@@ -26,6 +26,7 @@ char	   *tweetlake_kafka_config_file = NULL;
 bool		tweetlake_autostart = true;
 bool		tweetlake_parse_fast_path = true;
 int			tweetlake_bronze_retention = 0;
+int			tweetlake_malloc_arenas = 1;
 
 /*
  * Settings that need a server restart, used only by the workers: they can be defined only
@@ -189,6 +190,17 @@ tweetlake_define_gucs(void)
 							&tweetlake_bronze_retention,
 							0, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MIN,
+							NULL, NULL, NULL);
+
+	/* read by each worker with a Kafka client when it starts (memory.c) */
+	DefineCustomIntVariable("tweetlake.malloc_arenas",
+							"Most glibc malloc arenas a consumer or the generator uses.",
+							"1 keeps librdkafka's threads in the worker's main heap, which a consumer gives back "
+							"to the kernel after its batches; 0 leaves glibc's default (8 per core). "
+							"A worker reads it when it starts.",
+							&tweetlake_malloc_arenas,
+							1, 0, 64,
+							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 
 	/*

@@ -33,6 +33,7 @@ extern char *tweetlake_kafka_config_file;
 extern bool tweetlake_autostart;
 extern bool tweetlake_parse_fast_path;
 extern int	tweetlake_bronze_retention;
+extern int	tweetlake_malloc_arenas;
 
 extern void tweetlake_define_gucs(void);
 
@@ -189,6 +190,10 @@ typedef struct TlConsumerArgs
 
 /* The non-superuser role the consumers run as (created by the extension's schema). */
 #define TL_WORKER_ROLE		"tweetlake_worker"
+
+/* memory.c */
+extern void tl_memory_init(void);
+extern void tl_release_free_memory(TimestampTz *last);
 
 /* subxact.c */
 extern ErrorData *tl_try_subtransaction(void (*work) (void *arg), void *arg, MemoryContext errcxt);

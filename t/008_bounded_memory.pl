@@ -1,6 +1,9 @@
 # tweet_id_of (behind bronze.tweets.tweet_id) reads at most the id: a 20 MB message whose
 # tweet_id value is escaped costs a backend no more than the message itself.  (It used to
 # parse such a message with json-c: the peak went from 137 MB to 744 MB for this one.)
+# Then the workers with Kafka clients: with tweetlake.malloc_arenas = 1 (the default)
+# librdkafka's threads allocate from the worker's main heap, which the consumer trims, not
+# from heaps of their own (src/memory.c); with 0 they have their own again.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -26,4 +29,48 @@ my $grew_mb = ($after - $before) / 1024;
 ok($grew_mb < 64, sprintf('tweet_id_of on a %d-byte message raised the peak by %.1f MB (< 64 MB)', $len, $grew_mb));
 
 $node->stop('fast');
+
+# glibc maps each thread arena's heap at a 64 MiB boundary (HEAP_MAX_SIZE): anonymous rw-p
+# mappings at such an address, counted in /proc/PID/smaps.
+sub thread_heaps
+{
+	my ($pid) = @_;
+	open my $fh, '<', "/proc/$pid/smaps" or die "/proc/$pid/smaps: $!";
+	my $n = 0;
+	while (<$fh>)
+	{
+		$n++ if /^([0-9a-f]+)-[0-9a-f]+ rw-p 00000000 00:00 0\s*$/ && hex($1) % (64 * 1024 * 1024) == 0;
+	}
+	return $n;
+}
+
+my $pipe = tweetlake_node('arenas', 'tweetlake.generator_rate' => 2000, 'tweetlake.consumers' => 1);
+my $workers = "SELECT string_agg(role || ' ' || pid, ',' ORDER BY role) FROM tweetlake.status
+               WHERE role IN ('generator', 'consumer') AND pid IS NOT NULL AND messages >= 4000";
+wait_for($pipe, "SELECT count(*) FROM ($workers) w WHERE string_agg LIKE '%,%'", '1',
+	'generator and consumer have 4,000 messages each (malloc_arenas = 1)');
+my %heaps = map { my ($r, $p) = split / /; ($r => thread_heaps($p)) } split /,/, sql_value($pipe, $workers);
+is_deeply(\%heaps, { consumer => 0, generator => 0 },
+	"malloc_arenas = 1: librdkafka's threads allocate from the workers' main heap, no thread arena");
+is(sql_value($pipe, "SELECT setting FROM pg_settings WHERE name = 'tweetlake.malloc_arenas'"), '1', 'the default is 1');
+
+# 0: glibc's default; the workers read it when they start
+$pipe->safe_psql('postgres', "ALTER SYSTEM SET tweetlake.malloc_arenas = 0");
+$pipe->safe_psql('postgres', "SELECT pg_reload_conf()");
+my $old = sql_value($pipe, "SELECT string_agg(pid::text, ',') FROM tweetlake.status WHERE pid IS NOT NULL AND role IN ('generator', 'consumer')");
+$pipe->safe_psql('postgres', "SELECT tweetlake.stop()");
+wait_for($pipe, "SELECT count(*) FROM tweetlake.status WHERE pid IS NOT NULL AND role IN ('generator', 'consumer')", '0',
+	'the workers stop');
+$pipe->safe_psql('postgres', "SELECT tweetlake.start()");
+wait_for($pipe, "SELECT count(*) FROM ($workers) w WHERE string_agg LIKE '%,%'", '1',
+	'generator and consumer have 4,000 messages each (malloc_arenas = 0)');
+my $new = sql_value($pipe, $workers);
+%heaps = map { my ($r, $p) = split / /; ($r => thread_heaps($p)) } split /,/, $new;
+ok($heaps{consumer} > 0 && $heaps{generator} > 0,
+	"malloc_arenas = 0: librdkafka's threads have heaps of their own again (consumer $heaps{consumer}, generator $heaps{generator})");
+is(sql_value($pipe, "SELECT count(*) FROM bronze.tweets") > 0 ? 'rows' : 'none', 'rows', 'the pipeline stored tweets');
+is(sql_value($pipe, "SELECT sum(missing + extra + differing) FROM tweetlake.verify()"), '0', 'verify() is zero');
+
+$pipe->stop('fast');
+unlike(slurp_file($pipe->logfile), qr/terminated by signal|exited with exit code [^01]/, 'no worker died');
 done_testing();

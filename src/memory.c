@@ -1,0 +1,57 @@
+/*
+ * memory.c - how the consumers and the generator, whose Kafka clients run threads of their
+ * own, give freed memory back to the kernel, so that their RssAnon follows what they use.
+ *
+ * glibc gives each new thread an arena of its own while there are fewer than 8 per core, so
+ * librdkafka's threads, which allocate the fetched and the produced messages, get heaps of
+ * their own.  malloc_trim() gives back the free pages inside every arena, but the free top
+ * of a thread's heap only past the trim threshold, which glibc raises to twice the largest
+ * block it has unmapped (a full batch's arrays reach ~10 MB).  After a backlog such a heap
+ * kept what the backlog took: 12.4 MB held, 0.35 MB in use (malloc_stats of a consumer,
+ * bench/RESULTS.md).  With tweetlake.malloc_arenas = 1 every thread of the worker allocates
+ * from the main heap, whose top and free pages tl_release_free_memory() hands back.
+ */
+#include "tweetlake.h"
+
+#include "utils/timestamp.h"
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+/*
+ * At the start of a worker, before it makes a Kafka client (and so before librdkafka
+ * starts its threads): caps the arenas of this process at tweetlake.malloc_arenas.
+ */
+void
+tl_memory_init(void)
+{
+#ifdef __GLIBC__
+	if (tweetlake_malloc_arenas > 0)
+		mallopt(M_ARENA_MAX, tweetlake_malloc_arenas);
+#endif
+}
+
+/*
+ * Gives the allocator's free memory back to the kernel, at most every 10 seconds (*last:
+ * when it last did), after a batch.  glibc keeps the heap a large batch grew to (after a
+ * broker restart the backlog comes in 10,000-message batches) and fills it again only with
+ * what fits its holes, so without this a consumer's RssAnon steps up with every larger
+ * batch and never comes down: bench/RESULTS.md has the malloc_stats() figures.  A trim of
+ * a consumer's ~90 MB of free heap took 9-14 ms; the pages it frees are faulted in again by
+ * the next large batch.  (A fixed 1 MB mmap threshold keeps no free heap at all, but cost
+ * 20 % more CPU a message.)
+ */
+void
+tl_release_free_memory(TimestampTz *last)
+{
+#ifdef __GLIBC__
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (TimestampDifferenceExceeds(*last, now, 10000))
+	{
+		malloc_trim(0);
+		*last = now;
+	}
+#endif
+}
