@@ -36,6 +36,9 @@ JOIN tweetlake.bronze_partitions p ON p.partition = d.tableoid AND p.range_from 
 
 -- Two old days: a day partition of 40 days ago, and rows of 50 days ago that no day
 -- partition holds (they stay in the default partitions).  They are tweets like any other.
+-- Ages in hours, not days: timestamptz minus days counts in the session's time zone
+-- (PST8PDT here), so across a DST change the row moved an hour, into the day before when
+-- the test ran in the first hour after midnight UTC.
 CREATE TABLE bronze.tweets_old (LIKE bronze.tweets INCLUDING DEFAULTS INCLUDING GENERATED);
 DO $$
 BEGIN
@@ -45,11 +48,11 @@ BEGIN
 END
 $$;
 INSERT INTO bronze.tweets (raw, ingested_at)
-SELECT t, now() - interval '40 days' FROM tweetlake.generate_tweets(200, 11) t;
+SELECT t, now() - interval '960 hours' FROM tweetlake.generate_tweets(200, 11) t;
 INSERT INTO bronze.tweets (raw, ingested_at)
-SELECT t, now() - interval '50 days' FROM tweetlake.generate_tweets(100, 12) t;
+SELECT t, now() - interval '1200 hours' FROM tweetlake.generate_tweets(100, 12) t;
 INSERT INTO bronze.dead_letters (raw, reason, failed_at) VALUES
-    ('\x01', 'old', now() - interval '50 days'), ('\x02', 'recent', now() - interval '5 days');
+    ('\x01', 'old', now() - interval '1200 hours'), ('\x02', 'recent', now() - interval '120 hours');
 SELECT p.partition, count(*) FROM bronze.tweets b JOIN tweetlake.bronze_partitions p ON p.partition = b.tableoid
 WHERE b.ingested_at < now() - interval '1 day' GROUP BY 1 ORDER BY 1;
 CREATE TEMP TABLE silver_before AS SELECT tweet_id, total_engagement FROM silver.tweets;
