@@ -17,17 +17,22 @@ cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/test" "$ROOT/scripts" "$ROOT/superset"
 [ "$(id -u)" -eq 0 ] && chown -R postgres: "$WORK"
 
 passed=0; failed=0
+# What failed, one line each, printed again just above the last line: a CI log that keeps only
+# its tail still names every failure.
+recap=""
+note_failure() { recap="$recap$1"$'\n'; }
 # Adds the counts of the last "tap-summary: <passed> <failed>" line of FILE to the totals;
 # none there: MESSAGE, and one failure.
 add_tap_summary() {
   local line
   line=$(grep -E '^tap-summary: ' "$1" | tail -1)
   if [ -z "$line" ]; then
-    echo "$2"; failed=$((failed + 1))
+    echo "$2"; failed=$((failed + 1)); note_failure "$2"
   else
     passed=$((passed + $(echo "$line" | awk '{print $2}')))
     failed=$((failed + $(echo "$line" | awk '{print $3}')))
   fi
+  while IFS= read -r line; do note_failure "$line"; done < <(grep -E '^(not ok|tap-failed: )' "$1")
 }
 
 # --- pg_regress ---------------------------------------------------------------
@@ -44,6 +49,7 @@ if [ "$((r_ok + r_bad))" -eq 0 ]; then
   echo "pg_regress ran no test (see $RESULTS/regress.log)"; r_bad=1
 fi
 passed=$((passed + r_ok)); failed=$((failed + r_bad))
+while IFS= read -r line; do note_failure "pg_regress: $line"; done < <(grep -E '\.\.\. FAILED' "$WORK/regress.log")
 cp "$WORK/regress.log" "$RESULTS/" 2>/dev/null
 [ -f "$WORK/regression.diffs" ] && cp "$WORK/regression.diffs" "$RESULTS/" && cat "$WORK/regression.diffs"
 cp -r "$WORK/log" "$RESULTS/regress-server-log" 2>/dev/null
@@ -127,6 +133,7 @@ if [ -z "${TAP_ONLY:-}${REGRESS_ONLY:-}" ]; then
   else
     head -n 40 "$RESULTS/indent.diff"
     echo "not ok - C sources are not pgindent-clean (make indent; diff in $RESULTS/indent.diff)"; failed=$((failed + 1))
+    note_failure "not ok - C sources are not pgindent-clean (make indent; diff in $RESULTS/indent.diff)"
   fi
 fi
 
@@ -142,6 +149,7 @@ if [ -z "${TAP_ONLY:-}${REGRESS_ONLY:-}" ] && [ "${SKIP_BENCH:-}" != 1 ]; then
   else
     tail -n 30 "$RESULTS/bench-smoke.log"
     echo "not ok - bench smoke run (exit $b_rc; log: $RESULTS/bench-smoke.log)"; failed=$((failed + 1))
+    note_failure "not ok - bench smoke run (exit $b_rc; log: $RESULTS/bench-smoke.log)"
   fi
 fi
 
@@ -158,10 +166,15 @@ if [ -z "${TAP_ONLY:-}${REGRESS_ONLY:-}" ] && [ "${SKIP_SANITIZE:-}" != 1 ]; the
   else
     tail -n 40 "$RESULTS/sanitize.log"
     echo "not ok - ASan/UBSan build (exit $s_rc; log: $RESULTS/sanitize.log)"; failed=$((failed + 1))
+    note_failure "not ok - ASan/UBSan build (exit $s_rc; log: $RESULTS/sanitize.log)"
   fi
 fi
 
 chmod -R a+rX "$RESULTS" 2>/dev/null
 [ "${KEEP_TEST_DIR:-}" = 1 ] || rm -rf "$WORK"
+if [ -n "$recap" ]; then
+  echo "== failed:"
+  printf '%s' "$recap"
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -15,5 +15,13 @@ for my $file ($agg->descriptions) {
     my ($parser) = $agg->parsers($file);
     # a crash, a bad exit or a missed plan with no failed assertion to show for it
     $failed++ if !$parser->failed && ($parser->exit || $parser->parse_errors || !$parser->is_good_plan);
+    # one line a failing file, which scripts/test.sh repeats at the end of the run
+    my @bad = $parser->failed;
+    my @why;
+    push @why, 'tests ' . join(', ', @bad) if @bad;
+    push @why, 'exit ' . $parser->exit if $parser->exit;
+    push @why, 'bad plan (' . $parser->tests_run . ' run)' if !$parser->is_good_plan;
+    push @why, 'parse errors' if $parser->parse_errors;
+    print "tap-failed: $file: " . join('; ', @why) . "\n" if @why;
 }
 print "tap-summary: $passed $failed\n";
