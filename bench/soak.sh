@@ -39,7 +39,8 @@
 # consumer kills and the Postgres restart (KILL_EVERY=0 PG_RESTART=0), which would restart
 # consumer 1 with it too.
 # The samples stay in build/soak/ (rss.txt: seconds, role, index, pid, RssAnon kB, main heap kB,
-# thread arenas kB, the rest kB; dash.txt, faults.txt, summary.txt, and rss.png when
+# thread arenas kB, the rest kB; lag.txt: seconds, backlog; contexts.txt: seconds, consumer, kB
+# of its memory contexts; dash.txt, faults.txt, summary.txt, and rss.png when
 # python3 has matplotlib: scripts/install-deps.sh --test installs Debian's).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -189,10 +190,22 @@ for line in sys.stdin:
         continue
     print(t, role, idx, pid, anon, part["heap"], part["arenas"], part["rest"])
 PY
+# and with it the backlog (messages on the broker not yet stored, all partitions) into lag.txt,
+# and every minute each consumer's memory contexts into the server log
+# (pg_log_backend_memory_contexts; their "Grand total" lines are read at the end): what of the
+# main heap PostgreSQL's own allocations hold, next to a backlog that makes batches bigger.
 rss() {
+  local n=0 t
   while [ "$(date +%s)" -lt "$END_AT" ]; do
+    t=$(( $(date +%s) - T0 ))
     sql -c "SELECT role, coalesce(worker, 0), pid FROM tweetlake.status WHERE pid IS NOT NULL" 2>/dev/null |
-      python3 "$W/rss.py" "$(( $(date +%s) - T0 ))" >> "$OUT/rss.txt"
+      python3 "$W/rss.py" "$t" >> "$OUT/rss.txt"
+    echo "$t $(sql -c "SELECT coalesce(sum(lag), 0) FROM tweetlake.consumer_lag" 2>/dev/null)" >> "$OUT/lag.txt"
+    if [ $((n % 6)) = 0 ]; then
+      sql -c "SELECT pg_log_backend_memory_contexts(pid) FROM tweetlake.status
+              WHERE role = 'consumer' AND pid IS NOT NULL" >/dev/null 2>&1
+    fi
+    n=$((n + 1))
     sleep 10
   done
 }
@@ -316,6 +329,33 @@ awk -v a="$f" -v b="$((2 * f))" -v c="$((4 * f))" 'NF >= 8 {
   END { for (key in most) { line = sprintf("soak:   %-12s", key)
           for (k = 6; k <= 8; k++) line = line sprintf(" %7d -> %7d", med(v2, key, k, n2[key, k]), med(v5, key, k, n5[key, k]))
           print line "   most: " at[key] } }' "$OUT/rss.txt" | sort | tee -a "$OUT/summary.txt"
+# the backlog, and the consumers' memory contexts (PostgreSQL's own allocations) by the fifths
+fifths() {  # stdin: "seconds key value"; prints "key 2nd-fifth-median last-fifth-median"
+  awk -v a="$f" -v b="$((2 * f))" -v c="$((4 * f))" '
+    { if ($1 >= a && $1 < b) { n2[$2]++; v2[$2, n2[$2]] = $3 }
+      if ($1 >= c) { n5[$2]++; v5[$2, n5[$2]] = $3 } seen[$2] = 1 }
+    function med(v, key, n,   i, j, t, x) { for (i = 1; i <= n; i++) x[i] = v[key, i]
+      for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
+      return n ? (n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2) : 0 }
+    END { for (k in seen) print k, med(v2, k, n2[k]), med(v5, k, n5[k]) }' | sort
+}
+say "backlog (messages not yet stored, medians): 2nd fifth $(awk '{ print $1, "all", $2 }' "$OUT/lag.txt" | fifths | awk '{ print $2 " -> last fifth " $3 }')"
+python3 - "$W/server.log" "$T0" "$OUT/rss.txt" > "$OUT/contexts.txt" <<'PY'
+import re, sys, datetime
+# "2026-12-03 07:30:01.123 UTC [1234] LOG:  Grand total: 123 bytes in ..." -> "seconds consumer-N kB"
+t0 = int(sys.argv[2]); role = {}
+for line in open(sys.argv[3]):
+    f = line.split()
+    if f[1] == "consumer": role[f[3]] = "consumer-" + f[2]
+pat = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.\d+ UTC \[(\d+)\] LOG:\s+Grand total: (\d+) bytes")
+for line in open(sys.argv[1], errors="replace"):
+    m = pat.match(line)
+    if m and m.group(2) in role:
+        t = datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=datetime.timezone.utc).timestamp()
+        print(int(t) - t0, role[m.group(2)], int(m.group(3)) // 1024)
+PY
+say "PostgreSQL memory contexts of the consumers (kB, Grand total, medians): $(fifths < "$OUT/contexts.txt" |
+  awk '{ printf "%s%s %d -> %d", (NR > 1 ? "; " : ""), $1, $2, $3 }')"
 py=; for p in python3 /usr/bin/python3; do "$p" -c 'import matplotlib' 2>/dev/null && { py=$p; break; }; done
 if [ -n "$py" ]; then
   "$py" - "$OUT/rss.txt" "$OUT/rss.png" <<'PY'
@@ -333,4 +373,4 @@ plt.savefig(sys.argv[2], dpi=100)
 PY
   say "plot: $OUT/rss.png"
 fi
-say "samples: $OUT/rss.txt, $OUT/dash.txt, $OUT/faults.txt; log: $LOG"
+say "samples: $OUT/rss.txt, $OUT/lag.txt, $OUT/contexts.txt, $OUT/dash.txt, $OUT/faults.txt; log: $LOG"
