@@ -425,6 +425,7 @@ tweetlake_generator_main(Datum arg)
 	char		state[64] = "";
 	char		wait_state[64];
 	int			shown_rate = INT_MIN;
+	TimestampTz trimmed_at = 0;
 	double		shown_updates = 0;
 	double		shown_deletes = 0;
 
@@ -589,6 +590,12 @@ tweetlake_generator_main(Datum arg)
 			wait_ms = 0;
 		}
 		rd_kafka_poll(gen_rk, 0);
+
+		/*
+		 * what the producer queue took while the broker was away (up to its
+		 * 16 MB) goes back to the kernel once delivered
+		 */
+		tl_release_free_memory(&trimmed_at);
 
 		if (wait_ms > 0)
 		{
