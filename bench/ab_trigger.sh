@@ -18,7 +18,9 @@
 # gives what a one-row INSERT costs the trigger.
 # installed: both sides are the installed extension as it is; with NOW_SQL, a file of SQL run on
 # the installed side after CREATE EXTENSION (an index, a storage parameter) before it loads: the
-# way to price a schema change before it becomes a version.
+# way to price a schema change before it becomes a version.  NOW_CREATEDB: options of CREATE
+# DATABASE for the installed side, e.g. NOW_CREATEDB="TEMPLATE template0 LC_COLLATE 'C'" (what
+# the collation of text keys costs: the other side keeps the server's C.UTF-8).
 # Prints tweets/s and the loading backend's CPU time per tweet (what other work on the
 # machine disturbs least) per run, then the medians of each side and their ratios.
 set -euo pipefail
@@ -59,7 +61,8 @@ sql() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -U postgres -tA "
 : > "$W/rates"
 for round in $(seq "$ROUNDS"); do
   for side in before now; do
-    sql -d postgres -c "DROP DATABASE IF EXISTS ab_$side" -c "CREATE DATABASE ab_$side" 2>/dev/null
+    opts=; [ "$side" = now ] && opts=${NOW_CREATEDB:-}
+    sql -d postgres -c "DROP DATABASE IF EXISTS ab_$side" -c "CREATE DATABASE ab_$side $opts" 2>/dev/null
     if [ "$side" = before ] && [ -n "$BEFORE_VERSION" ]; then
       sql -d "ab_$side" -c "CREATE EXTENSION tweetlake VERSION '$BEFORE_VERSION'"
     else
@@ -81,7 +84,7 @@ for round in $(seq "$ROUNDS"); do
     r=$(awk -v n="$N" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
     off=$(sql -d "ab_$side" -c "SELECT coalesce(string_agg(gold_table, ' '), '-') FROM tweetlake.verify()
                                  WHERE missing + extra + differing > 0")
-    echo "round $round $side ($([ "$side" = before ] && echo "$REV" || echo "installed${NOW_SQL:+ + $NOW_SQL}")): $r tweets/s, $cpu us CPU a tweet; gold tables off a recompute: $off"
+    echo "round $round $side ($([ "$side" = before ] && echo "$REV" || echo "installed${NOW_SQL:+ + $NOW_SQL}${NOW_CREATEDB:+ in a database $NOW_CREATEDB}")): $r tweets/s, $cpu us CPU a tweet; gold tables off a recompute: $off"
     echo "$side $r $cpu" >> "$W/rates"
   done
 done
