@@ -297,16 +297,23 @@ say "dashboard ($(sql -c "SELECT count(*) FROM soak.charts") charts a second, $(
 sql -c "COPY (SELECT * FROM soak.dash ORDER BY at) TO STDOUT" > "$OUT/dash.txt"
 # RssAnon per worker: the second and the last fifth of the run, by time
 span=$((T1 - T0)); f=$((span / 5))
-say "RssAnon (kB): worker, 2nd fifth median, last fifth median, last/2nd, most"
+# A consumer's sample lands inside a batch (its memory contexts then hold the batch's parsed rows,
+# tens of MB at 10,000 rows) or between two (what it keeps): the median mixes both, so the floor
+# (10th percentile) of each fifth, what the worker keeps between batches, is shown beside it.
+say "RssAnon (kB): worker, 2nd fifth median, last fifth median, last/2nd, most; floor (10th percentile) 2nd fifth, last fifth, last/2nd"
 awk -v a="$f" -v b="$((2 * f))" -v c="$((4 * f))" '
   { key = $2 " " $3; if ($5 > most[key]) most[key] = $5
     if ($1 >= a && $1 < b) { n2[key]++; v2[key, n2[key]] = $5 }
     if ($1 >= c) { n5[key]++; v5[key, n5[key]] = $5 } }
-  function med(v, key, n,   i, j, t, a) { for (i = 1; i <= n; i++) a[i] = v[key, i]
-    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+  function sorted(v, key, n, a,   i, j, t) { for (i = 1; i <= n; i++) a[i] = v[key, i]
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t } }
+  function med(v, key, n,   a) { sorted(v, key, n, a)
     return n ? (n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2) : 0 }
+  function p10(v, key, n,   a, i) { sorted(v, key, n, a); i = int(n / 10 + 0.999); return n ? a[i < 1 ? 1 : i] : 0 }
   END { for (key in most) { m2 = med(v2, key, n2[key]); m5 = med(v5, key, n5[key])
-        printf "soak:   %-12s %9d %9d %6.3f %9d\n", key, m2, m5, (m2 ? m5 / m2 : 0), most[key] } }' \
+        l2 = p10(v2, key, n2[key]); l5 = p10(v5, key, n5[key])
+        printf "soak:   %-12s %9d %9d %6.3f %9d   floor %9d %9d %6.3f\n", key, m2, m5, (m2 ? m5 / m2 : 0), most[key],
+               l2, l5, (l2 ? l5 / l2 : 0) } }' \
   "$OUT/rss.txt" | sort | tee -a "$OUT/summary.txt"
 # CPU a message of each worker since it started (utime + stime of /proc/PID/stat against the
 # messages tweetlake.status counts for it): what a memory setting costs, side by side with RssAnon
