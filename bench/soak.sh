@@ -347,6 +347,21 @@ fifths() {  # stdin: "seconds key value"; prints "key 2nd-fifth-median last-fift
     END { for (k in seen) print k, med(v2, k, n2[k]), med(v5, k, n5[k]) }' | sort
 }
 say "backlog (messages not yet stored, medians): 2nd fifth $(awk '{ print $1, "all", $2 }' "$OUT/lag.txt" | fifths | awk '{ print $2 " -> last fifth " $3 }')"
+# The consumers' RssAnon at the same backlog in both fifths (samples while fewer than LOW_BACKLOG
+# messages, default 2,000, waited): a backlog that grows across the run makes bigger batches,
+# which the medians above count as growth.
+LOW_BACKLOG=${LOW_BACKLOG:-2000}
+say "consumers' RssAnon at a backlog under $LOW_BACKLOG (kB, median and samples): $(awk -v lim="$LOW_BACKLOG" '
+    NR == FNR { lag[$1] = $2; next }
+    $2 == "consumer" && ($1 in lag) && lag[$1] < lim { print $1, "consumer-" $3, $5 }' "$OUT/lag.txt" "$OUT/rss.txt" |
+  fifths | while read -r k m2 m5; do
+    n2=$(awk -v lim="$LOW_BACKLOG" -v k="$k" -v a="$f" -v b="$((2 * f))" 'NR == FNR { lag[$1] = $2; next }
+         "consumer-" $3 == k && $2 == "consumer" && ($1 in lag) && lag[$1] < lim && $1 >= a && $1 < b { n++ } END { print n + 0 }' "$OUT/lag.txt" "$OUT/rss.txt")
+    n5=$(awk -v lim="$LOW_BACKLOG" -v k="$k" -v c="$((4 * f))" 'NR == FNR { lag[$1] = $2; next }
+         "consumer-" $3 == k && $2 == "consumer" && ($1 in lag) && lag[$1] < lim && $1 >= c { n++ } END { print n + 0 }' "$OUT/lag.txt" "$OUT/rss.txt")
+    awk -v k="$k" -v a="$m2" -v b="$m5" -v n2="$n2" -v n5="$n5" \
+      'BEGIN { printf "%s %d (%d) -> %d (%d), %.3f; ", k, a, n2, b, n5, (a ? b / a : 0) }'
+  done)"
 python3 - "$W/server.log" "$T0" "$OUT/rss.txt" > "$OUT/contexts.txt" <<'PY'
 import re, sys, datetime
 # "2026-12-03 07:30:01.123 UTC [1234] LOG:  Grand total: 123 bytes in ..." -> "seconds consumer-N kB"
