@@ -337,14 +337,14 @@ awk -v a="$f" -v b="$((2 * f))" -v c="$((4 * f))" 'NF >= 8 {
           for (k = 6; k <= 8; k++) line = line sprintf(" %7d -> %7d", med(v2, key, k, n2[key, k]), med(v5, key, k, n5[key, k]))
           print line "   most: " at[key] } }' "$OUT/rss.txt" | sort | tee -a "$OUT/summary.txt"
 # the backlog, and the consumers' memory contexts (PostgreSQL's own allocations) by the fifths
-fifths() {  # stdin: "seconds key value"; prints "key 2nd-fifth-median last-fifth-median"
+fifths() {  # stdin: "seconds key value"; prints "key 2nd-fifth-median last-fifth-median" ("-": no sample)
   awk -v a="$f" -v b="$((2 * f))" -v c="$((4 * f))" '
     { if ($1 >= a && $1 < b) { n2[$2]++; v2[$2, n2[$2]] = $3 }
       if ($1 >= c) { n5[$2]++; v5[$2, n5[$2]] = $3 } seen[$2] = 1 }
     function med(v, key, n,   i, j, t, x) { for (i = 1; i <= n; i++) x[i] = v[key, i]
       for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
       return n ? (n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2) : 0 }
-    END { for (k in seen) print k, med(v2, k, n2[k]), med(v5, k, n5[k]) }' | sort
+    END { for (k in seen) print k, (n2[k] ? med(v2, k, n2[k]) : "-"), (n5[k] ? med(v5, k, n5[k]) : "-") }' | sort
 }
 say "backlog (messages not yet stored, medians): 2nd fifth $(awk '{ print $1, "all", $2 }' "$OUT/lag.txt" | fifths | awk '{ print $2 " -> last fifth " $3 }')"
 # The consumers' RssAnon at the same backlog in both fifths (samples while fewer than LOW_BACKLOG
@@ -360,7 +360,7 @@ say "consumers' RssAnon at a backlog under $LOW_BACKLOG (kB, median and samples)
     n5=$(awk -v lim="$LOW_BACKLOG" -v k="$k" -v c="$((4 * f))" 'NR == FNR { lag[$1] = $2; next }
          "consumer-" $3 == k && $2 == "consumer" && ($1 in lag) && lag[$1] < lim && $1 >= c { n++ } END { print n + 0 }' "$OUT/lag.txt" "$OUT/rss.txt")
     awk -v k="$k" -v a="$m2" -v b="$m5" -v n2="$n2" -v n5="$n5" \
-      'BEGIN { printf "%s %d (%d) -> %d (%d), %.3f; ", k, a, n2, b, n5, (a ? b / a : 0) }'
+      'BEGIN { printf "%s %s (%d) -> %s (%d)%s; ", k, a, n2, b, n5, (a + 0 && b + 0 ? sprintf(", %.3f", b / a) : "") }'
   done)"
 python3 - "$W/server.log" "$T0" "$OUT/rss.txt" > "$OUT/contexts.txt" <<'PY'
 import re, sys, datetime
@@ -377,7 +377,7 @@ for line in open(sys.argv[1], errors="replace"):
         print(int(t) - t0, role[m.group(2)], int(m.group(3)) // 1024)
 PY
 say "PostgreSQL memory contexts of the consumers (kB, Grand total, medians): $(fifths < "$OUT/contexts.txt" |
-  awk '{ printf "%s%s %d -> %d", (NR > 1 ? "; " : ""), $1, $2, $3 }')"
+  awk '{ printf "%s%s %s -> %s", (NR > 1 ? "; " : ""), $1, $2, $3 }')"
 py=; for p in python3 /usr/bin/python3; do "$p" -c 'import matplotlib' 2>/dev/null && { py=$p; break; }; done
 if [ -n "$py" ]; then
   "$py" - "$OUT/rss.txt" "$OUT/rss.png" <<'PY'
