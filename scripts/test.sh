@@ -21,13 +21,15 @@ passed=0; failed=0
 # its tail still names every failure.
 recap=""
 note_failure() { recap="$recap$1"$'\n'; }
+# A failure of one step: its line now, one failure more, and the line again in the recap.
+fail_step() { echo "$1"; failed=$((failed + 1)); note_failure "$1"; }
 # Adds the counts of the last "tap-summary: <passed> <failed>" line of FILE to the totals;
 # none there: MESSAGE, and one failure.
 add_tap_summary() {
   local line
   line=$(grep -E '^tap-summary: ' "$1" | tail -1)
   if [ -z "$line" ]; then
-    echo "$2"; failed=$((failed + 1)); note_failure "$2"
+    fail_step "$2"
   else
     passed=$((passed + $(echo "$line" | awk '{print $2}')))
     failed=$((failed + $(echo "$line" | awk '{print $3}')))
@@ -47,6 +49,7 @@ r_ok=$(grep -cE '\.\.\. ok' "$WORK/regress.log" || true)
 r_bad=$(grep -cE '\.\.\. FAILED' "$WORK/regress.log" || true)
 if [ "$((r_ok + r_bad))" -eq 0 ]; then
   echo "pg_regress ran no test (see $RESULTS/regress.log)"; r_bad=1
+  note_failure "pg_regress ran no test (see $RESULTS/regress.log)"
 fi
 passed=$((passed + r_ok)); failed=$((failed + r_bad))
 while IFS= read -r line; do note_failure "pg_regress: $line"; done < <(grep -E '\.\.\. FAILED' "$WORK/regress.log")
@@ -132,8 +135,7 @@ if [ -z "${TAP_ONLY:-}${REGRESS_ONLY:-}" ]; then
     echo "ok - C sources are pgindent-clean"; passed=$((passed + 1))
   else
     head -n 40 "$RESULTS/indent.diff"
-    echo "not ok - C sources are not pgindent-clean (make indent; diff in $RESULTS/indent.diff)"; failed=$((failed + 1))
-    note_failure "not ok - C sources are not pgindent-clean (make indent; diff in $RESULTS/indent.diff)"
+    fail_step "not ok - C sources are not pgindent-clean (make indent; diff in $RESULTS/indent.diff)"
   fi
 fi
 
@@ -148,8 +150,7 @@ if [ -z "${TAP_ONLY:-}${REGRESS_ONLY:-}" ] && [ "${SKIP_BENCH:-}" != 1 ]; then
     echo "ok - bench smoke run: $b_line"; passed=$((passed + 1))
   else
     tail -n 30 "$RESULTS/bench-smoke.log"
-    echo "not ok - bench smoke run (exit $b_rc; log: $RESULTS/bench-smoke.log)"; failed=$((failed + 1))
-    note_failure "not ok - bench smoke run (exit $b_rc; log: $RESULTS/bench-smoke.log)"
+    fail_step "not ok - bench smoke run (exit $b_rc; log: $RESULTS/bench-smoke.log)"
   fi
 fi
 
@@ -165,8 +166,7 @@ if [ -z "${TAP_ONLY:-}${REGRESS_ONLY:-}" ] && [ "${SKIP_SANITIZE:-}" != 1 ]; the
     passed=$((passed + 1))
   else
     tail -n 40 "$RESULTS/sanitize.log"
-    echo "not ok - ASan/UBSan build (exit $s_rc; log: $RESULTS/sanitize.log)"; failed=$((failed + 1))
-    note_failure "not ok - ASan/UBSan build (exit $s_rc; log: $RESULTS/sanitize.log)"
+    fail_step "not ok - ASan/UBSan build (exit $s_rc; log: $RESULTS/sanitize.log)"
   fi
 fi
 
