@@ -337,14 +337,14 @@ awk -v a="$f" -v b="$((2 * f))" -v c="$((4 * f))" 'NF >= 8 {
           for (k = 6; k <= 8; k++) line = line sprintf(" %7d -> %7d", med(v2, key, k, n2[key, k]), med(v5, key, k, n5[key, k]))
           print line "   most: " at[key] } }' "$OUT/rss.txt" | sort | tee -a "$OUT/summary.txt"
 # the backlog, and the consumers' memory contexts (PostgreSQL's own allocations) by the fifths
-fifths() {  # stdin: "seconds key value"; prints "key 2nd-fifth-median last-fifth-median" ("-": no sample)
+fifths() {  # stdin: "seconds key value"; prints "key 2nd-median last-median 2nd-samples last-samples" ("-": no sample)
   awk -v a="$f" -v b="$((2 * f))" -v c="$((4 * f))" '
     { if ($1 >= a && $1 < b) { n2[$2]++; v2[$2, n2[$2]] = $3 }
       if ($1 >= c) { n5[$2]++; v5[$2, n5[$2]] = $3 } seen[$2] = 1 }
     function med(v, key, n,   i, j, t, x) { for (i = 1; i <= n; i++) x[i] = v[key, i]
       for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
       return n ? (n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2) : 0 }
-    END { for (k in seen) print k, (n2[k] ? med(v2, k, n2[k]) : "-"), (n5[k] ? med(v5, k, n5[k]) : "-") }' | sort
+    END { for (k in seen) print k, (n2[k] ? med(v2, k, n2[k]) : "-"), (n5[k] ? med(v5, k, n5[k]) : "-"), n2[k] + 0, n5[k] + 0 }' | sort
 }
 say "backlog (messages not yet stored, medians): 2nd fifth $(awk '{ print $1, "all", $2 }' "$OUT/lag.txt" | fifths | awk '{ print $2 " -> last fifth " $3 }')"
 # The consumers' RssAnon at the same backlog in both fifths (samples while fewer than LOW_BACKLOG
@@ -354,14 +354,7 @@ LOW_BACKLOG=${LOW_BACKLOG:-2000}
 say "consumers' RssAnon at a backlog under $LOW_BACKLOG (kB, median and samples): $(awk -v lim="$LOW_BACKLOG" '
     NR == FNR { lag[$1] = $2; next }
     $2 == "consumer" && ($1 in lag) && lag[$1] < lim { print $1, "consumer-" $3, $5 }' "$OUT/lag.txt" "$OUT/rss.txt" |
-  fifths | while read -r k m2 m5; do
-    n2=$(awk -v lim="$LOW_BACKLOG" -v k="$k" -v a="$f" -v b="$((2 * f))" 'NR == FNR { lag[$1] = $2; next }
-         "consumer-" $3 == k && $2 == "consumer" && ($1 in lag) && lag[$1] < lim && $1 >= a && $1 < b { n++ } END { print n + 0 }' "$OUT/lag.txt" "$OUT/rss.txt")
-    n5=$(awk -v lim="$LOW_BACKLOG" -v k="$k" -v c="$((4 * f))" 'NR == FNR { lag[$1] = $2; next }
-         "consumer-" $3 == k && $2 == "consumer" && ($1 in lag) && lag[$1] < lim && $1 >= c { n++ } END { print n + 0 }' "$OUT/lag.txt" "$OUT/rss.txt")
-    awk -v k="$k" -v a="$m2" -v b="$m5" -v n2="$n2" -v n5="$n5" \
-      'BEGIN { printf "%s %s (%d) -> %s (%d)%s; ", k, a, n2, b, n5, (a + 0 && b + 0 ? sprintf(", %.3f", b / a) : "") }'
-  done)"
+  fifths | awk '{ printf "%s %s (%d) -> %s (%d)%s; ", $1, $2, $4, $3, $5, ($2 + 0 && $3 + 0 ? sprintf(", %.3f", $3 / $2) : "") }')"
 python3 - "$W/server.log" "$T0" "$OUT/rss.txt" > "$OUT/contexts.txt" <<'PY'
 import re, sys, datetime
 # "2026-12-03 07:30:01.123 UTC [1234] LOG:  Grand total: 123 bytes in ..." -> "seconds consumer-N kB"
