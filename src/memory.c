@@ -35,10 +35,10 @@ tl_memory_init(void)
 /*
  * Gives the allocator's free memory back to the kernel, at most every 10 seconds (*last:
  * when it last did): a consumer after a batch, the generator in its loop (its producer
- * queue holds up to 16 MB while the broker is away).  glibc keeps the heap a large batch grew to (after a
- * broker restart the backlog comes in 10,000-message batches) and fills it again only with
- * what fits its holes, so without this a consumer's RssAnon steps up with every larger
- * batch and never comes down: bench/RESULTS.md has the malloc_stats() figures.  A trim of
+ * queue holds up to 16 MB while the broker is away).  glibc keeps the heap a large batch
+ * grew to (after a broker restart the backlog comes in 10,000-message batches) and fills it
+ * again only with what fits its holes, so without this a consumer's RssAnon steps up with
+ * every larger batch and never comes down: bench/RESULTS.md has the malloc_stats() figures.  A trim of
  * a consumer's ~90 MB of free heap took 9-14 ms; the pages it frees are faulted in again by
  * the next large batch.  (A fixed 1 MB mmap threshold keeps no free heap at all, but cost
  * 20 % more CPU a message.)
