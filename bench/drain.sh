@@ -11,6 +11,10 @@
 #                                version V on the same topic, one consumer, rounds alternating
 #                                the order; prints drain_ab_vs_V (the median of the rounds'
 #                                ratios current / V); below
+#   DRAIN_AB_VERSION=0.7.0 DRAIN_AB_SQL=FILE DRAIN_BATCH_SIZE=300 bash bench/drain.sh [N]
+#                                the same, the current side with FILE's SQL run after CREATE
+#                                EXTENSION (a storage parameter, an index): a schema change
+#                                priced before it becomes a version; V may be the current one
 #
 # A topic of 8 partitions is filled with N generated tweets while no consumer runs: the
 # tweets of tweetlake.generate_tweets, keyed by tweet_id as the generator worker keys them,
@@ -162,6 +166,11 @@ drain_run() {
   t0=$drain_t0 t1=$drain_t1 stored=$drain_stored
   lag=$(sql -c "SELECT coalesce(sum(lag), 0) FROM tweetlake.consumer_lag WHERE topic = '$TOPIC'")
   workers=$(sql -c "SELECT count(*) FROM tweetlake.status WHERE role = 'consumer' AND messages > 0")
+  # the consumers' CPU time (all their threads, librdkafka's too, from /proc) since they started
+  local ticks=0 pid
+  for pid in $(sql -c "SELECT pid FROM tweetlake.status WHERE role = 'consumer' AND pid IS NOT NULL"); do
+    ticks=$((ticks + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+  done
   sql -c "SELECT tweetlake.stop()" >/dev/null
   for _ in $(seq 120); do
     [ "$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'tweetlake consumer'")" = 0 ] && break
@@ -172,7 +181,8 @@ drain_run() {
   [ "$workers" = "$c" ] || warn "$c consumer(s) wanted, $workers stored messages"
   drain_rate=$(rate "$stored" "$t0" "$t1")
   drain_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
-  say "$c consumer(s), topic $TOPIC: $stored messages in $drain_s s, $drain_rate msgs/s"
+  drain_cpu_us=$(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$stored" 'BEGIN { if (n == 0) print "nan"; else printf "%.1f", t * 1e6 / hz / n }')
+  say "$c consumer(s), topic $TOPIC: $stored messages in $drain_s s, $drain_rate msgs/s, $drain_cpu_us us consumer CPU a message"
 }
 
 # --- after a drain: every message exactly once, every tweet in silver ($2, default N),
@@ -375,25 +385,29 @@ ab_drains() {
   fill "$TOPIC" "SELECT tweetlake.tweet_id_of(t), t
                  FROM tweetlake.generate_tweets($N, $SEED, timestamptz '$START', '1 minute') t"
   use_topic "$TOPIC"
-  : > "$W/ratios"; : > "$W/rates.cur"; : > "$W/rates.old"
+  : > "$W/ratios"; : > "$W/cpu_ratios"; : > "$W/rates.cur"; : > "$W/rates.old"; : > "$W/cpu.cur"; : > "$W/cpu.old"
   for r in $(seq "$ROUNDS"); do
     if [ $((r % 2)) = 1 ]; then order="old cur"; else order="cur old"; fi
     for side in $order; do
       if [ "$side" = old ]; then EXT_VERSION=" VERSION '$v'"; else EXT_VERSION=" VERSION '$cur'"; fi
       sql -c "SET client_min_messages = warning" -c "DROP EXTENSION tweetlake CASCADE" -c "CREATE EXTENSION tweetlake$EXT_VERSION"
+      if [ "$side" = cur ] && [ -n "${DRAIN_AB_SQL:-}" ]; then sql < "$DRAIN_AB_SQL"; fi
       drain_run 1
       echo "$drain_rate" >> "$W/rates.$side"
+      echo "$drain_cpu_us" >> "$W/cpu.$side"
       check_drain "round $r, $side"
       say "round $r, $(sql -c "SELECT extversion FROM pg_extension WHERE extname = 'tweetlake'"): bronze rows by table:" \
           "$(sql -c "SELECT string_agg(tableoid::regclass || ' ' || n, ', ') FROM (SELECT tableoid, count(*) AS n FROM bronze.tweets GROUP BY 1) x")"
     done
     echo "$(ratio "$(tail -1 "$W/rates.cur")" "$(tail -1 "$W/rates.old")")" >> "$W/ratios"
-    say "round $r: $cur $(tail -1 "$W/ratios") x $v"
+    echo "$(ratio "$(tail -1 "$W/cpu.cur")" "$(tail -1 "$W/cpu.old")")" >> "$W/cpu_ratios"
+    say "round $r: $cur${DRAIN_AB_SQL:+ + $DRAIN_AB_SQL} $(tail -1 "$W/ratios") x $v, consumer CPU a message $(tail -1 "$W/cpu_ratios") x"
   done
   echo "drain_ab_messages $N msgs"
   echo "drain_ab_${v//./_}_msgs_per_s $(median < "$W/rates.old" | cut -d. -f1) msgs/s"
-  echo "drain_ab_${cur//./_}_msgs_per_s $(median < "$W/rates.cur" | cut -d. -f1) msgs/s"
+  echo "drain_ab_${cur//./_}${DRAIN_AB_SQL:+_with_sql}_msgs_per_s $(median < "$W/rates.cur" | cut -d. -f1) msgs/s"
   echo "drain_ab_vs_${v//./_} $(median3 < "$W/ratios") x"
+  echo "drain_ab_cpu_vs_${v//./_} $(median3 < "$W/cpu_ratios") x"
 }
 
 if [ "$CHANGES" = 1 ]; then

@@ -59,8 +59,11 @@ bench_server() {
 
 # tweetlake.start() on the caller's server (its sql() function), then waits until
 # tweetlake.offsets of TOPIC cover END messages, or no batch has come for STALL_S seconds.
-# One session polls (a new snapshot per statement). Sets drain_t0 (the start), drain_t1 (the
-# commit of the last batch, from its commit timestamp) and drain_stored (messages covered).
+# One session polls, committing after each look: a DO statement otherwise holds the snapshot
+# it started with, and so the xmin horizon, for the whole drain (no row version the batches
+# leave dead could be pruned, and no update of gold would be HOT). Sets drain_t0 (the start),
+# drain_t1 (the commit of the last batch, from its commit timestamp) and drain_stored
+# (messages covered).
 start_and_drain() {
   local topic=$1 end=$2 stall=$3
   drain_t0=$(sql -c "SELECT extract(epoch FROM clock_timestamp()) FROM tweetlake.start()")
@@ -76,6 +79,7 @@ start_and_drain() {
               ELSIF clock_timestamp() - since > interval '$stall s' THEN
                 EXIT;
               END IF;
+              COMMIT;
               PERFORM pg_sleep(0.2);
             END LOOP;
           END \$\$"
