@@ -34,6 +34,7 @@ SELECT line FROM (
     UNION ALL
     SELECT 'relation ' || c.oid::regclass || ' kind=' || c.relkind::text || ' acl=' || coalesce(c.relacl::text, '-')
            || ' comment=' || coalesce(obj_description(c.oid, 'pg_class'), '-')
+           || ' options=' || coalesce(c.reloptions::text, '-')
            || CASE WHEN c.relkind = 'p' THEN ' partition by ' || pg_get_partkeydef(c.oid) ELSE '' END
            || CASE WHEN c.relispartition THEN ' partition of ' || (SELECT i.inhparent::regclass::text
                    FROM pg_inherits i WHERE i.inhrelid = c.oid) || ' ' || pg_get_expr(c.relpartbound, c.oid) ELSE '' END
@@ -44,6 +45,7 @@ SELECT line FROM (
            || format_type(a.atttypid, a.atttypmod) || ' notnull=' || a.attnotnull
            || ' generated=' || a.attgenerated::text || ' default=' || coalesce(pg_get_expr(d.adbin, d.adrelid), '-')
            || ' collation=' || a.attcollation::regcollation
+           || ' storage=' || a.attstorage::text || ' compression=' || coalesce(nullif(a.attcompression, '')::text, '-')
            || ' comment=' || coalesce(col_description(c.oid, a.attnum), '-')
     FROM rels r JOIN pg_class c ON c.oid = r.oid
     JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped

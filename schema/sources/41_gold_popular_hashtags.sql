@@ -2,6 +2,8 @@
  * gold.popular_hashtags_by_hour: hashtags per hour
  * ------------------------------------------------------------------------ */
 
+-- fillfactor 50: a batch updates nearly every row of its hour once, and each new version
+-- then finds room on its own page (a HOT update, no index entry).
 CREATE TABLE gold.popular_hashtags_by_hour (
     hour             timestamptz NOT NULL,
     hashtag          text NOT NULL,
@@ -14,7 +16,7 @@ CREATE TABLE gold.popular_hashtags_by_hour (
     sentiment_sum    numeric NOT NULL,
     sentiment_n      bigint NOT NULL,
     PRIMARY KEY (hour, hashtag)
-);
+) WITH (fillfactor = 50);
 
 CREATE VIEW tweetlake.recompute_popular_hashtags_by_hour AS
 WITH tags AS (

@@ -2,6 +2,7 @@
  * gold.active_users_by_day: each user per day
  * ------------------------------------------------------------------------ */
 
+-- fillfactor 70: room for the next version of a row updated by a later batch of the day (HOT).
 CREATE TABLE gold.active_users_by_day (
     day              date NOT NULL,
     user_id          text NOT NULL,
@@ -13,7 +14,7 @@ CREATE TABLE gold.active_users_by_day (
     sentiment_sum    numeric NOT NULL,
     sentiment_n      bigint NOT NULL,
     PRIMARY KEY (day, user_id)
-);
+) WITH (fillfactor = 70);
 COMMENT ON COLUMN gold.active_users_by_day.followers_count IS 'largest followers_count seen that day';
 
 CREATE VIEW tweetlake.recompute_active_users_by_day AS
