@@ -1,0 +1,1 @@
+DROP INDEX gold.user_engagement_total_engagement;
