@@ -76,9 +76,19 @@ install() {
     die "cannot write $SUPERSET_VENV as $(id -un): set SUPERSET_VENV, or run 'scripts/superset.sh install' as its owner"
   [ -x "$SUPERSET_VENV/bin/python" ] || "$PYTHON" -m venv "$SUPERSET_VENV" ||
     die "could not create a virtualenv with $PYTHON (Debian: apt-get install python3-venv)"
-  if ! "$SUPERSET_VENV/bin/pip" install --disable-pip-version-check --use-pep517 -q -r "$REQUIREMENTS"; then
-    die "pip could not install superset/requirements.txt from PyPI into $SUPERSET_VENV"
-  fi
+  # pip retries a connection that fails, not a download that stalls halfway (a read
+  # timeout ends the whole install): three attempts, the files already fetched kept in pip's
+  # cache for the next
+  local attempt
+  for attempt in 1 2 3; do
+    if "$SUPERSET_VENV/bin/pip" install --disable-pip-version-check --use-pep517 -q --timeout 60 \
+         -r "$REQUIREMENTS"; then
+      break
+    fi
+    [ "$attempt" = 3 ] && die "pip could not install superset/requirements.txt from PyPI into $SUPERSET_VENV (3 attempts)"
+    say "pip failed (attempt $attempt of 3); trying again in 10 s"
+    sleep 10
+  done
   requirements_hash > "$SUPERSET_VENV/.tweetlake-requirements"
   chmod -R a+rX "$SUPERSET_VENV"
   say "installed $("$SUPERSET_VENV/bin/pip" show apache-superset 2>/dev/null | sed -n 's/^Version: /apache-superset /p')"
