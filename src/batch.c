@@ -491,6 +491,77 @@ static const char RECHECK_SQL[] =
 "    FROM silver.tweets s WHERE s.user_id OPERATOR(pg_catalog.=) (a.user_id COLLATE \"C\")) x\n"
 "WHERE a.recheck AND g.user_id OPERATOR(pg_catalog.=) a.user_id";
 
+/*
+ * From schema 0.9.0 on, the top users by engagement (schema/sources/43_gold_user_engagement.sql):
+ * the last thing a chunk does, under the lock of tweetlake.top_users_floor's row, so that
+ * the batches of concurrent consumers pass here one at a time, each after the one before
+ * committed.  Whatever a batch still to come changed in gold.user_engagement, it checks
+ * against the floor here itself, so each sees the floor as it is.
+ *   TOP_SQL     the floor row locked (made if missing), and the users the chunk touched
+ *               whose total is now above the floor added to the members; returns how
+ *               many were added (MEMBERS_SQL adds them to the row's count)
+ *   TRIM_SQL    past TOP_KEEP * 2 members: the TOP_KEEP best kept (ties too), the floor
+ *               raised to the best total dropped
+ *   SHORT_SQL   after a chunk that took engagement back from a member: whether fewer than
+ *               TOP_SHOWN members are left above the floor; if so the set is loaded again
+ *               from the recompute views (REFILL_*_SQL)
+ */
+#define TOP_KEEP 200
+#define TOP_SHOWN 100
+
+static const char TOP_SQL[] =
+"WITH f AS MATERIALIZED (\n"
+"    INSERT INTO tweetlake.top_users_floor AS t (id, floor, members) VALUES (true, NULL, 0)\n"
+"    ON CONFLICT (id) DO UPDATE SET members = t.members\n"
+"    RETURNING floor\n"
+"), added AS (\n"
+"    INSERT INTO tweetlake.top_users AS t (user_id)\n"
+"    SELECT g.user_id FROM batch_user a\n"
+"    JOIN gold.user_engagement g ON g.user_id OPERATOR(pg_catalog.=) a.user_id\n"
+"    WHERE (SELECT f.floor IS NULL OR g.total_engagement OPERATOR(pg_catalog.>) f.floor FROM f)\n"
+"    ORDER BY 1\n"
+"    ON CONFLICT (user_id) DO NOTHING\n"
+"    RETURNING user_id\n"
+")\n"
+"SELECT (SELECT pg_catalog.count(*) FROM added)::pg_catalog.int4 FROM f";
+
+/* TOP_SQL's count of new members added to the floor row's (%d: that count). */
+static const char MEMBERS_SQL[] =
+"UPDATE tweetlake.top_users_floor SET members = members OPERATOR(pg_catalog.+) %d RETURNING members";
+
+static const char TRIM_SQL[] =
+"WITH m AS MATERIALIZED (\n"
+"    SELECT t.user_id, g.total_engagement AS v\n"
+"    FROM tweetlake.top_users t\n"
+"    LEFT JOIN gold.user_engagement g ON g.user_id OPERATOR(pg_catalog.=) t.user_id\n"
+"), cut AS (\n"
+"    SELECT v FROM m WHERE v IS NOT NULL ORDER BY v DESC LIMIT 1 OFFSET " CppAsString2(TOP_KEEP) " OPERATOR(pg_catalog.-) 1\n"
+"), gone AS (\n"
+"    DELETE FROM tweetlake.top_users t USING m\n"
+"    WHERE t.user_id OPERATOR(pg_catalog.=) m.user_id\n"
+"      AND (m.v IS NULL OR m.v OPERATOR(pg_catalog.<) (SELECT v FROM cut))\n"
+"    RETURNING m.v\n"
+")\n"
+"UPDATE tweetlake.top_users_floor f SET\n"
+"    floor = greatest(f.floor, (SELECT pg_catalog.max(v) FROM gone)),\n"
+"    members = ((SELECT pg_catalog.count(*) FROM m) OPERATOR(pg_catalog.-) (SELECT pg_catalog.count(*) FROM gone))::pg_catalog.int4";
+
+static const char SHORT_SQL[] =
+"SELECT f.floor IS NOT NULL\n"
+"   AND EXISTS (SELECT FROM batch_user a JOIN tweetlake.top_users t ON t.user_id OPERATOR(pg_catalog.=) a.user_id\n"
+"               WHERE a.eng OPERATOR(pg_catalog.<) 0 OR a.n OPERATOR(pg_catalog.<) 0)\n"
+"   AND (SELECT pg_catalog.count(*) FROM tweetlake.top_users t\n"
+"        JOIN gold.user_engagement g ON g.user_id OPERATOR(pg_catalog.=) t.user_id\n"
+"        WHERE g.total_engagement OPERATOR(pg_catalog.>) f.floor) OPERATOR(pg_catalog.<) " CppAsString2(TOP_SHOWN) "\n"
+"FROM tweetlake.top_users_floor f FOR UPDATE";
+
+static const char REFILL_DELETE_SQL[] = "DELETE FROM tweetlake.top_users";
+static const char REFILL_INSERT_SQL[] =
+"INSERT INTO tweetlake.top_users (user_id) SELECT user_id FROM tweetlake.recompute_top_users";
+static const char REFILL_FLOOR_SQL[] =
+"UPDATE tweetlake.top_users_floor f SET (floor, members) =\n"
+"    (SELECT r.floor, r.members FROM tweetlake.recompute_top_users_floor r)";
+
 /* ------------------------------------------------------------------------
  * Groups: a hash table of one kind of gold key, each entry with every measure any gold
  * table keeps (a table reads the ones it has).
@@ -1113,6 +1184,7 @@ static SPIPlanPtr silver_v5_none_deleted_plans[SIZE_CLASSES];
 static SPIPlanPtr any_deleted_plans[SIZE_CLASSES];
 static SPIPlanPtr dead_plans[SIZE_CLASSES];
 static SPIPlanPtr gold_plans[SIZE_CLASSES];
+static SPIPlanPtr top_plans[SIZE_CLASSES];
 
 /* What one run of the trigger reads, and how (set up once per run). */
 typedef struct Batch
@@ -1125,6 +1197,7 @@ typedef struct Batch
 				a_offset,
 				a_key;			/* kafka_key; 0 before schema 0.5.0 */
 	bool		changes;		/* schema 0.5.0 on: updates and deletions */
+	bool		top_users;		/* schema 0.9.0 on: tweetlake.top_users */
 	TupleDesc	parsed_desc;	/* tweetlake.parsed_tweet: the silver relation */
 	TupleDesc	bag_desc;
 	Oid			bag_type;
@@ -1863,6 +1936,38 @@ group_chunk(Chunk *c)
 }
 
 /* Step 4: the groups as relations, and the statement that merges them into gold. */
+/* The chunk's users into the top users (TOP_SQL and the statements after it). */
+static void
+write_top_users(Chunk *c)
+{
+	bool		isnull;
+	int			added;
+
+	run(top_plans, c->ncands, TOP_SQL, SPI_OK_SELECT);
+	added = SPI_processed > 0 ?
+		DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) : 0;
+	if (added > 0)
+	{
+		char		sql[sizeof(MEMBERS_SQL) + 16];
+
+		snprintf(sql, sizeof(sql), MEMBERS_SQL, added);
+		run(ONCE, 0, sql, SPI_OK_UPDATE_RETURNING);
+		if (SPI_processed > 0 &&
+			DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) > 2 * TOP_KEEP)
+			run(ONCE, 0, TRIM_SQL, SPI_OK_UPDATE);
+	}
+	if (c->ntaken == 0)
+		return;
+	run(ONCE, 0, SHORT_SQL, SPI_OK_SELECT);
+	if (SPI_processed > 0 &&
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) && !isnull)
+	{
+		run(ONCE, 0, REFILL_DELETE_SQL, SPI_OK_DELETE);
+		run(ONCE, 0, REFILL_INSERT_SQL, SPI_OK_INSERT);
+		run(ONCE, 0, REFILL_FLOOR_SQL, SPI_OK_UPDATE);
+	}
+}
+
 static void
 write_gold(Batch *b, Chunk *c)
 {
@@ -2107,6 +2212,8 @@ write_gold(Batch *b, Chunk *c)
 		INSTR_TIME_SUBTRACT(t1, t0);
 		c->retract_ms = INSTR_TIME_GET_MILLISEC(t1);
 	}
+	if (b->top_users && c->m_user.n > 0)
+		write_top_users(c);
 }
 
 Datum
@@ -2144,6 +2251,8 @@ tweetlake_process_bronze_batch(PG_FUNCTION_ARGS)
 		b.a_key = 0;
 	b.parsed_desc = lookup_rowtype_tupdesc_copy(type_in_tweetlake("parsed_tweet"), -1);
 	b.changes = tl_check_parsed_tweet(b.parsed_desc) && b.a_key > 0;
+	b.top_users = OidIsValid(get_relname_relid("top_users_floor",
+											   get_namespace_oid("tweetlake", false)));
 	b.bag_type = type_in_tweetlake("bag");
 	b.bag_desc = BlessTupleDesc(lookup_rowtype_tupdesc_copy(b.bag_type, -1));
 	b.unknown = cstring_to_text("unknown");

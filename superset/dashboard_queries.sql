@@ -33,7 +33,7 @@ ORDER BY tweets DESC;
 
 -- chart 5: Top users by engagement
 SELECT user_id, username, total_engagement, tweets_count, followers_count
-FROM gold.user_engagement
+FROM gold.top_users_by_engagement
 ORDER BY total_engagement DESC
 LIMIT 50;
 

@@ -50,7 +50,7 @@ is(sql_value($old, 'SELECT sum(missing + extra + differing) FROM tweetlake.verif
 my @tables = qw(bronze.tweets bronze.dead_letters silver.tweets silver.deleted_tweets);
 push @tables, split /\n/, sql_value($old, "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables
                                             WHERE schemaname = 'gold' ORDER BY 1");
-push @tables, map { "tweetlake.$_" } qw(user_hour mention_hour region_hour_counts offsets);
+push @tables, map { "tweetlake.$_" } qw(user_hour mention_hour region_hour_counts offsets top_users top_users_floor);
 my $other = sql_value($old, "SELECT string_agg(format('%I.%I', schemaname, tablename), ' ') FROM pg_tables
                              WHERE schemaname IN ('bronze', 'silver', 'gold', 'tweetlake')
                                AND format('%I.%I', schemaname, tablename) <> ALL (ARRAY['" . join("', '", @tables) . "'])

@@ -14,10 +14,6 @@ CREATE TABLE gold.user_engagement (
     last_day         date NOT NULL
 );
 COMMENT ON TABLE gold.user_engagement IS 'per user over all time: tweets, engagement, largest followers_count, first and last day seen';
--- The top users ("ORDER BY total_engagement DESC LIMIT n") read this index backwards instead of
--- sorting one row per user: a sort of every user is what made that chart the slowest of the
--- dashboard while the consumers ingest (bench/RESULTS.md, 0.7.0).
-CREATE INDEX user_engagement_total_engagement ON gold.user_engagement (total_engagement);
 
 CREATE VIEW tweetlake.recompute_user_engagement AS
 SELECT user_id, max(username) AS username, count(*) AS tweets_count,
@@ -28,3 +24,65 @@ FROM tweetlake.silver_facts
 WHERE user_id IS NOT NULL
 GROUP BY user_id;
 
+
+/*
+ * The top users by engagement, kept by the batch (0.9.0).  An index on total_engagement
+ * would serve "ORDER BY total_engagement DESC LIMIT n", but every batch changes the totals of
+ * the users it touches, and an update of an indexed column is never HOT: the index cost a
+ * consumer ~8 % of its CPU at a steady rate (bench/RESULTS.md).  Instead:
+ *   tweetlake.top_users        a set of users (the members) that holds every user whose
+ *                              total is above the floor
+ *   tweetlake.top_users_floor  one row (made by the first batch): the floor (NULL or no
+ *                              row: every user is a member) and how many members there are
+ * so the users above the floor, best first, are the head of the ranking, exactly.  Each
+ * batch adds the users it touched whose total is now above the floor, under the floor row's
+ * lock (the last thing it does, so concurrent batches queue there in one order); past 400
+ * members the 200 best are kept (ties included) and the floor raised to the best total
+ * dropped.  A batch that takes engagement back (an update, a deletion) can leave fewer than
+ * 100 members above the floor; the set is then refilled from gold.user_engagement.
+ */
+CREATE TABLE tweetlake.top_users (
+    user_id text PRIMARY KEY
+);
+COMMENT ON TABLE tweetlake.top_users IS
+    'users that may rank at the top by total engagement: every user above tweetlake.top_users_floor is one';
+
+CREATE TABLE tweetlake.top_users_floor (
+    id      boolean PRIMARY KEY DEFAULT true CHECK (id),
+    floor   bigint,
+    members integer NOT NULL
+);
+COMMENT ON TABLE tweetlake.top_users_floor IS
+    'one row: no user outside tweetlake.top_users has more total engagement than floor (NULL: every user is in it); members, how many it holds';
+
+-- The 200 best users and any tied with the 200th (fewer than 200 users: all of them); the floor
+-- is the best total of the users left out (NULL: none is).
+CREATE VIEW tweetlake.recompute_top_users AS
+SELECT u.user_id
+FROM gold.user_engagement u
+WHERE u.total_engagement >= (SELECT min(b.total_engagement)
+                             FROM (SELECT e.total_engagement FROM gold.user_engagement e
+                                   ORDER BY e.total_engagement DESC LIMIT 200) b);
+
+CREATE VIEW tweetlake.recompute_top_users_floor AS
+WITH cut AS (
+    SELECT min(b.total_engagement) AS total_engagement
+    FROM (SELECT e.total_engagement FROM gold.user_engagement e
+          ORDER BY e.total_engagement DESC LIMIT 200) b
+)
+SELECT true AS id,
+       (SELECT max(u.total_engagement) FROM gold.user_engagement u, cut
+        WHERE u.total_engagement < cut.total_engagement) AS floor,
+       (SELECT count(*) FROM gold.user_engagement u, cut
+        WHERE u.total_engagement >= cut.total_engagement)::integer AS members;
+
+CREATE VIEW gold.top_users_by_engagement AS
+SELECT u.user_id, u.username, u.tweets_count, u.followers_count, u.total_engagement,
+       u.first_day, u.last_day
+FROM gold.user_engagement u
+WHERE u.user_id IN (SELECT t.user_id FROM tweetlake.top_users t)
+  AND u.total_engagement > ALL (SELECT f.floor FROM tweetlake.top_users_floor f WHERE f.floor IS NOT NULL)
+ORDER BY u.total_engagement DESC, u.user_id
+LIMIT 100;
+COMMENT ON VIEW gold.top_users_by_engagement IS
+    'the 100 users with the most engagement over all time, best first (ties by user_id): gold.user_engagement''s rows, without sorting every user';

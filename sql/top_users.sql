@@ -1,0 +1,107 @@
+-- gold.top_users_by_engagement: the head of the ranking of users by total engagement, kept
+-- by the batch (tweetlake.top_users, the members; tweetlake.top_users_floor, the floor under
+-- them) instead of an index on gold.user_engagement (total_engagement).
+CREATE EXTENSION tweetlake;
+SET client_min_messages = warning;
+
+-- The ranking itself, for comparison: what sorting every user gives.
+CREATE TEMP VIEW head AS
+SELECT user_id, total_engagement FROM gold.user_engagement
+ORDER BY total_engagement DESC, user_id LIMIT 100;
+CREATE TEMP VIEW top_state AS
+SELECT (SELECT array_agg(user_id) FROM gold.top_users_by_engagement)
+         = (SELECT array_agg(user_id) FROM head) AS view_is_head,
+       (SELECT count(*) FROM gold.top_users_by_engagement) AS shown,
+       (SELECT count(*) FROM gold.user_engagement u
+        WHERE u.user_id NOT IN (SELECT user_id FROM tweetlake.top_users)
+          AND u.total_engagement > ALL (SELECT floor FROM tweetlake.top_users_floor
+                                        WHERE floor IS NOT NULL)) AS above_floor_outside,
+       (SELECT members FROM tweetlake.top_users_floor)
+         = (SELECT count(*) FROM tweetlake.top_users) AS members_counted;
+
+-- Few users: no floor, every user a member.
+SELECT tweetlake.load_generated(50, 11);
+SELECT floor IS NULL AS no_floor, members = (SELECT count(*) FROM gold.user_engagement) AS all_members
+FROM tweetlake.top_users_floor;
+SELECT * FROM top_state;
+
+-- Thousands of users: past 400 members the set is cut to the best 200 and a floor set.
+SELECT tweetlake.load_generated(20000, 11);
+SELECT floor IS NOT NULL AS has_floor, members BETWEEN 200 AND 400 AS members_bounded,
+       (SELECT count(*) FROM gold.user_engagement) > 1000 AS many_users
+FROM tweetlake.top_users_floor;
+SELECT * FROM top_state;
+SELECT gold_table, missing, extra, differing FROM tweetlake.verify()
+WHERE gold_table = 'top_users_by_engagement';
+
+-- A user from the bottom rises to the top with one tweet: the batch makes it a member.
+CREATE TEMP TABLE low AS
+SELECT user_id FROM gold.user_engagement ORDER BY total_engagement, user_id LIMIT 1;
+SELECT user_id IN (SELECT user_id FROM tweetlake.top_users) AS low_was_member FROM low;
+INSERT INTO bronze.tweets (raw)
+SELECT jsonb_set(jsonb_set(jsonb_set(t.raw::jsonb, '{tweet_id}', '"riser-1"'),
+                 '{user,user_id}', to_jsonb(l.user_id)), '{like_count}', '100000000')::text
+FROM bronze.tweets t, low l LIMIT 1;
+SELECT g.user_id = l.user_id AS riser_first, g.total_engagement >= 100000000 AS riser_total
+FROM (SELECT * FROM gold.top_users_by_engagement LIMIT 1) g, low l;
+SELECT * FROM top_state;
+
+-- The best users' tweets deleted in one batch, all of the members above the floor but the 50
+-- lowest: fewer than 100 members are left above it, and the batch loads the set again from
+-- gold.user_engagement (the floor comes down).
+CREATE TEMP TABLE floor_before AS SELECT floor FROM tweetlake.top_users_floor;
+CREATE TEMP TABLE gone AS
+SELECT u.user_id FROM gold.user_engagement u JOIN tweetlake.top_users USING (user_id)
+WHERE u.total_engagement > (SELECT floor FROM tweetlake.top_users_floor)
+ORDER BY u.total_engagement DESC, u.user_id
+LIMIT (SELECT count(*) - 50 FROM gold.user_engagement u JOIN tweetlake.top_users USING (user_id)
+       WHERE u.total_engagement > (SELECT floor FROM tweetlake.top_users_floor));
+SELECT count(*) > 100 AS many_gone FROM gone;
+INSERT INTO bronze.tweets (raw, kafka_key)
+SELECT NULL, s.tweet_id FROM silver.tweets s WHERE s.user_id IN (SELECT user_id FROM gone);
+SELECT count(*) AS gone_still_shown FROM gold.top_users_by_engagement
+WHERE user_id IN (SELECT user_id FROM gone);
+SELECT f.floor < b.floor AS floor_lowered, f.members BETWEEN 200 AND 400 AS members_bounded
+FROM tweetlake.top_users_floor f, floor_before b;
+SELECT * FROM top_state;
+
+-- Engagement taken back by updates: the best tweet of each of the 30 best users comes again
+-- under another account (a new version: nothing went down, the user changed), 10 users a
+-- batch; those users lose that tweet's engagement, the new accounts gain it.
+CREATE TEMP TABLE moved AS
+SELECT DISTINCT ON (s.user_id) s.tweet_id, s.user_id, s.total_engagement
+FROM silver.tweets s
+WHERE s.user_id IN (SELECT user_id FROM head ORDER BY total_engagement DESC, user_id LIMIT 30)
+ORDER BY s.user_id, s.total_engagement DESC, s.tweet_id;
+CREATE TEMP TABLE before_move AS SELECT user_id, total_engagement FROM gold.user_engagement
+WHERE user_id IN (SELECT user_id FROM moved);
+DO $$
+DECLARE
+    i int;
+BEGIN
+    FOR i IN 0..2 LOOP
+        INSERT INTO bronze.tweets (raw, kafka_key)
+        SELECT jsonb_set(b.raw::jsonb, '{user,user_id}', to_jsonb('moved-' || l.user_id))::text,
+               l.tweet_id
+        FROM (SELECT *, row_number() OVER (ORDER BY user_id) AS k FROM moved) l
+        JOIN bronze.tweets b ON b.raw::jsonb ->> 'tweet_id' = l.tweet_id
+        WHERE (l.k - 1) / 10 = i;
+    END LOOP;
+END
+$$;
+-- (a user whose only tweet it was is no longer in gold.user_engagement)
+SELECT count(*) AS users_lowered FROM before_move b JOIN moved m USING (user_id)
+LEFT JOIN gold.user_engagement u USING (user_id)
+WHERE coalesce(u.total_engagement, 0) = b.total_engagement - m.total_engagement;
+SELECT count(*) AS moved_accounts_shown FROM gold.top_users_by_engagement
+WHERE user_id LIKE 'moved-%';
+SELECT * FROM top_state;
+
+-- rebuild_gold() loads the members and the floor from their recompute views.
+SELECT tweetlake.rebuild_gold();
+SELECT * FROM top_state;
+SELECT gold_table, missing, extra, differing FROM tweetlake.verify()
+WHERE gold_table IN ('user_engagement', 'top_users_by_engagement') ORDER BY 1;
+
+DROP VIEW top_state, head;
+DROP EXTENSION tweetlake;
