@@ -46,6 +46,7 @@
 #include "utils/date.h"
 #include "utils/datum.h"
 #include "utils/fmgrprotos.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
@@ -516,9 +517,9 @@ static const char TOP_SQL[] =
 "    RETURNING floor\n"
 "), added AS (\n"
 "    INSERT INTO tweetlake.top_users AS t (user_id)\n"
-"    SELECT g.user_id FROM batch_user a\n"
+"    SELECT g.user_id FROM batch_user a CROSS JOIN f\n"
 "    JOIN gold.user_engagement g ON g.user_id OPERATOR(pg_catalog.=) a.user_id\n"
-"    WHERE (SELECT f.floor IS NULL OR g.total_engagement OPERATOR(pg_catalog.>) f.floor FROM f)\n"
+"    WHERE f.floor IS NULL OR g.total_engagement OPERATOR(pg_catalog.>) f.floor\n"
 "    ORDER BY 1\n"
 "    ON CONFLICT (user_id) DO NOTHING\n"
 "    RETURNING user_id\n"
@@ -1942,8 +1943,23 @@ write_top_users(Chunk *c)
 {
 	bool		isnull;
 	int			added;
+	int			nestlevel;
 
+	/*
+	 * TOP_SQL reads the chunk's users by key in gold.user_engagement.  Its
+	 * plan is kept, and a plan made while that table was small (or its
+	 * statistics old) would read the whole table at every batch: it is
+	 * planned with nothing but index probes allowed.
+	 */
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	run(top_plans, c->ncands, TOP_SQL, SPI_OK_SELECT);
+	AtEOXact_GUC(true, nestlevel);
 	added = SPI_processed > 0 ?
 		DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) : 0;
 	if (added > 0)
