@@ -1,0 +1,1 @@
+ALTER TABLE gold.user_engagement SET (fillfactor = 70);
