@@ -21,6 +21,8 @@
  *                  (tweetlake.bag_new); then every gold table upserted once per group
  *                  touched, in key order (concurrent batches lock rows in one order);
  *                  after a retraction GONE_SQL, CLEANUP_SQL and RECHECK_SQL (below)
+ *   4. TOP_SQL     (0.9.0 on) the chunk's users whose total passed the floor into the
+ *                  top users' set (tweetlake.top_users), under the floor row's lock
  * What a group adds is what the recompute views (schema/sources/4*_gold_*.sql) compute for
  * it, so rebuild_gold() and verify() stay the reference.  A statement of more than
  * CHUNK_ROWS rows goes through all of this a chunk at a time, and the statements' plans are
@@ -526,7 +528,7 @@ static const char TOP_SQL[] =
 ")\n"
 "SELECT (SELECT pg_catalog.count(*) FROM added)::pg_catalog.int4 FROM f";
 
-/* TOP_SQL's count of new members added to the floor row's (%d: that count). */
+/* Adds TOP_SQL's count of new members (%d) to the floor row's count. */
 static const char MEMBERS_SQL[] =
 "UPDATE tweetlake.top_users_floor SET members = members OPERATOR(pg_catalog.+) %d RETURNING members";
 
@@ -1936,7 +1938,6 @@ group_chunk(Chunk *c)
 	}
 }
 
-/* Step 4: the groups as relations, and the statement that merges them into gold. */
 /* The chunk's users into the top users (TOP_SQL and the statements after it). */
 static void
 write_top_users(Chunk *c)
@@ -1984,6 +1985,7 @@ write_top_users(Chunk *c)
 	}
 }
 
+/* Step 4: the groups as relations, and the statement that merges them into gold. */
 static void
 write_gold(Batch *b, Chunk *c)
 {
