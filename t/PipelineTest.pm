@@ -409,10 +409,16 @@ sub strike_fault
 	{
 		die "strike_fault: unknown fault $kind";
 	}
+	# The query goes with -c, not on standard input: a psql turned away while the server
+	# recovers exits before it reads its input, and writing the query to it would then fail
+	# with EPIPE (IPC::Run dies of that).
 	my $back = 0;
 	for (1 .. 240)
 	{
-		$back = $node->psql('postgres', 'SELECT 1') == 0;
+		$back = eval {
+			IPC::Run::run([ 'psql', '-X', '-q', '-h', $node->host, '-p', $node->port,
+				'-d', 'postgres', '-c', 'SELECT 1' ], '>', \my $o, '2>', \my $e);
+		} ? 1 : 0;
 		last if $back;
 		usleep(250_000);
 	}
