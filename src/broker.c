@@ -7,6 +7,9 @@
  */
 #include "tweetlake.h"
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
@@ -45,6 +48,8 @@ tweetlake_broker_main(Datum arg)
 	const char *bootstraps;
 	rd_kafka_resp_err_t err;
 	char		state[64];
+	sigset_t	all_signals,
+				old_signals;
 
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -64,7 +69,20 @@ tweetlake_broker_main(Datum arg)
 	 * of the log
 	 */
 	rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr));
+
+	/*
+	 * The threads librdkafka starts here inherit this thread's signal mask:
+	 * with every signal blocked, the postmaster's SIGTERM is handled by this
+	 * thread, never by the mock cluster's, whose poll() gives up on EINTR
+	 * ("Mock cluster failed to poll"), after which destroying the cluster at
+	 * exit hung and the server could not shut down.
+	 */
+	sigfillset(&all_signals);
+	pthread_sigmask(SIG_BLOCK, &all_signals, &old_signals);
 	broker_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	if (broker_rk != NULL)
+		mcluster = rd_kafka_mock_cluster_new(broker_rk, 1);
+	pthread_sigmask(SIG_SETMASK, &old_signals, NULL);
 	if (broker_rk == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYSTEM_ERROR),
@@ -72,7 +90,6 @@ tweetlake_broker_main(Datum arg)
 				 errdetail("%s", errstr)));
 	before_shmem_exit(broker_shutdown, (Datum) 0);
 
-	mcluster = rd_kafka_mock_cluster_new(broker_rk, 1);
 	if (mcluster == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYSTEM_ERROR),
