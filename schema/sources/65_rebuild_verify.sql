@@ -55,32 +55,29 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     t record;
+    -- %1$s the name reported, %2$s the key, %3$s what gold holds, %4$s what it must equal
+    compare constant text :=
+        'SELECT %1$L::text, count(g.k), count(r.k),
+                count(*) FILTER (WHERE g.k IS NULL),
+                count(*) FILTER (WHERE r.k IS NULL),
+                count(*) FILTER (WHERE g.k IS NOT NULL AND r.k IS NOT NULL AND g.v IS DISTINCT FROM r.v)
+         FROM (SELECT row(%2$s) AS k, x AS v FROM %3$s x) g
+         FULL JOIN (SELECT row(%2$s) AS k, x AS v FROM %4$s x) r ON g.k = r.k';
 BEGIN
     FOR t IN SELECT * FROM tweetlake.maintained_tables WHERE in_gold ORDER BY table_name::oid
     LOOP
-        RETURN QUERY EXECUTE format(
-            'SELECT %1$L::text, count(g.k), count(r.k),
-                    count(*) FILTER (WHERE g.k IS NULL),
-                    count(*) FILTER (WHERE r.k IS NULL),
-                    count(*) FILTER (WHERE g.k IS NOT NULL AND r.k IS NOT NULL AND g.v IS DISTINCT FROM r.v)
-             FROM (SELECT row(%2$s) AS k, x AS v FROM %3$s x) g
-             FULL JOIN (SELECT row(%2$s) AS k, x AS v FROM %4$s x) r ON g.k = r.k',
+        RETURN QUERY EXECUTE format(compare,
             (SELECT relname FROM pg_class WHERE oid = t.table_name), t.key_columns,
             t.table_name, t.recompute_view);
     END LOOP;
     -- The ranking the batch keeps: the head of gold.user_engagement (compared with its
     -- recompute above) sorted, row for row.
-    RETURN QUERY
-    SELECT 'top_users_by_engagement'::text, count(g.k), count(r.k),
-           count(*) FILTER (WHERE g.k IS NULL),
-           count(*) FILTER (WHERE r.k IS NULL),
-           count(*) FILTER (WHERE g.k IS NOT NULL AND r.k IS NOT NULL AND g.v IS DISTINCT FROM r.v)
-    FROM (SELECT x.user_id AS k, x AS v FROM gold.top_users_by_engagement x) g
-    FULL JOIN (SELECT x.user_id AS k, x AS v
-               FROM (SELECT u.user_id, u.username, u.tweets_count, u.followers_count,
-                            u.total_engagement, u.first_day, u.last_day
-                     FROM gold.user_engagement u
-                     ORDER BY u.total_engagement DESC, u.user_id LIMIT 100) x) r ON g.k = r.k;
+    RETURN QUERY EXECUTE format(compare, 'top_users_by_engagement', 'user_id',
+        'gold.top_users_by_engagement',
+        '(SELECT u.user_id, u.username, u.tweets_count, u.followers_count,
+                 u.total_engagement, u.first_day, u.last_day
+          FROM gold.user_engagement u
+          ORDER BY u.total_engagement DESC, u.user_id LIMIT 100)');
 END
 $$;
 COMMENT ON FUNCTION tweetlake.verify() IS
