@@ -1,6 +1,7 @@
 -- gold.top_users_by_engagement: the head of the ranking of users by total engagement, kept
--- by the batch (tweetlake.top_users, the members; tweetlake.top_users_floor, the floor under
--- them) instead of an index on gold.user_engagement (total_engagement).
+-- by the batch (tweetlake.top_users, the members; tweetlake.top_users_pending, users a batch
+-- could not add; tweetlake.top_users_floor, the floor under them) instead of an index on
+-- gold.user_engagement (total_engagement).
 CREATE EXTENSION tweetlake;
 SET client_min_messages = warning;
 
@@ -13,11 +14,14 @@ SELECT (SELECT array_agg(user_id) FROM gold.top_users_by_engagement)
          = (SELECT array_agg(user_id) FROM head) AS view_is_head,
        (SELECT count(*) FROM gold.top_users_by_engagement) AS shown,
        (SELECT count(*) FROM gold.user_engagement u
-        WHERE u.user_id NOT IN (SELECT user_id FROM tweetlake.top_users)
+        WHERE u.user_id NOT IN (SELECT user_id FROM tweetlake.top_users UNION ALL
+                                SELECT user_id FROM tweetlake.top_users_pending
+                                WHERE user_id IS NOT NULL)
           AND u.total_engagement > ALL (SELECT floor FROM tweetlake.top_users_floor
                                         WHERE floor IS NOT NULL)) AS above_floor_outside,
        (SELECT members FROM tweetlake.top_users_floor)
-         = (SELECT count(*) FROM tweetlake.top_users) AS members_counted;
+         = (SELECT count(*) FROM tweetlake.top_users) AS members_counted,
+       (SELECT count(*) FROM tweetlake.top_users_pending) AS pending;
 
 -- Few users: no floor, every user a member.
 SELECT tweetlake.load_generated(50, 11);
@@ -95,6 +99,35 @@ LEFT JOIN gold.user_engagement u USING (user_id)
 WHERE coalesce(u.total_engagement, 0) = b.total_engagement - m.total_engagement;
 SELECT count(*) AS moved_accounts_shown FROM gold.top_users_by_engagement
 WHERE user_id LIKE 'moved-%';
+SELECT * FROM top_state;
+
+-- A batch that finds the set held by another transaction writes its users above the floor
+-- to tweetlake.top_users_pending (t/017_concurrent_load.pl does it with two sessions; here the
+-- best member is made pending by hand).  The view reads the pending users too; the next batch
+-- to hold the set moves them into the members.
+CREATE TEMP TABLE best AS SELECT user_id FROM head LIMIT 1;
+DELETE FROM tweetlake.top_users WHERE user_id = (SELECT user_id FROM best);
+UPDATE tweetlake.top_users_floor SET members = members - 1;
+INSERT INTO tweetlake.top_users_pending SELECT user_id, false FROM best;
+SELECT (SELECT user_id FROM gold.top_users_by_engagement LIMIT 1) = user_id AS pending_best_shown
+FROM best;
+SELECT * FROM top_state;
+SELECT tweetlake.load_generated(10, 12);
+SELECT user_id IN (SELECT user_id FROM tweetlake.top_users) AS best_member_again FROM best;
+SELECT * FROM top_state;
+
+-- Fewer than 100 users above the floor among the members (here all but 10 are dropped by
+-- hand): the view sorts gold.user_engagement itself, and stays exact.
+DELETE FROM tweetlake.top_users
+WHERE user_id NOT IN (SELECT user_id FROM head ORDER BY total_engagement DESC, user_id LIMIT 10);
+UPDATE tweetlake.top_users_floor SET members = 10;
+SELECT * FROM top_state;
+-- A batch that could not load the set again (a batch that had read the floor was still
+-- running) leaves a row without a user: the next batch to hold the set checks the count and
+-- loads it.
+INSERT INTO tweetlake.top_users_pending VALUES (NULL, true);
+SELECT tweetlake.load_generated(10, 13);
+SELECT members BETWEEN 200 AND 400 AS members_bounded FROM tweetlake.top_users_floor;
 SELECT * FROM top_state;
 
 -- rebuild_gold() loads the members and the floor from their recompute views.

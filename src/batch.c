@@ -22,7 +22,8 @@
  *                  touched, in key order (concurrent batches lock rows in one order);
  *                  after a retraction GONE_SQL, CLEANUP_SQL and RECHECK_SQL (below)
  *   4. TOP_SQL     (0.9.0 on) the chunk's users whose total passed the floor into the
- *                  top users' set (tweetlake.top_users), under the floor row's lock
+ *                  top users' set (tweetlake.top_users); from 0.10.0 on by the one batch
+ *                  that holds the set, the others' into tweetlake.top_users_pending
  * What a group adds is what the recompute views (schema/sources/4*_gold_*.sql) compute for
  * it, so rebuild_gold() and verify() stay the reference.  A statement of more than
  * CHUNK_ROWS rows goes through all of this a chunk at a time, and the statements' plans are
@@ -496,10 +497,7 @@ static const char RECHECK_SQL[] =
 
 /*
  * From schema 0.9.0 on, the top users by engagement (schema/sources/43_gold_user_engagement.sql):
- * the last thing a chunk does, under the lock of tweetlake.top_users_floor's row, so that
- * the batches of concurrent consumers pass here one at a time, each after the one before
- * committed.  Whatever a batch still to come changed in gold.user_engagement, it checks
- * against the floor here itself, so each sees the floor as it is.
+ * the last thing a chunk does.
  *   TOP_SQL     the floor row locked (made if missing), and the users the chunk touched
  *               whose total is now above the floor added to the members; returns how
  *               many were added (MEMBERS_SQL adds them to the row's count)
@@ -508,6 +506,18 @@ static const char RECHECK_SQL[] =
  *   SHORT_SQL   after a chunk that took engagement back from a member: whether fewer than
  *               TOP_SHOWN members are left above the floor; if so the set is loaded again
  *               from the recompute views (REFILL_*_SQL)
+ * In 0.9.0 the floor row's lock makes the batches pass here one at a time, each after the
+ * one before committed.  A transaction of several batches holds that lock from its first
+ * batch on while its later ones lock rows of gold.user_engagement, and a consumer's batch
+ * waits for it holding such rows: a deadlock.  From 0.10.0 on (tweetlake.top_users_pending)
+ * no batch waits here.  The set is kept by the holder of a transaction-level advisory lock
+ * (TOP_LOCK, taken with pg_try_advisory_xact_lock): TOP_HELD_SQL moves the pending users
+ * into the members along with the chunk's own.  A batch that does not get it writes its
+ * users above the floor to the pending list (PENDING_SQL), under a shared REFILL_LOCK: a
+ * refill, which lowers the floor, waits for no one either, and happens only while no batch
+ * that read the floor is still running (if one is, a NULL user marks the check for later,
+ * and the view sorts gold.user_engagement itself until then).  A batch that finds a refill
+ * under way writes all its users (PENDING_ALL_SQL).
  */
 #define TOP_KEEP 200
 #define TOP_SHOWN 100
@@ -557,6 +567,56 @@ static const char SHORT_SQL[] =
 "        JOIN gold.user_engagement g ON g.user_id OPERATOR(pg_catalog.=) t.user_id\n"
 "        WHERE g.total_engagement OPERATOR(pg_catalog.>) f.floor) OPERATOR(pg_catalog.<) " CppAsString2(TOP_SHOWN) "\n"
 "FROM tweetlake.top_users_floor f FOR UPDATE";
+
+/* SHORT_SQL without the retraction test: pending users had engagement taken back. */
+static const char SHORT_ANY_SQL[] =
+"SELECT f.floor IS NOT NULL\n"
+"   AND (SELECT pg_catalog.count(*) FROM tweetlake.top_users t\n"
+"        JOIN gold.user_engagement g ON g.user_id OPERATOR(pg_catalog.=) t.user_id\n"
+"        WHERE g.total_engagement OPERATOR(pg_catalog.>) f.floor) OPERATOR(pg_catalog.<) " CppAsString2(TOP_SHOWN) "\n"
+"FROM tweetlake.top_users_floor f";
+
+/* The advisory locks' second key (the first is tweetlake.top_users_floor's oid). */
+#define TOP_LOCK 1
+#define REFILL_LOCK 2
+
+static const char TOP_HELD_SQL[] =
+"WITH f AS MATERIALIZED (\n"
+"    INSERT INTO tweetlake.top_users_floor AS t (id, floor, members) VALUES (true, NULL, 0)\n"
+"    ON CONFLICT (id) DO UPDATE SET members = t.members\n"
+"    RETURNING floor\n"
+"), p AS MATERIALIZED (\n"
+"    DELETE FROM tweetlake.top_users_pending RETURNING user_id, retracted\n"
+"), added AS (\n"
+"    INSERT INTO tweetlake.top_users AS t (user_id)\n"
+"    SELECT g.user_id FROM (SELECT a.user_id FROM batch_user a UNION SELECT p.user_id FROM p) a\n"
+"    CROSS JOIN f JOIN gold.user_engagement g ON g.user_id OPERATOR(pg_catalog.=) a.user_id\n"
+"    WHERE f.floor IS NULL OR g.total_engagement OPERATOR(pg_catalog.>) f.floor\n"
+"    ON CONFLICT (user_id) DO NOTHING\n"
+"    RETURNING user_id\n"
+")\n"
+"SELECT (SELECT pg_catalog.count(*) FROM added)::pg_catalog.int4,\n"
+"       COALESCE((SELECT pg_catalog.bool_or(p.retracted) FROM p), false) FROM f";
+
+/* Whether the chunk took engagement back from user a, a member. */
+#define RETRACTED_MEMBER \
+	"((a.eng OPERATOR(pg_catalog.<) 0 OR a.n OPERATOR(pg_catalog.<) 0)\n" \
+	"     AND EXISTS (SELECT FROM tweetlake.top_users t WHERE t.user_id OPERATOR(pg_catalog.=) a.user_id))"
+#define PENDING_INSERT(where) \
+	"INSERT INTO tweetlake.top_users_pending (user_id, retracted)\n" \
+	"SELECT a.user_id, " RETRACTED_MEMBER "\n" \
+	"FROM batch_user a\n" \
+	"LEFT JOIN gold.user_engagement g ON g.user_id OPERATOR(pg_catalog.=) a.user_id\n" \
+	"LEFT JOIN tweetlake.top_users_floor f ON true\n" \
+	where
+
+static const char PENDING_SQL[] =
+PENDING_INSERT("WHERE f.floor IS NULL OR g.total_engagement OPERATOR(pg_catalog.>) f.floor OR " RETRACTED_MEMBER);
+static const char PENDING_ALL_SQL[] = PENDING_INSERT("");
+
+/* The count above the floor is still to be checked (a refill could not be done). */
+static const char MARK_SQL[] =
+"INSERT INTO tweetlake.top_users_pending (user_id, retracted) VALUES (NULL, true)";
 
 static const char REFILL_DELETE_SQL[] = "DELETE FROM tweetlake.top_users";
 static const char REFILL_INSERT_SQL[] =
@@ -1188,6 +1248,9 @@ static SPIPlanPtr any_deleted_plans[SIZE_CLASSES];
 static SPIPlanPtr dead_plans[SIZE_CLASSES];
 static SPIPlanPtr gold_plans[SIZE_CLASSES];
 static SPIPlanPtr top_plans[SIZE_CLASSES];
+static SPIPlanPtr top_held_plans[SIZE_CLASSES];
+static SPIPlanPtr pending_plans[SIZE_CLASSES];
+static SPIPlanPtr pending_all_plans[SIZE_CLASSES];
 
 /* What one run of the trigger reads, and how (set up once per run). */
 typedef struct Batch
@@ -1201,6 +1264,10 @@ typedef struct Batch
 				a_key;			/* kafka_key; 0 before schema 0.5.0 */
 	bool		changes;		/* schema 0.5.0 on: updates and deletions */
 	bool		top_users;		/* schema 0.9.0 on: tweetlake.top_users */
+	Oid			top_floor;		/* tweetlake.top_users_floor: the advisory
+								 * locks' key */
+	bool		top_pending;	/* schema 0.10.0 on:
+								 * tweetlake.top_users_pending */
 	TupleDesc	parsed_desc;	/* tweetlake.parsed_tweet: the silver relation */
 	TupleDesc	bag_desc;
 	Oid			bag_type;
@@ -1938,47 +2005,96 @@ group_chunk(Chunk *c)
 	}
 }
 
-/* The chunk's users into the top users (TOP_SQL and the statements after it). */
+/*
+ * run() with nothing but index probes allowed to the planner: the top-users statements
+ * read the chunk's users by key in gold.user_engagement, and a plan kept from when that
+ * table was small (or its statistics old) would read the whole table at every batch.
+ */
 static void
-write_top_users(Chunk *c)
+run_by_key(SPIPlanPtr *plans, int ntweets, const char *sql, int expect)
 {
-	bool		isnull;
-	int			added;
-	int			nestlevel;
+	int			nestlevel = NewGUCNestLevel();
 
-	/*
-	 * TOP_SQL reads the chunk's users by key in gold.user_engagement.  Its
-	 * plan is kept, and a plan made while that table was small (or its
-	 * statistics old) would read the whole table at every batch: it is
-	 * planned with nothing but index probes allowed.
-	 */
-	nestlevel = NewGUCNestLevel();
 	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	run(top_plans, c->ncands, TOP_SQL, SPI_OK_SELECT);
+	run(plans, ntweets, sql, expect);
 	AtEOXact_GUC(true, nestlevel);
-	added = SPI_processed > 0 ?
-		DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) : 0;
+}
+
+/* pg_try_advisory_xact_lock(_shared)(the floor table's oid, key2): never waits. */
+static bool
+try_top_lock(Batch *b, int32 key2, bool shared)
+{
+	Datum		k1 = Int32GetDatum((int32) b->top_floor);
+
+	return DatumGetBool(shared ?
+						DirectFunctionCall2(pg_try_advisory_xact_lock_shared_int4, k1, Int32GetDatum(key2)) :
+						DirectFunctionCall2(pg_try_advisory_xact_lock_int4, k1, Int32GetDatum(key2)));
+}
+
+static inline Datum
+first_value(int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, isnull);
+}
+
+/* The chunk's users into the top users (TOP_SQL and the statements after it). */
+static void
+write_top_users(Batch *b, Chunk *c)
+{
+	bool		isnull;
+	int			added = 0;
+	bool		pending_retracted = false;
+
+	if (!b->top_pending)
+		run_by_key(top_plans, c->ncands, TOP_SQL, SPI_OK_SELECT);
+	else if (try_top_lock(b, TOP_LOCK, false))
+	{
+		run_by_key(top_held_plans, c->ncands, TOP_HELD_SQL, SPI_OK_SELECT);
+		if (SPI_processed > 0)
+			pending_retracted = DatumGetBool(first_value(2, &isnull)) && !isnull;
+	}
+	else
+	{
+		/*
+		 * another batch holds the set: no waiting, the users go to the
+		 * pending list
+		 */
+		if (try_top_lock(b, REFILL_LOCK, true))
+			run_by_key(pending_plans, c->ncands, PENDING_SQL, SPI_OK_INSERT);
+		else
+			run_by_key(pending_all_plans, c->ncands, PENDING_ALL_SQL, SPI_OK_INSERT);
+		return;
+	}
+	if (SPI_processed > 0)
+		added = DatumGetInt32(first_value(1, &isnull));
 	if (added > 0)
 	{
 		char		sql[sizeof(MEMBERS_SQL) + 16];
 
 		snprintf(sql, sizeof(sql), MEMBERS_SQL, added);
 		run(ONCE, 0, sql, SPI_OK_UPDATE_RETURNING);
-		if (SPI_processed > 0 &&
-			DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) > 2 * TOP_KEEP)
+		if (SPI_processed > 0 && DatumGetInt32(first_value(1, &isnull)) > 2 * TOP_KEEP)
 			run(ONCE, 0, TRIM_SQL, SPI_OK_UPDATE);
 	}
-	if (c->ntaken == 0)
+	if (c->ntaken == 0 && !pending_retracted)
 		return;
-	run(ONCE, 0, SHORT_SQL, SPI_OK_SELECT);
-	if (SPI_processed > 0 &&
-		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) && !isnull)
+	run(ONCE, 0, pending_retracted ? SHORT_ANY_SQL : SHORT_SQL, SPI_OK_SELECT);
+	if (SPI_processed > 0 && DatumGetBool(first_value(1, &isnull)) && !isnull)
 	{
+		if (b->top_pending && !try_top_lock(b, REFILL_LOCK, false))
+		{
+			/*
+			 * a batch that read the floor is still running: the next holder
+			 * checks
+			 */
+			run(ONCE, 0, MARK_SQL, SPI_OK_INSERT);
+			return;
+		}
 		run(ONCE, 0, REFILL_DELETE_SQL, SPI_OK_DELETE);
 		run(ONCE, 0, REFILL_INSERT_SQL, SPI_OK_INSERT);
 		run(ONCE, 0, REFILL_FLOOR_SQL, SPI_OK_UPDATE);
@@ -2231,7 +2347,7 @@ write_gold(Batch *b, Chunk *c)
 		c->retract_ms = INSTR_TIME_GET_MILLISEC(t1);
 	}
 	if (b->top_users && c->m_user.n > 0)
-		write_top_users(c);
+		write_top_users(b, c);
 }
 
 Datum
@@ -2269,8 +2385,10 @@ tweetlake_process_bronze_batch(PG_FUNCTION_ARGS)
 		b.a_key = 0;
 	b.parsed_desc = lookup_rowtype_tupdesc_copy(type_in_tweetlake("parsed_tweet"), -1);
 	b.changes = tl_check_parsed_tweet(b.parsed_desc) && b.a_key > 0;
-	b.top_users = OidIsValid(get_relname_relid("top_users_floor",
-											   get_namespace_oid("tweetlake", false)));
+	b.top_floor = get_relname_relid("top_users_floor", get_namespace_oid("tweetlake", false));
+	b.top_users = OidIsValid(b.top_floor);
+	b.top_pending = OidIsValid(get_relname_relid("top_users_pending",
+												 get_namespace_oid("tweetlake", false)));
 	b.bag_type = type_in_tweetlake("bag");
 	b.bag_desc = BlessTupleDesc(lookup_rowtype_tupdesc_copy(b.bag_type, -1));
 	b.unknown = cstring_to_text("unknown");

@@ -97,6 +97,13 @@ BEGIN
                                     AND x.range_to > d::timestamptz);
             name := t.relname || '_p' || pg_catalog.to_char(d, 'YYYYMMDD');
             BEGIN
+                -- A writer that started before today's partition existed sends today's rows
+                -- to the default partition, whose constraint excludes them once the new one
+                -- is attached ("violates partition constraint"): the writers in flight
+                -- finish first, and new ones wait for this transaction.
+                IF d = today THEN
+                    EXECUTE format('LOCK TABLE %s IN SHARE MODE', t.parent);
+                END IF;
                 EXECUTE format('CREATE TABLE bronze.%I (LIKE %s INCLUDING DEFAULTS INCLUDING GENERATED '
                                'INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION)',
                                name, t.parent);

@@ -30,22 +30,41 @@ GROUP BY user_id;
  * would serve "ORDER BY total_engagement DESC LIMIT n", but every batch changes the totals of
  * the users it touches, and an update of an indexed column is never HOT: the index cost a
  * consumer ~8 % of its CPU at a steady rate (bench/RESULTS.md).  Instead:
- *   tweetlake.top_users        a set of users (the members) that holds every user whose
- *                              total is above the floor
- *   tweetlake.top_users_floor  one row (made by the first batch): the floor (NULL or no
- *                              row: every user is a member) and how many members there are
- * so the users above the floor, best first, are the head of the ranking, exactly.  Each
- * batch adds the users it touched whose total is now above the floor, under the floor row's
- * lock (the last thing it does, so concurrent batches queue there in one order); past 400
- * members the 200 best are kept (ties included) and the floor raised to the best total
- * dropped.  A batch that takes engagement back (an update, a deletion) can leave fewer than
- * 100 members above the floor; the set is then refilled from gold.user_engagement.
+ *   tweetlake.top_users          a set of users (the members)
+ *   tweetlake.top_users_pending  users a batch could not add to the members (0.10.0)
+ *   tweetlake.top_users_floor    one row (made by the first batch): the floor (NULL or no
+ *                                row: every user is a candidate) and how many members
+ * and every user whose total is above the floor is a member or pending, so the users above
+ * the floor, best first, are the head of the ranking, exactly, once there are 100 of them.
+ * One batch at a time keeps the members (the holder of a transaction-level advisory lock,
+ * taken without waiting): it moves the pending users above the floor into the members,
+ * adds the users it touched that are now above it, and past 400 members keeps the 200 best
+ * (ties included) and raises the floor to the best total dropped.  A batch that finds the
+ * lock taken does not wait (a transaction of several batches holds it until it commits,
+ * and a batch waiting for it while holding rows of gold.user_engagement could deadlock with
+ * it): it writes the users it touched that are above the floor to the pending list.
+ * Engagement taken back (an update, a deletion) can leave fewer than 100 users above the
+ * floor: the view then sorts gold.user_engagement itself, and the holder loads the set
+ * again from the recompute views.
  */
 CREATE TABLE tweetlake.top_users (
     user_id text PRIMARY KEY
 );
 COMMENT ON TABLE tweetlake.top_users IS
     'users that may rank at the top by total engagement: every user above tweetlake.top_users_floor is one';
+
+-- No key: a batch adds to it without ever waiting on another's row.
+CREATE TABLE tweetlake.top_users_pending (
+    user_id   text,
+    retracted boolean NOT NULL
+);
+COMMENT ON TABLE tweetlake.top_users_pending IS
+    'users above tweetlake.top_users_floor that a batch could not add to tweetlake.top_users (the next batch to hold the set does); retracted: engagement was taken back, the count above the floor is to be checked (user_id NULL: only that)';
+
+-- A full recompute leaves nothing pending.
+CREATE VIEW tweetlake.recompute_top_users_pending AS
+SELECT NULL::text AS user_id, false AS retracted
+WHERE false;
 
 CREATE TABLE tweetlake.top_users_floor (
     id      boolean PRIMARY KEY DEFAULT true CHECK (id),
@@ -77,12 +96,28 @@ SELECT true AS id,
         WHERE u.total_engagement >= cut.total_engagement)::integer AS members;
 
 CREATE VIEW gold.top_users_by_engagement AS
-SELECT u.user_id, u.username, u.tweets_count, u.followers_count, u.total_engagement,
-       u.first_day, u.last_day
-FROM gold.user_engagement u
-WHERE u.user_id IN (SELECT t.user_id FROM tweetlake.top_users t)
-  AND u.total_engagement > ALL (SELECT f.floor FROM tweetlake.top_users_floor f WHERE f.floor IS NOT NULL)
-ORDER BY u.total_engagement DESC, u.user_id
-LIMIT 100;
+WITH head AS (
+    SELECT u.user_id, u.username, u.tweets_count, u.followers_count, u.total_engagement,
+           u.first_day, u.last_day
+    FROM gold.user_engagement u
+    WHERE u.user_id IN (SELECT t.user_id FROM tweetlake.top_users t
+                        UNION ALL
+                        SELECT p.user_id FROM tweetlake.top_users_pending p)
+      AND u.total_engagement > ALL (SELECT f.floor FROM tweetlake.top_users_floor f WHERE f.floor IS NOT NULL)
+    ORDER BY u.total_engagement DESC, u.user_id
+    LIMIT 100
+), exact AS (
+    SELECT (SELECT count(*) FROM head) = 100
+           OR NOT EXISTS (SELECT FROM tweetlake.top_users_floor f WHERE f.floor IS NOT NULL) AS yes
+)
+SELECT h.* FROM head h WHERE (SELECT yes FROM exact)
+UNION ALL
+(SELECT u.user_id, u.username, u.tweets_count, u.followers_count, u.total_engagement,
+        u.first_day, u.last_day
+ FROM gold.user_engagement u
+ WHERE NOT (SELECT yes FROM exact)
+ ORDER BY u.total_engagement DESC, u.user_id
+ LIMIT 100)
+ORDER BY total_engagement DESC, user_id;
 COMMENT ON VIEW gold.top_users_by_engagement IS
     'the 100 users with the most engagement over all time, best first (ties by user_id): gold.user_engagement''s rows, without sorting every user';

@@ -1,0 +1,125 @@
+# A session's load of many batches in one transaction, alongside consumers at full speed.
+# Each batch ends by keeping the top users' set.  In 0.9.0 a batch waited for the set's lock,
+# which a transaction of several batches kept until it committed, while holding rows of
+# gold.user_engagement that transaction's next batch needed: a deadlock.  Now a batch that
+# finds the set held writes its users to tweetlake.top_users_pending and goes on: shown
+# first with two sessions (B commits while A holds the set, and the ranking shows B's user),
+# then with three transactions of 300 batches each against two consumers at full speed.
+# Afterwards gold, the top users included, equals a full recompute and every offset the
+# broker handed out is in bronze exactly once.
+use strict;
+use warnings;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use lib 't';
+use PipelineTest;
+
+my $topic = 'tweets';
+my $partitions = 4;
+my $node = tweetlake_node('concurrent_load',
+	'tweetlake.generator_rate' => 0,
+	'tweetlake.consumers' => 2,
+	'tweetlake.partitions' => $partitions,
+	'tweetlake.batch_size' => 200,
+	'tweetlake.batch_timeout_ms' => 50,
+	log_lock_waits => 'on');
+
+# --- one batch while another transaction holds the set: it does not wait ----------------
+# Thousands of users first, so that the set has a floor.  Then session A writes a tweet and
+# keeps its transaction open; session B writes one of another user, hour and day (no gold
+# row in common with A's), with more engagement than anyone: B commits at once, its user
+# pending, and the ranking shows it first.
+$node->safe_psql('postgres', 'SELECT tweetlake.load_generated(20000, 7)');
+is(sql_value($node, 'SELECT floor IS NOT NULL FROM tweetlake.top_users_floor'), 't', 'the set has a floor');
+
+# One generated tweet as user $user at $at, with $likes likes.
+sub tweet
+{
+	my ($id, $user, $at, $likes) = @_;
+	return "INSERT INTO bronze.tweets (raw)
+	        SELECT jsonb_set(jsonb_set(jsonb_set(jsonb_set(raw::jsonb, '{tweet_id}', '\"$id\"'),
+	               '{user,user_id}', '\"$user\"'), '{created_at}', '\"$at\"'),
+	               '{like_count}', '$likes')::text
+	        FROM bronze.tweets LIMIT 1";
+}
+my $a = $node->background_psql('postgres');
+$a->query_safe('BEGIN');
+$a->query_safe(tweet('held-1', 'user-held', '2020-01-01T10:00:00Z', 5));
+my $b = try_sql($node, "SET statement_timeout = '30s'; " . tweet('riser-1', 'user-riser', '2020-02-02T12:00:00Z', 100000000));
+unlike($b, qr/ERROR/, "session B's batch commits while A holds the set (no wait)");
+is(sql_value($node, "SELECT string_agg(user_id, ',') FROM tweetlake.top_users_pending"), 'user-riser',
+	"B's user is pending");
+is(sql_value($node, "SELECT count(*) FROM tweetlake.top_users WHERE user_id = 'user-riser'"), '0',
+	"B did not touch the members");
+is(sql_value($node, 'SELECT user_id FROM gold.top_users_by_engagement LIMIT 1'), 'user-riser',
+	'the ranking shows the pending user first');
+is(sql_value($node,
+	"SELECT missing + extra + differing FROM tweetlake.verify() WHERE gold_table = 'top_users_by_engagement'"),
+	'0', 'the ranking equals a sort of gold.user_engagement');
+$a->query_safe('COMMIT');
+$a->quit;
+$node->safe_psql('postgres', 'SELECT tweetlake.load_generated(10, 8)');
+is(sql_value($node,
+	"SELECT (SELECT count(*) FROM tweetlake.top_users_pending)
+	        || ' ' || (SELECT count(*) FROM tweetlake.top_users WHERE user_id = 'user-riser')
+	        || ' ' || (SELECT members = (SELECT count(*) FROM tweetlake.top_users) FROM tweetlake.top_users_floor)"),
+	'0 1 true', 'the next batch to hold the set moved the pending user into the members, counted');
+
+# --- the same at full speed: consumers, and sessions of 300 batches each --------------------
+$node->safe_psql('postgres', "ALTER SYSTEM SET tweetlake.generator_rate = -1; SELECT pg_reload_conf()");
+wait_for($node, 'SELECT count(*) >= 40000 FROM silver.tweets', 't', 'consumers write at full speed');
+
+for my $round (1 .. 3)
+{
+	my $seed = 100 + $round;
+	my $before = sql_value($node, 'SELECT count(*) FROM silver.tweets');
+	# tweetlake.batch_size 200: 300 batches in each transaction.  A deadlock on gold rows
+	# (not on the top users' set) aborts one of the two, usually the consumer; a session
+	# that is aborted runs its transaction again (README "Loading alongside the consumers").
+	my ($out, $tries) = ('', 0);
+	do
+	{
+		$tries++;
+		$out = try_sql($node,
+			"BEGIN;
+			 SELECT tweetlake.load_generated(30000, $seed, now() - interval '10 minutes', interval '10 minutes');
+			 SELECT tweetlake.load_generated(30000, $seed + 50, now() - interval '30 days', interval '29 days');
+			 COMMIT;");
+		note("round $round, try $tries: $out") if $out =~ /ERROR/;
+	} while ($out =~ /ERROR:  deadlock detected/ && $tries < 5);
+	unlike($out, qr/ERROR/, "round $round: the session's 60,000 tweets in 300 batches commit ($tries tries)");
+	my $after = sql_value($node, 'SELECT count(*) FROM silver.tweets');
+	cmp_ok($after - $before, '>', 60000, "round $round: the consumers' tweets went in too ($before -> $after)");
+}
+
+# Consumers went on while the sessions held the set: some of their users went pending.
+wait_for($node,
+	"SELECT n_tup_ins > 0 FROM pg_stat_user_tables WHERE relid = 'tweetlake.top_users_pending'::regclass",
+	't', 'consumers wrote users to the pending list while the set was held');
+
+# Stop the generator, let the consumers read to the end of the log, then compare.
+$node->safe_psql('postgres', 'SELECT tweetlake.stop()');
+wait_for($node, "SELECT count(*) FROM tweetlake.status WHERE role IN ('generator', 'consumer') AND pid IS NOT NULL",
+	'0', 'generator and consumers stopped');
+$node->safe_psql('postgres', "ALTER SYSTEM SET tweetlake.generator_rate = 0; SELECT pg_reload_conf()");
+$node->safe_psql('postgres', 'SELECT tweetlake.start()');
+my $end = embedded_end_offsets($node, $topic, $partitions);
+my $total = 0;
+$total += $_ for values %$end;
+wait_for($node, "SELECT sum(next_offset) FROM tweetlake.offsets WHERE topic = '$topic'", $total,
+	'offsets reach the end of the log', 180);
+
+is(sql_value($node,
+	"SELECT string_agg(gold_table, ', ') FROM tweetlake.verify() WHERE missing + extra + differing > 0"),
+	'', 'every gold table, and the top users, equal a full recompute');
+is(sql_value($node,
+	"SELECT count(*) FROM gold.top_users_by_engagement"), '100', 'the ranking holds 100 users');
+is(sql_value($node, "SELECT count(*) FROM bronze.tweets WHERE kafka_topic IS NULL"), 20000 + 2 + 10 + 180000,
+	"the sessions' 180,000 tweets (and the 20,012 before) are in bronze once");
+offsets_each_once($node, $topic, $end);
+my $deadlocks = sql_value($node,
+	"SELECT deadlocks FROM pg_stat_database WHERE datname = 'postgres'");
+note("deadlocks detected (a consumer's batch is retried): $deadlocks");
+
+$node->stop('fast');
+done_testing();
