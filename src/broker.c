@@ -7,8 +7,6 @@
  */
 #include "tweetlake.h"
 
-#include <pthread.h>
-#include <signal.h>
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -48,8 +46,7 @@ tweetlake_broker_main(Datum arg)
 	const char *bootstraps;
 	rd_kafka_resp_err_t err;
 	char		state[64];
-	sigset_t	all_signals,
-				old_signals;
+	sigset_t	saved;
 
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -70,19 +67,12 @@ tweetlake_broker_main(Datum arg)
 	 */
 	rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr));
 
-	/*
-	 * The threads librdkafka starts here inherit this thread's signal mask:
-	 * with every signal blocked, the postmaster's SIGTERM is handled by this
-	 * thread, never by the mock cluster's, whose poll() gives up on EINTR
-	 * ("Mock cluster failed to poll"), after which destroying the cluster at
-	 * exit hung and the server could not shut down.
-	 */
-	sigfillset(&all_signals);
-	pthread_sigmask(SIG_BLOCK, &all_signals, &old_signals);
+	/* the mock cluster's threads too, as tl_kafka_new() does for the client's */
+	tl_block_signals(&saved);
 	broker_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
 	if (broker_rk != NULL)
 		mcluster = rd_kafka_mock_cluster_new(broker_rk, 1);
-	pthread_sigmask(SIG_SETMASK, &old_signals, NULL);
+	tl_restore_signals(&saved);
 	if (broker_rk == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYSTEM_ERROR),

@@ -438,7 +438,7 @@ connect_consumer(void)
 	rd_kafka_conf_set(conf, "fetch.wait.max.ms", "100", errstr, sizeof(errstr));
 	tl_kafka_set_error_cb(&cons.client, conf);
 
-	cons.rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	cons.rk = tl_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
 	if (cons.rk == NULL)
 	{
 		tl_slot_error(cons.slot, "could not create Kafka consumer: %s", tl_redact(errstr));

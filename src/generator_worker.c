@@ -340,7 +340,7 @@ gen_connect(void)
 	 */
 	rd_kafka_conf_set_dr_msg_cb(conf, delivery_cb);
 	tl_kafka_set_error_cb(&gen_client, conf);
-	gen_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	gen_rk = tl_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
 	if (gen_rk == NULL)
 	{
 		tl_slot_error(gen_slot, "could not create Kafka producer: %s", tl_redact(errstr));
@@ -670,7 +670,7 @@ tweetlake_produce(PG_FUNCTION_ARGS)
 		rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr));
 		rd_kafka_conf_set(conf, "linger.ms", "0", errstr, sizeof(errstr));
 		rd_kafka_conf_set_dr_msg_cb(conf, sql_delivery_cb);
-		sql_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+		sql_rk = tl_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
 		if (sql_rk == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),

@@ -3,13 +3,16 @@
  * (consumer.c) and tweetlake.produce(): where the brokers are (tweetlake.brokers or the
  * embedded broker), the configuration from tweetlake.kafka_config and
  * tweetlake.kafka_config_file, the error callback that reports into a worker's status slot,
- * the check that the topic exists, noticing changed settings, and redaction of secrets in
- * anything that reaches the log or tweetlake.status.
+ * the check that the topic exists, noticing changed settings, redaction of secrets in
+ * anything that reaches the log or tweetlake.status, and librdkafka's threads kept away
+ * from the server's signals.
  */
 #include "tweetlake.h"
 
 #include <librdkafka/rdkafka.h>
 
+#include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include "fmgr.h"
@@ -508,4 +511,39 @@ tweetlake_bootstrap_servers(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	}
 	PG_RETURN_TEXT_P(cstring_to_text(b));
+}
+
+/*
+ * librdkafka's threads inherit the signal mask of the thread that starts them.  Started with
+ * every signal blocked, they never take the postmaster's SIGTERM, a query cancel or a latch
+ * wakeup meant for the backend's own thread (whose handlers would then run on a librdkafka
+ * thread, and whose poll() there returns EINTR: the embedded broker's mock cluster gave up on
+ * that, and destroying it at exit hung the server's shutdown).
+ */
+void
+tl_block_signals(sigset_t *saved)
+{
+	sigset_t	all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, saved);
+}
+
+void
+tl_restore_signals(const sigset_t *saved)
+{
+	pthread_sigmask(SIG_SETMASK, saved, NULL);
+}
+
+/* rd_kafka_new(), its threads started with every signal blocked. */
+rd_kafka_t *
+tl_kafka_new(int type, rd_kafka_conf_t *conf, char *errbuf, size_t errlen)
+{
+	sigset_t	saved;
+	rd_kafka_t *rk;
+
+	tl_block_signals(&saved);
+	rk = rd_kafka_new((rd_kafka_type_t) type, conf, errbuf, errlen);
+	tl_restore_signals(&saved);
+	return rk;
 }

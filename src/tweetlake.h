@@ -9,6 +9,8 @@
 
 #include "postgres.h"
 
+#include <signal.h>
+
 #include "datatype/timestamp.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
@@ -227,6 +229,9 @@ extern int	tl_kafka_topic_partitions(struct rd_kafka_s *rk, TlKafkaClient *clien
 extern void tl_kafka_remember_settings(TlKafkaClient *client);
 extern bool tl_kafka_settings_changed(const TlKafkaClient *client);
 extern bool tl_kafka_broker_alive(const TlKafkaClient *client);
+extern struct rd_kafka_s *tl_kafka_new(int type, struct rd_kafka_conf_s *conf, char *errbuf, size_t errlen);
+extern void tl_block_signals(sigset_t *saved);
+extern void tl_restore_signals(const sigset_t *saved);
 
 /* Worker entry points (bgw_function_name) */
 extern PGDLLEXPORT void tweetlake_launcher_main(Datum arg);
