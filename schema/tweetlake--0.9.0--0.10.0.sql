@@ -6,6 +6,8 @@
  *     kept while it locked more rows of gold.user_engagement: a deadlock with a consumer).
  *   - gold.top_users_by_engagement reads the members and the pending users, and sorts
  *     gold.user_engagement itself while fewer than 100 of them are above the floor.
+ *   - tweetlake.top_users_cut: the 200th best total, which both recompute views of the set
+ *     read (instead of a copy of the same subquery each).
  *   - tweetlake.maintain_partitions() makes today's partition only once the writers in
  *     flight are done: one that started before it sent today's rows to the default
  *     partition, and failed once the new partition was attached.
@@ -30,6 +32,28 @@ SELECT NULL::text AS user_id, false AS retracted
 WHERE false;
 
 SELECT pg_extension_config_dump('tweetlake.top_users_pending', '');
+
+-- The 200th best total (NULL: no user).  The set, loaded again, is the users at or above it
+-- (the 200 best, and any tied with the 200th; fewer than 200 users: all of them); the floor is
+-- the best total below it (NULL: none is).
+CREATE VIEW tweetlake.top_users_cut AS
+SELECT min(b.total_engagement) AS total_engagement
+FROM (SELECT e.total_engagement FROM gold.user_engagement e
+      ORDER BY e.total_engagement DESC LIMIT 200) b;
+COMMENT ON VIEW tweetlake.top_users_cut IS
+    'the 200th best total engagement: where a refill of tweetlake.top_users cuts';
+
+CREATE OR REPLACE VIEW tweetlake.recompute_top_users AS
+SELECT u.user_id
+FROM gold.user_engagement u, tweetlake.top_users_cut cut
+WHERE u.total_engagement >= cut.total_engagement;
+
+CREATE OR REPLACE VIEW tweetlake.recompute_top_users_floor AS
+SELECT true AS id,
+       (SELECT max(u.total_engagement) FROM gold.user_engagement u, tweetlake.top_users_cut cut
+        WHERE u.total_engagement < cut.total_engagement) AS floor,
+       (SELECT count(*) FROM gold.user_engagement u, tweetlake.top_users_cut cut
+        WHERE u.total_engagement >= cut.total_engagement)::integer AS members;
 
 CREATE OR REPLACE VIEW gold.top_users_by_engagement AS
 WITH head AS (

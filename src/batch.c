@@ -519,6 +519,7 @@ static const char RECHECK_SQL[] =
  * and the view sorts gold.user_engagement itself until then).  A batch that finds a refill
  * under way writes all its users (PENDING_ALL_SQL).
  */
+/* the LIMIT of tweetlake.top_users_cut, and of gold.top_users_by_engagement */
 #define TOP_KEEP 200
 #define TOP_SHOWN 100
 

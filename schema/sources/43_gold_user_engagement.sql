@@ -74,25 +74,26 @@ CREATE TABLE tweetlake.top_users_floor (
 COMMENT ON TABLE tweetlake.top_users_floor IS
     'one row: no user outside tweetlake.top_users has more total engagement than floor (NULL: every user is in it); members, how many it holds';
 
--- The 200 best users and any tied with the 200th (fewer than 200 users: all of them); the floor
--- is the best total of the users left out (NULL: none is).
+-- The 200th best total (NULL: no user).  The set, loaded again, is the users at or above it
+-- (the 200 best, and any tied with the 200th; fewer than 200 users: all of them); the floor is
+-- the best total below it (NULL: none is).
+CREATE VIEW tweetlake.top_users_cut AS
+SELECT min(b.total_engagement) AS total_engagement
+FROM (SELECT e.total_engagement FROM gold.user_engagement e
+      ORDER BY e.total_engagement DESC LIMIT 200) b;
+COMMENT ON VIEW tweetlake.top_users_cut IS
+    'the 200th best total engagement: where a refill of tweetlake.top_users cuts';
+
 CREATE VIEW tweetlake.recompute_top_users AS
 SELECT u.user_id
-FROM gold.user_engagement u
-WHERE u.total_engagement >= (SELECT min(b.total_engagement)
-                             FROM (SELECT e.total_engagement FROM gold.user_engagement e
-                                   ORDER BY e.total_engagement DESC LIMIT 200) b);
+FROM gold.user_engagement u, tweetlake.top_users_cut cut
+WHERE u.total_engagement >= cut.total_engagement;
 
 CREATE VIEW tweetlake.recompute_top_users_floor AS
-WITH cut AS (
-    SELECT min(b.total_engagement) AS total_engagement
-    FROM (SELECT e.total_engagement FROM gold.user_engagement e
-          ORDER BY e.total_engagement DESC LIMIT 200) b
-)
 SELECT true AS id,
-       (SELECT max(u.total_engagement) FROM gold.user_engagement u, cut
+       (SELECT max(u.total_engagement) FROM gold.user_engagement u, tweetlake.top_users_cut cut
         WHERE u.total_engagement < cut.total_engagement) AS floor,
-       (SELECT count(*) FROM gold.user_engagement u, cut
+       (SELECT count(*) FROM gold.user_engagement u, tweetlake.top_users_cut cut
         WHERE u.total_engagement >= cut.total_engagement)::integer AS members;
 
 CREATE VIEW gold.top_users_by_engagement AS
