@@ -1,9 +1,10 @@
 /*
  * tweetlake 0.9.0 -> 0.10.0 (CHANGELOG.md): no batch waits for the top users' set.
  *   - tweetlake.top_users_pending: the users a batch could not add to tweetlake.top_users
- *     because another batch held it (the holder of an advisory lock now keeps the set,
- *     instead of the holder of the floor row's lock, which a transaction of several batches
- *     kept while it locked more rows of gold.user_engagement: a deadlock with a consumer).
+ *     because another batch held it (the holder of a row lock of tweetlake.top_users_locks,
+ *     taken without waiting, now keeps the set, instead of the holder of the floor row's
+ *     lock, which a transaction of several batches kept while it locked more rows of
+ *     gold.user_engagement: a deadlock with a consumer).
  *   - gold.top_users_by_engagement reads the members and the pending users, and sorts
  *     gold.user_engagement itself while fewer than 100 of them are above the floor.
  *   - tweetlake.top_users_cut: the 200th best total, which both recompute views of the set
@@ -25,6 +26,18 @@ CREATE TABLE tweetlake.top_users_pending (
 );
 COMMENT ON TABLE tweetlake.top_users_pending IS
     'users above tweetlake.top_users_floor that a batch could not add to tweetlake.top_users (the next batch to hold the set does); retracted: engagement was taken back, the count above the floor is to be checked (user_id NULL: only that)';
+
+-- Row 1: locked by the batch that keeps the set; row 2: locked in share mode by a batch that
+-- writes pending users above the floor it read, and by a batch that loads the set again (and
+-- moves the floor). Locked FOR UPDATE/SHARE SKIP LOCKED, so never waited for; a row lock
+-- needs UPDATE on the table, which only its owner has. The rows come with CREATE EXTENSION:
+-- the table is left out of pg_dump.
+CREATE TABLE tweetlake.top_users_locks (
+    id integer PRIMARY KEY CHECK (id IN (1, 2))
+);
+INSERT INTO tweetlake.top_users_locks VALUES (1), (2);
+COMMENT ON TABLE tweetlake.top_users_locks IS
+    'two rows the batches lock without waiting: 1, keeping tweetlake.top_users; 2, reading or moving its floor';
 
 -- A full recompute leaves nothing pending.
 CREATE VIEW tweetlake.recompute_top_users_pending AS

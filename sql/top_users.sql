@@ -130,6 +130,17 @@ SELECT tweetlake.load_generated(10, 13);
 SELECT members BETWEEN 200 AND 400 AS members_bounded FROM tweetlake.top_users_floor;
 SELECT * FROM top_state;
 
+-- The batch that keeps the set holds a row lock of tweetlake.top_users_locks, taken without
+-- waiting; no other role may take one (it needs UPDATE on the table), so no session can keep
+-- the batches from the set.
+SET ROLE tweetlake_reader;
+SELECT FROM tweetlake.top_users_locks WHERE id = 1 FOR UPDATE SKIP LOCKED;
+RESET ROLE;
+SET ROLE tweetlake_loader;
+SELECT FROM tweetlake.top_users_locks WHERE id = 1 FOR UPDATE SKIP LOCKED;
+RESET ROLE;
+SELECT id FROM tweetlake.top_users_locks ORDER BY id;
+
 -- rebuild_gold() loads the members and the floor from their recompute views.
 SELECT tweetlake.rebuild_gold();
 SELECT * FROM top_state;

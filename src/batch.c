@@ -510,10 +510,10 @@ static const char RECHECK_SQL[] =
  * one before committed.  A transaction of several batches holds that lock from its first
  * batch on while its later ones lock rows of gold.user_engagement, and a consumer's batch
  * waits for it holding such rows: a deadlock.  From 0.10.0 on (tweetlake.top_users_pending)
- * no batch waits here.  The set is kept by the holder of a transaction-level advisory lock
- * (TOP_LOCK, taken with pg_try_advisory_xact_lock): TOP_HELD_SQL moves the pending users
+ * no batch waits here.  The set is kept by the holder of row 1 of tweetlake.top_users_locks
+ * (locked FOR UPDATE SKIP LOCKED, until commit): TOP_HELD_SQL moves the pending users
  * into the members along with the chunk's own.  A batch that does not get it writes its
- * users above the floor to the pending list (PENDING_SQL), under a shared REFILL_LOCK: a
+ * users above the floor to the pending list (PENDING_SQL), under a share lock of row 2: a
  * refill, which lowers the floor, waits for no one either, and happens only while no batch
  * that read the floor is still running (if one is, a NULL user marks the check for later,
  * and the view sorts gold.user_engagement itself until then).  A batch that finds a refill
@@ -577,10 +577,16 @@ static const char SHORT_ANY_SQL[] =
 "        WHERE g.total_engagement OPERATOR(pg_catalog.>) f.floor) OPERATOR(pg_catalog.<) " CppAsString2(TOP_SHOWN) "\n"
 "FROM tweetlake.top_users_floor f";
 
-/* The advisory locks' second key (the first is tweetlake.top_users_floor's oid). */
-#define TOP_LOCK 1
-#define REFILL_LOCK 2
-
+/*
+ * The rows of tweetlake.top_users_locks, locked without waiting (SKIP LOCKED: no row, not
+ * locked).  Row locks rather than advisory locks: taking one needs UPDATE on the table, which
+ * no role but its owner has, so no other session can hold the set.
+ */
+#define TOP_LOCK_SQL(id, mode) \
+	"SELECT FROM tweetlake.top_users_locks WHERE id OPERATOR(pg_catalog.=) " id " FOR " mode " SKIP LOCKED"
+static const char HOLD_SET_SQL[] = TOP_LOCK_SQL("1", "UPDATE");
+static const char READ_FLOOR_SQL[] = TOP_LOCK_SQL("2", "SHARE");
+static const char REFILL_SQL[] = TOP_LOCK_SQL("2", "UPDATE");
 static const char TOP_HELD_SQL[] =
 "WITH f AS MATERIALIZED (\n"
 "    INSERT INTO tweetlake.top_users_floor AS t (id, floor, members) VALUES (true, NULL, 0)\n"
@@ -1252,6 +1258,8 @@ static SPIPlanPtr top_plans[SIZE_CLASSES];
 static SPIPlanPtr top_held_plans[SIZE_CLASSES];
 static SPIPlanPtr pending_plans[SIZE_CLASSES];
 static SPIPlanPtr pending_all_plans[SIZE_CLASSES];
+static SPIPlanPtr hold_set_plans[SIZE_CLASSES];
+static SPIPlanPtr read_floor_plans[SIZE_CLASSES];
 
 /* What one run of the trigger reads, and how (set up once per run). */
 typedef struct Batch
@@ -1265,8 +1273,6 @@ typedef struct Batch
 				a_key;			/* kafka_key; 0 before schema 0.5.0 */
 	bool		changes;		/* schema 0.5.0 on: updates and deletions */
 	bool		top_users;		/* schema 0.9.0 on: tweetlake.top_users */
-	Oid			top_floor;		/* tweetlake.top_users_floor: the advisory
-								 * locks' key */
 	bool		top_pending;	/* schema 0.10.0 on:
 								 * tweetlake.top_users_pending */
 	TupleDesc	parsed_desc;	/* tweetlake.parsed_tweet: the silver relation */
@@ -2026,15 +2032,12 @@ run_by_key(SPIPlanPtr *plans, int ntweets, const char *sql, int expect)
 	AtEOXact_GUC(true, nestlevel);
 }
 
-/* pg_try_advisory_xact_lock(_shared)(the floor table's oid, key2): never waits. */
+/* One of the TOP_LOCK_SQL statements: whether the row is now locked. */
 static bool
-try_top_lock(Batch *b, int32 key2, bool shared)
+try_top_lock(SPIPlanPtr *plans, const char *sql)
 {
-	Datum		k1 = Int32GetDatum((int32) b->top_floor);
-
-	return DatumGetBool(shared ?
-						DirectFunctionCall2(pg_try_advisory_xact_lock_shared_int4, k1, Int32GetDatum(key2)) :
-						DirectFunctionCall2(pg_try_advisory_xact_lock_int4, k1, Int32GetDatum(key2)));
+	run(plans, 0, sql, SPI_OK_SELECT);
+	return SPI_processed == 1;
 }
 
 static inline Datum
@@ -2053,7 +2056,7 @@ write_top_users(Batch *b, Chunk *c)
 
 	if (!b->top_pending)
 		run_by_key(top_plans, c->ncands, TOP_SQL, SPI_OK_SELECT);
-	else if (try_top_lock(b, TOP_LOCK, false))
+	else if (try_top_lock(hold_set_plans, HOLD_SET_SQL))
 	{
 		run_by_key(top_held_plans, c->ncands, TOP_HELD_SQL, SPI_OK_SELECT);
 		if (SPI_processed > 0)
@@ -2065,7 +2068,7 @@ write_top_users(Batch *b, Chunk *c)
 		 * another batch holds the set: no waiting, the users go to the
 		 * pending list
 		 */
-		if (try_top_lock(b, REFILL_LOCK, true))
+		if (try_top_lock(read_floor_plans, READ_FLOOR_SQL))
 			run_by_key(pending_plans, c->ncands, PENDING_SQL, SPI_OK_INSERT);
 		else
 			run_by_key(pending_all_plans, c->ncands, PENDING_ALL_SQL, SPI_OK_INSERT);
@@ -2087,7 +2090,7 @@ write_top_users(Batch *b, Chunk *c)
 	run(ONCE, 0, pending_retracted ? SHORT_ANY_SQL : SHORT_SQL, SPI_OK_SELECT);
 	if (SPI_processed > 0 && DatumGetBool(first_value(1, &isnull)) && !isnull)
 	{
-		if (b->top_pending && !try_top_lock(b, REFILL_LOCK, false))
+		if (b->top_pending && !try_top_lock(ONCE, REFILL_SQL))
 		{
 			/*
 			 * a batch that read the floor is still running: the next holder
@@ -2386,8 +2389,8 @@ tweetlake_process_bronze_batch(PG_FUNCTION_ARGS)
 		b.a_key = 0;
 	b.parsed_desc = lookup_rowtype_tupdesc_copy(type_in_tweetlake("parsed_tweet"), -1);
 	b.changes = tl_check_parsed_tweet(b.parsed_desc) && b.a_key > 0;
-	b.top_floor = get_relname_relid("top_users_floor", get_namespace_oid("tweetlake", false));
-	b.top_users = OidIsValid(b.top_floor);
+	b.top_users = OidIsValid(get_relname_relid("top_users_floor",
+											   get_namespace_oid("tweetlake", false)));
 	b.top_pending = OidIsValid(get_relname_relid("top_users_pending",
 												 get_namespace_oid("tweetlake", false)));
 	b.bag_type = type_in_tweetlake("bag");

@@ -51,7 +51,7 @@ my @tables = qw(bronze.tweets bronze.dead_letters silver.tweets silver.deleted_t
 push @tables, split /\n/, sql_value($old, "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables
                                             WHERE schemaname = 'gold' ORDER BY 1");
 push @tables, map { "tweetlake.$_" } qw(user_hour mention_hour region_hour_counts offsets top_users top_users_floor
-  top_users_pending);
+  top_users_pending top_users_locks);
 # Users wait in the pending list only while batches run side by side; three are put there
 # (as a batch that found the set held would), so that the dump carries some.
 $old->safe_psql('postgres', 'INSERT INTO tweetlake.top_users_pending (user_id, retracted)

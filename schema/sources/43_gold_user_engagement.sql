@@ -36,8 +36,8 @@ GROUP BY user_id;
  *                                row: every user is a candidate) and how many members
  * and every user whose total is above the floor is a member or pending, so the users above
  * the floor, best first, are the head of the ranking, exactly, once there are 100 of them.
- * One batch at a time keeps the members (the holder of a transaction-level advisory lock,
- * taken without waiting): it moves the pending users above the floor into the members,
+ * One batch at a time keeps the members (the one that holds a lock on a row of
+ * tweetlake.top_users_locks, taken without waiting): it moves the pending users above the floor into the members,
  * adds the users it touched that are now above it, and past 400 members keeps the 200 best
  * (ties included) and raises the floor to the best total dropped.  A batch that finds the
  * lock taken does not wait (a transaction of several batches holds it until it commits,
@@ -60,6 +60,18 @@ CREATE TABLE tweetlake.top_users_pending (
 );
 COMMENT ON TABLE tweetlake.top_users_pending IS
     'users above tweetlake.top_users_floor that a batch could not add to tweetlake.top_users (the next batch to hold the set does); retracted: engagement was taken back, the count above the floor is to be checked (user_id NULL: only that)';
+
+-- Row 1: locked by the batch that keeps the set; row 2: locked in share mode by a batch that
+-- writes pending users above the floor it read, and by a batch that loads the set again (and
+-- moves the floor). Locked FOR UPDATE/SHARE SKIP LOCKED, so never waited for; a row lock
+-- needs UPDATE on the table, which only its owner has. The rows come with CREATE EXTENSION:
+-- the table is left out of pg_dump.
+CREATE TABLE tweetlake.top_users_locks (
+    id integer PRIMARY KEY CHECK (id IN (1, 2))
+);
+INSERT INTO tweetlake.top_users_locks VALUES (1), (2);
+COMMENT ON TABLE tweetlake.top_users_locks IS
+    'two rows the batches lock without waiting: 1, keeping tweetlake.top_users; 2, reading or moving its floor';
 
 -- A full recompute leaves nothing pending.
 CREATE VIEW tweetlake.recompute_top_users_pending AS

@@ -69,6 +69,7 @@ BEGIN
              WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e'
                AND d.refclassid = 'pg_extension'::regclass
                AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'tweetlake')
+               AND c.oid <> 'tweetlake.top_users_locks'::regclass   -- its rows come with the extension
              ORDER BY c.oid
     LOOP
         PERFORM pg_extension_config_dump(t, '');
