@@ -2105,6 +2105,16 @@ write_top_users(Batch *b, Chunk *c)
 	}
 }
 
+/* Which top-users tables the schema has: 0.9.0's, and 0.10.0's pending list. */
+static void
+detect_top_users(Batch *b)
+{
+	Oid			nsp = get_namespace_oid("tweetlake", false);
+
+	b->top_users = OidIsValid(get_relname_relid("top_users_floor", nsp));
+	b->top_pending = OidIsValid(get_relname_relid("top_users_pending", nsp));
+}
+
 /* Step 4: the groups as relations, and the statement that merges them into gold. */
 static void
 write_gold(Batch *b, Chunk *c)
@@ -2350,6 +2360,13 @@ write_gold(Batch *b, Chunk *c)
 		INSTR_TIME_SUBTRACT(t1, t0);
 		c->retract_ms = INSTR_TIME_GET_MILLISEC(t1);
 	}
+
+	/*
+	 * Looked up again here: an ALTER EXTENSION ... UPDATE that commits while
+	 * this batch waits for its gold rows can have made the top users' tables
+	 * since the batch began, and its users must reach them.
+	 */
+	detect_top_users(b);
 	if (b->top_users && c->m_user.n > 0)
 		write_top_users(b, c);
 }
@@ -2389,10 +2406,7 @@ tweetlake_process_bronze_batch(PG_FUNCTION_ARGS)
 		b.a_key = 0;
 	b.parsed_desc = lookup_rowtype_tupdesc_copy(type_in_tweetlake("parsed_tweet"), -1);
 	b.changes = tl_check_parsed_tweet(b.parsed_desc) && b.a_key > 0;
-	b.top_users = OidIsValid(get_relname_relid("top_users_floor",
-											   get_namespace_oid("tweetlake", false)));
-	b.top_pending = OidIsValid(get_relname_relid("top_users_pending",
-												 get_namespace_oid("tweetlake", false)));
+	detect_top_users(&b);
 	b.bag_type = type_in_tweetlake("bag");
 	b.bag_desc = BlessTupleDesc(lookup_rowtype_tupdesc_copy(b.bag_type, -1));
 	b.unknown = cstring_to_text("unknown");
