@@ -35,7 +35,6 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/pmsignal.h"
-#include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -1341,21 +1340,6 @@ tweetlake_consumer_main(Datum arg)
 	 * search_path applies).
 	 */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
-
-	/*
-	 * A session's transaction of several batches (load_generated, a large
-	 * COPY) locks gold rows batch after batch, in no one order with a
-	 * consumer's batch, so the two can deadlock.  PostgreSQL aborts the
-	 * backend whose deadlock_timeout runs out first once the cycle is there:
-	 * the consumer's is half the server's, so that is usually the consumer,
-	 * which reads its batch again, rather than the session.
-	 */
-	{
-		char		timeout[32];
-
-		snprintf(timeout, sizeof(timeout), "%d", Max(DeadlockTimeout / 2, 1));
-		SetConfigOption("deadlock_timeout", timeout, PGC_SUSET, PGC_S_OVERRIDE);
-	}
 
 	cons.slot = tl_slot_acquire(TL_ROLE_CONSUMER, cons.index);
 	cons.client.slot = cons.slot;

@@ -74,7 +74,7 @@ for my $round (1 .. 3)
 	my $seed = 100 + $round;
 	my $before = sql_value($node, 'SELECT count(*) FROM silver.tweets');
 	# tweetlake.batch_size 200: 300 batches in each transaction.  A deadlock on gold rows
-	# (not on the top users' set) aborts one of the two, usually the consumer; a session
+	# (not on the top users' set) aborts one of the two; a session
 	# that is aborted runs its transaction again (README "Loading alongside the consumers").
 	my ($out, $tries) = ('', 0);
 	do
