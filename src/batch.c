@@ -560,22 +560,22 @@ static const char TRIM_SQL[] =
 "    floor = greatest(f.floor, (SELECT pg_catalog.max(v) FROM gone)),\n"
 "    members = ((SELECT pg_catalog.count(*) FROM m) OPERATOR(pg_catalog.-) (SELECT pg_catalog.count(*) FROM gone))::pg_catalog.int4";
 
+/* Whether fewer than TOP_SHOWN members are above the floor, once retraction_test holds. */
+#define SHORT_QUERY(retraction_test, lock) \
+	"SELECT f.floor IS NOT NULL\n" \
+	retraction_test \
+	"   AND (SELECT pg_catalog.count(*) FROM tweetlake.top_users t\n" \
+	"        JOIN gold.user_engagement g ON g.user_id OPERATOR(pg_catalog.=) t.user_id\n" \
+	"        WHERE g.total_engagement OPERATOR(pg_catalog.>) f.floor) OPERATOR(pg_catalog.<) " CppAsString2(TOP_SHOWN) "\n" \
+	"FROM tweetlake.top_users_floor f" lock
+
 static const char SHORT_SQL[] =
-"SELECT f.floor IS NOT NULL\n"
-"   AND EXISTS (SELECT FROM batch_user a JOIN tweetlake.top_users t ON t.user_id OPERATOR(pg_catalog.=) a.user_id\n"
-"               WHERE a.eng OPERATOR(pg_catalog.<) 0 OR a.n OPERATOR(pg_catalog.<) 0)\n"
-"   AND (SELECT pg_catalog.count(*) FROM tweetlake.top_users t\n"
-"        JOIN gold.user_engagement g ON g.user_id OPERATOR(pg_catalog.=) t.user_id\n"
-"        WHERE g.total_engagement OPERATOR(pg_catalog.>) f.floor) OPERATOR(pg_catalog.<) " CppAsString2(TOP_SHOWN) "\n"
-"FROM tweetlake.top_users_floor f FOR UPDATE";
+SHORT_QUERY("   AND EXISTS (SELECT FROM batch_user a JOIN tweetlake.top_users t ON t.user_id OPERATOR(pg_catalog.=) a.user_id\n"
+			"               WHERE a.eng OPERATOR(pg_catalog.<) 0 OR a.n OPERATOR(pg_catalog.<) 0)\n",
+			" FOR UPDATE");
 
 /* SHORT_SQL without the retraction test: pending users had engagement taken back. */
-static const char SHORT_ANY_SQL[] =
-"SELECT f.floor IS NOT NULL\n"
-"   AND (SELECT pg_catalog.count(*) FROM tweetlake.top_users t\n"
-"        JOIN gold.user_engagement g ON g.user_id OPERATOR(pg_catalog.=) t.user_id\n"
-"        WHERE g.total_engagement OPERATOR(pg_catalog.>) f.floor) OPERATOR(pg_catalog.<) " CppAsString2(TOP_SHOWN) "\n"
-"FROM tweetlake.top_users_floor f";
+static const char SHORT_ANY_SQL[] = SHORT_QUERY("", "");
 
 /*
  * The rows of tweetlake.top_users_locks, locked without waiting (SKIP LOCKED: no row, not
@@ -1272,7 +1272,8 @@ typedef struct Batch
 				a_offset,
 				a_key;			/* kafka_key; 0 before schema 0.5.0 */
 	bool		changes;		/* schema 0.5.0 on: updates and deletions */
-	bool		top_users;		/* schema 0.9.0 on: tweetlake.top_users */
+	bool		top_users;		/* schema 0.9.0 on: tweetlake.top_users (set
+								 * by detect_top_users at each chunk) */
 	bool		top_pending;	/* schema 0.10.0 on:
 								 * tweetlake.top_users_pending */
 	TupleDesc	parsed_desc;	/* tweetlake.parsed_tweet: the silver relation */
@@ -2362,13 +2363,16 @@ write_gold(Batch *b, Chunk *c)
 	}
 
 	/*
-	 * Looked up again here: an ALTER EXTENSION ... UPDATE that commits while
-	 * this batch waits for its gold rows can have made the top users' tables
-	 * since the batch began, and its users must reach them.
+	 * Looked up here, not when the batch began: an ALTER EXTENSION ... UPDATE
+	 * that commits while this batch waits for its gold rows can have made the
+	 * top users' tables since, and its users must reach them.
 	 */
-	detect_top_users(b);
-	if (b->top_users && c->m_user.n > 0)
-		write_top_users(b, c);
+	if (c->m_user.n > 0)
+	{
+		detect_top_users(b);
+		if (b->top_users)
+			write_top_users(b, c);
+	}
 }
 
 Datum
@@ -2406,7 +2410,6 @@ tweetlake_process_bronze_batch(PG_FUNCTION_ARGS)
 		b.a_key = 0;
 	b.parsed_desc = lookup_rowtype_tupdesc_copy(type_in_tweetlake("parsed_tweet"), -1);
 	b.changes = tl_check_parsed_tweet(b.parsed_desc) && b.a_key > 0;
-	detect_top_users(&b);
 	b.bag_type = type_in_tweetlake("bag");
 	b.bag_desc = BlessTupleDesc(lookup_rowtype_tupdesc_copy(b.bag_type, -1));
 	b.unknown = cstring_to_text("unknown");

@@ -7,7 +7,6 @@
  */
 #include "tweetlake.h"
 
-
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
