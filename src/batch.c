@@ -149,6 +149,15 @@ static const char DEAD_SQL[] =
  *               so it is compared against the stored top (ties: alphabetical)
  *   ORDER BY    every upsert feeds its rows in key order, so concurrent batches (several
  *               consumers) take row locks in one order and do not deadlock
+ *   WHERE (SELECT count(*) FROM x) >= 0
+ *               and the tables in one order too.  The upserts the main query reads
+ *               (uh, mh, g_tags, region_totals) run when the plan first pulls them, and
+ *               that order is the plan's: a plan made for another batch size or other
+ *               table sizes may build its hash tables the other way round, and two
+ *               consumers would lock user_hour and mention_hour, or hashtags and regions,
+ *               in opposite orders.  Each one's first row waits (an InitPlan of a
+ *               one-time filter) until the one before it has run to the end; the upserts
+ *               nothing reads run after the main query, in the order written.
  */
 static const char GOLD_SQL[] =
 "WITH uh AS (\n"
@@ -171,6 +180,7 @@ static const char GOLD_SQL[] =
 "), mh AS (\n"
 "    INSERT INTO tweetlake.mention_hour AS u (hour, mention, hashtags)\n"
 "    SELECT hour, mention, hashtags FROM batch_mention_hour\n"
+"    WHERE (SELECT pg_catalog.count(*) FROM uh_new) OPERATOR(pg_catalog.>=) 0\n"
 "    ORDER BY hour, mention\n"
 "    ON CONFLICT (hour, mention) DO UPDATE SET\n"
 "        hashtags = tweetlake.bag_add(u.hashtags, excluded.hashtags)\n"
@@ -194,6 +204,7 @@ static const char GOLD_SQL[] =
 "           USING (hour, hashtag)\n"
 "    LEFT JOIN (SELECT hour, hashtag, pg_catalog.count(*) AS n FROM tag_mentions_new GROUP BY hour, hashtag) m\n"
 "           USING (hour, hashtag)\n"
+"    WHERE (SELECT pg_catalog.count(*) FROM mh) OPERATOR(pg_catalog.>=) 0\n"
 "    ORDER BY a.hour, a.hashtag\n"
 "    ON CONFLICT (hour, hashtag) DO UPDATE SET\n"
 "        tweet_count      = g.tweet_count OPERATOR(pg_catalog.+) excluded.tweet_count,\n"
@@ -262,6 +273,7 @@ static const char GOLD_SQL[] =
 "), region_totals AS (\n"
 "    INSERT INTO tweetlake.region_hour_counts AS r (hour, region, tweet_count)\n"
 "    SELECT hour, region, n FROM batch_region_total\n"
+"    WHERE (SELECT pg_catalog.count(*) FROM g_tags) OPERATOR(pg_catalog.>=) 0\n"
 "    ORDER BY hour, region\n"
 "    ON CONFLICT (hour, region) DO UPDATE SET\n"
 "        tweet_count = r.tweet_count OPERATOR(pg_catalog.+) excluded.tweet_count\n"
@@ -330,7 +342,8 @@ static const char GOLD_SQL[] =
 "LEFT JOIN (SELECT hour, pg_catalog.count(*) AS n FROM hour_users_new GROUP BY hour) u USING (hour)\n"
 "LEFT JOIN top_tag t USING (hour)\n"
 "LEFT JOIN top_region r USING (hour)\n"
-"ORDER BY a.hour \n"
+"WHERE (SELECT pg_catalog.count(*) FROM region_totals) OPERATOR(pg_catalog.>=) 0\n"
+"ORDER BY a.hour\n"
 "ON CONFLICT (hour) DO UPDATE SET\n"
 "    total_tweets      = g.total_tweets OPERATOR(pg_catalog.+) excluded.total_tweets,\n"
 "    unique_users      = g.unique_users OPERATOR(pg_catalog.+) excluded.unique_users,\n"

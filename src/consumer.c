@@ -1247,8 +1247,13 @@ batch_failed(ErrorData *edata, int n)
 				(errcode(edata->sqlerrcode),
 				 errmsg("tweetlake consumer %d could not store a batch of %d messages: %s",
 						cons.index, n, edata->message),
+				 edata->detail ?
+				 errdetail("%s\nAttempt %d since %s; the batch is read again from the stored offsets in %ld ms.",
+						   edata->detail, cons.retries, timestamptz_to_str(cons.stalled_since),
+						   cons.retry_delay_ms) :
 				 errdetail("Attempt %d since %s; the batch is read again from the stored offsets in %ld ms.",
-						   cons.retries, timestamptz_to_str(cons.stalled_since), cons.retry_delay_ms)));
+						   cons.retries, timestamptz_to_str(cons.stalled_since), cons.retry_delay_ms),
+				 edata->context ? errcontext("%s", edata->context) : 0));
 		strlcpy(cons.stall_logged, msg, sizeof(cons.stall_logged));
 		cons.stall_logged_at = now;
 	}
