@@ -7,6 +7,7 @@
 #   bash bench/ab_trigger.sh REV [N] [ROUNDS]           e.g. bash bench/ab_trigger.sh HEAD~1 100000 3
 #   bash bench/ab_trigger.sh version:V [N] [ROUNDS]     e.g. bash bench/ab_trigger.sh version:0.3.0
 #   NOW_SQL=FILE bash bench/ab_trigger.sh installed [N] [ROUNDS]
+#   bash bench/ab_trigger.sh library:REV [N] [ROUNDS]   e.g. bash bench/ab_trigger.sh library:HEAD~1
 #
 # REV: the SQL trigger function's text at that commit (schema/sources/60_batch.sql, or the
 # install script sql/tweetlake--0.1.0.sql of commits before the schema/ layout), put in place
@@ -17,6 +18,11 @@
 # when the installed one is C.  SPAN (default 7 days) is the time the tweets spread over;
 # BATCH_SIZE (default: tweetlake.batch_size's, 10000) the rows per INSERT, so BATCH_SIZE=1
 # gives what a one-row INSERT costs the trigger.
+# library:REV: the earlier side is the C library built from REV (git archive, make), on the
+# installed SQL: the way to price a change to the C batch path (src/batch.c) of the same
+# schema.  It runs from a copy of the server's installation (bin, lib and share, relocated
+# under the bench's directory, REV's tweetlake.so in its lib), so the installed files are not
+# touched; the bench's server is stopped and started on the side's binaries before each load.
 # installed: both sides are the installed extension as it is; with NOW_SQL, a file of SQL run on
 # the installed side after CREATE EXTENSION (an index, a storage parameter) before it loads: the
 # way to price a schema change before it becomes a version.  NOW_CREATEDB: options of CREATE
@@ -37,8 +43,21 @@ cleanup() { as_pg pg_ctl -D "$W/data" -m immediate stop >/dev/null 2>&1 || true;
 trap cleanup EXIT
 SPAN=${SPAN:-7 days}
 BEFORE_VERSION=
+BEFORE_BINDIR=
 if [ "$REV" = installed ]; then
   : > "$W/before.sql"
+elif [ "${REV#library:}" != "$REV" ]; then
+  : > "$W/before.sql"
+  # PostgreSQL finds its lib and share directories relative to its binary: a copy of the
+  # installation under $W/inst runs with the libraries in $W/inst's lib
+  LIBDIR=$(pg_config --pkglibdir); SHAREDIR=$(pg_config --sharedir); BINDIR=$(pg_config --bindir)
+  for d in "$LIBDIR" "$SHAREDIR" "$BINDIR"; do mkdir -p "$W/inst$(dirname "$d")"; cp -a "$d" "$W/inst$d"; done
+  mkdir -p "$W/rev"
+  git -C "$ROOT" archive "${REV#library:}" | tar -x -C "$W/rev"
+  make -C "$W/rev" -s >/dev/null
+  cp "$W/rev/tweetlake.so" "$W/inst$LIBDIR/tweetlake.so"
+  BEFORE_BINDIR=$W/inst$BINDIR
+  chown -R postgres: "$W/inst" 2>/dev/null || true
 elif [ "${REV#version:}" != "$REV" ]; then
   BEFORE_VERSION=${REV#version:}
   : > "$W/before.sql"
@@ -57,6 +76,13 @@ if [ -n "${NOW_SQL:-}" ]; then cp "$NOW_SQL" "$W/now.sql"; else : > "$W/now.sql"
 chown postgres: "$W/before.sql" "$W/now.sql" 2>/dev/null || true
 
 bench_server "$W" "$PORT"
+# library:REV: the server on the side's installation (REV's copy, or the installed one)
+on_side() {
+  [ -n "$BEFORE_BINDIR" ] || return 0
+  local bin; bin=$(pg_config --bindir); [ "$1" = before ] && bin=$BEFORE_BINDIR
+  as_pg pg_ctl -D "$W/data" -m fast -w stop >/dev/null
+  as_pg "$bin/pg_ctl" -D "$W/data" -o "-p $PORT" -l "$W/server.log" -w start >/dev/null
+}
 sql() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -U postgres -tA "$@"; }
 
 : > "$W/rates"
@@ -66,6 +92,7 @@ for round in $(seq "$ROUNDS"); do
   # ones being written (a null A/B, both sides the same, read 1.15x CPU a tweet for the second)
   order="before now"; [ $((round % 2)) = 0 ] && order="now before"
   for side in $order; do
+    on_side "$side"
     opts=; [ "$side" = now ] && opts=${NOW_CREATEDB:-}
     sql -d postgres -c "DROP DATABASE IF EXISTS ab_before" -c "DROP DATABASE IF EXISTS ab_now" \
         -c "CREATE DATABASE ab_$side $opts" 2>/dev/null
@@ -90,7 +117,11 @@ for round in $(seq "$ROUNDS"); do
     r=$(awk -v n="$N" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
     off=$(sql -d "ab_$side" -c "SELECT coalesce(string_agg(gold_table, ' '), '-') FROM tweetlake.verify()
                                  WHERE missing + extra + differing > 0")
-    echo "round $round $side ($([ "$side" = before ] && echo "$REV" || echo "installed${NOW_SQL:+ + $NOW_SQL}${NOW_CREATEDB:+ in a database $NOW_CREATEDB}")): $r tweets/s, $cpu us CPU a tweet; gold tables off a recompute: $off"
+    # the library a backend has mapped (shared_preload_libraries; library:REV: the copy's on
+    # the earlier side)
+    lib=$(sql -d "ab_$side" -c "SELECT DISTINCT regexp_replace(l, '^.* ', '') FROM regexp_split_to_table(pg_read_file('/proc/self/maps'), E'\\n') l
+                  WHERE l LIKE '%/tweetlake.so'")
+    echo "round $round $side ($([ "$side" = before ] && echo "$REV" || echo "installed${NOW_SQL:+ + $NOW_SQL}${NOW_CREATEDB:+ in a database $NOW_CREATEDB}")): $r tweets/s, $cpu us CPU a tweet; gold tables off a recompute: $off; library $lib"
     echo "$side $r $cpu" >> "$W/rates"
   done
 done
