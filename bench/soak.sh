@@ -283,6 +283,8 @@ dead=$(sql -c "SELECT count(*) FROM bronze.dead_letters WHERE kafka_topic = '$TO
 sent=$(wc -l < "$OUT/bad.txt" 2>/dev/null || echo 0)
 say "dead letters: $dead, bad messages sent: $sent$([ "$dead" = "$sent" ] || echo ' (DIFFERENT: the generator makes none)')"
 say "verify(): $(sql -c "SELECT sum(missing + extra + differing) FROM tweetlake.verify()") rows off a full recompute"
+# a deadlock aborts one side; a consumer's batch is then read again (nothing lost, time lost)
+say "deadlocks: $(grep -c 'ERROR:  deadlock detected' "$W/server.log") reported by sessions, $(grep -c 'could not store a batch of [0-9]* messages: deadlock detected' "$W/server.log") consumer batches aborted by one and read again"
 say "freshness over the run (produce -> commit): $(sql -c "
   SELECT 'p50 ' || round((percentile_cont(0.5) WITHIN GROUP (ORDER BY d))::numeric) || ' ms, p99 ' ||
          round((percentile_cont(0.99) WITHIN GROUP (ORDER BY d))::numeric) || ' ms'

@@ -36,11 +36,7 @@ is(sql_value($node, 'SELECT floor IS NOT NULL FROM tweetlake.top_users_floor'), 
 sub tweet
 {
 	my ($id, $user, $at, $likes) = @_;
-	return "INSERT INTO bronze.tweets (raw)
-	        SELECT jsonb_set(jsonb_set(jsonb_set(jsonb_set(raw::jsonb, '{tweet_id}', '\"$id\"'),
-	               '{user,user_id}', '\"$user\"'), '{created_at}', '\"$at\"'),
-	               '{like_count}', '$likes')::text
-	        FROM bronze.tweets LIMIT 1";
+	return copied_tweet_sql(tweet_id => $id, 'user,user_id' => $user, created_at => $at, like_count => $likes);
 }
 my $a = $node->background_psql('postgres');
 $a->query_safe('BEGIN');

@@ -28,10 +28,7 @@ $upd->query_safe("ALTER EXTENSION tweetlake UPDATE TO '0.9.0'");
 # A batch of one tweet with more engagement than anyone, started meanwhile.
 my ($out, $err) = ('', '');
 my $batch = IPC::Run::start([ 'psql', '-X', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres'), '-c',
-	q{INSERT INTO bronze.tweets (raw)
-	  SELECT jsonb_set(jsonb_set(jsonb_set(raw::jsonb, '{tweet_id}', '"late-riser-1"'),
-	         '{user,user_id}', '"user-late-riser"'), '{like_count}', '100000000')::text
-	  FROM bronze.tweets LIMIT 1} ], '>', \$out, '2>', \$err);
+	copied_tweet_sql(tweet_id => 'late-riser-1', 'user,user_id' => 'user-late-riser', like_count => 100000000) ], '>', \$out, '2>', \$err);
 wait_for($node, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%late-riser%' AND wait_event_type = 'Lock'
                  AND pid <> pg_backend_pid()", '1', 'the batch waits for the update');
 $upd->query_safe('COMMIT');

@@ -17,7 +17,7 @@ our @EXPORT = qw(tweetlake_node wait_for sql_value start_mock_broker stop_mock_b
                  start_kafka stop_kafka restart_kafka kafka_topic kafka_tool
                  exactly_once_under_faults
                  kcat_produce_unprivileged kafka_end_offsets try_sql
-                 embedded_end_offsets offsets_each_once strike_fault);
+                 embedded_end_offsets offsets_each_once strike_fault copied_tweet_sql);
 
 # Source checkout (for test/mock_broker); scripts/test.sh copies test/ next to t/.
 my $test_dir = -d 'test' ? 'test' : "$ENV{TWEETLAKE_SRC}/test";
@@ -161,6 +161,21 @@ sub kcat_produce
 		'-X', 'enable.idempotence=true', '-X', 'sticky.partitioning.linger.ms=0',
 		@extra, '-l', $file ], '>', \$out, '2>', \$err)
 	  or die "kcat -P failed: $err";
+}
+
+# An INSERT of one tweet into bronze.tweets: a copy of a stored one with the fields given
+# replaced (path => value: 'user,user_id' => 'u-1', 'like_count' => 5; a value of digits
+# only is a JSON number, any other a JSON string).
+sub copied_tweet_sql
+{
+	my (%set) = @_;
+	my $expr = 'raw::jsonb';
+	for my $path (sort keys %set)
+	{
+		my $v = $set{$path} =~ /^-?\d+$/ ? $set{$path} : '"' . $set{$path} . '"';
+		$expr = "jsonb_set($expr, '{$path}', '$v')";
+	}
+	return "INSERT INTO bronze.tweets (raw) SELECT ${expr}::text FROM bronze.tweets LIMIT 1";
 }
 
 # n generated tweets (the tweet model of tweetlake.generate_tweets) from a node.
