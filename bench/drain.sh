@@ -15,6 +15,10 @@
 #                                the same, the current side with FILE's SQL run after CREATE
 #                                EXTENSION (a storage parameter, an index): a schema change
 #                                priced before it becomes a version; V may be the current one
+#   DRAIN_AB_VERSION=0.10.0 DRAIN_AB_SQL=FILE DRAIN_AB_OLD_SQL=FILE2 bash bench/drain.sh [N]
+#                                and FILE2's SQL on the other side: a setting against another
+#                                value of it (ALTER DATABASE postgres SET ..., which the
+#                                consumers started for the drain read), on one library
 #
 # A topic of 8 partitions is filled with N generated tweets while no consumer runs: the
 # tweets of tweetlake.generate_tweets, keyed by tweet_id as the generator worker keys them,
@@ -392,6 +396,7 @@ ab_drains() {
       if [ "$side" = old ]; then EXT_VERSION=" VERSION '$v'"; else EXT_VERSION=" VERSION '$cur'"; fi
       sql -c "SET client_min_messages = warning" -c "DROP EXTENSION tweetlake CASCADE" -c "CREATE EXTENSION tweetlake$EXT_VERSION"
       if [ "$side" = cur ] && [ -n "${DRAIN_AB_SQL:-}" ]; then sql < "$DRAIN_AB_SQL"; fi
+      if [ "$side" = old ] && [ -n "${DRAIN_AB_OLD_SQL:-}" ]; then sql < "$DRAIN_AB_OLD_SQL"; fi
       drain_run 1
       echo "$drain_rate" >> "$W/rates.$side"
       echo "$drain_cpu_us" >> "$W/cpu.$side"
@@ -401,7 +406,7 @@ ab_drains() {
     done
     echo "$(ratio "$(tail -1 "$W/rates.cur")" "$(tail -1 "$W/rates.old")")" >> "$W/ratios"
     echo "$(ratio "$(tail -1 "$W/cpu.cur")" "$(tail -1 "$W/cpu.old")")" >> "$W/cpu_ratios"
-    say "round $r: $cur${DRAIN_AB_SQL:+ + $DRAIN_AB_SQL} $(tail -1 "$W/ratios") x $v, consumer CPU a message $(tail -1 "$W/cpu_ratios") x"
+    say "round $r: $cur${DRAIN_AB_SQL:+ + $DRAIN_AB_SQL} $(tail -1 "$W/ratios") x $v${DRAIN_AB_OLD_SQL:+ + $DRAIN_AB_OLD_SQL}, consumer CPU a message $(tail -1 "$W/cpu_ratios") x"
   done
   echo "drain_ab_messages $N msgs"
   echo "drain_ab_${v//./_}_msgs_per_s $(median < "$W/rates.old" | cut -d. -f1) msgs/s"

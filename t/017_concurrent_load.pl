@@ -6,7 +6,8 @@
 # first with two sessions (B commits while A holds the set, and the ranking shows B's user),
 # then with three transactions of 300 batches each against two consumers at full speed.
 # Afterwards gold, the top users included, equals a full recompute and every offset the
-# broker handed out is in bronze exactly once.
+# broker handed out is in bronze exactly once.  Between the two, a batch whose tweet another
+# transaction is writing into silver waits for it and keeps the version that stands.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -101,6 +102,39 @@ is($lo->safe_psql('postgres', 'SELECT count(*) FROM bronze.tweets'), 3000 + $loa
 	"the 450 transactions' $loaded tweets are in bronze");
 is($lo->safe_psql('postgres', 'SELECT sum(missing + extra + differing) FROM tweetlake.verify()'), '0',
 	'gold equals a full recompute after them');
+
+# --- a tweet that another transaction is writing --------------------------------------------
+# A batch's new tweets go into silver the way COPY writes rows, after a look at which ids
+# silver has.  When another transaction is writing one of them, the batch goes the way of
+# INSERT ... ON CONFLICT DO NOTHING instead, which waits for that transaction: when it
+# commits its version stands (the batch's message for the id, with fewer likes, is not a
+# newer version) and the batch's other tweet goes in; when it rolls back, the batch's own
+# version goes in.
+for my $end ('COMMIT', 'ROLLBACK')
+{
+	my $id = 'race-' . lc($end);
+	my $a = $lo->background_psql('postgres');
+	$a->query_safe('BEGIN');
+	$a->query_safe(copied_tweet_sql(tweet_id => "$id-1", like_count => 111));
+	my $b = $lo->background_psql('postgres');
+	$b->query_until(qr/sent/, "\\echo sent\n"
+		  . "INSERT INTO bronze.tweets (raw) SELECT jsonb_set(jsonb_set(r.raw::jsonb, '{tweet_id}', to_jsonb(i.id)), "
+		  . "'{like_count}', '50')::text FROM (SELECT raw FROM bronze.tweets LIMIT 1) r, "
+		  . "unnest(ARRAY['$id-1', '$id-2']) AS i(id);\n");
+	ok($lo->poll_query_until('postgres',
+		"SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%$id-2%'"),
+		"$end: the batch with $id-1 waits for the transaction writing it");
+	$a->query_safe($end);
+	$a->quit;
+	$b->query_safe('SELECT 1');		# the INSERT has returned
+	$b->quit;
+	is($lo->safe_psql('postgres',
+		"SELECT string_agg(tweet_id || ':' || like_count, ',' ORDER BY tweet_id) FROM silver.tweets WHERE tweet_id LIKE '$id-%'"),
+		$end eq 'COMMIT' ? "$id-1:111,$id-2:50" : "$id-1:50,$id-2:50",
+		"$end: silver holds " . ($end eq 'COMMIT' ? "the other transaction's" : "the batch's") . " $id-1, and $id-2");
+}
+is($lo->safe_psql('postgres', 'SELECT sum(missing + extra + differing) FROM tweetlake.verify()'), '0',
+	'gold equals a full recompute after both');
 $lo->stop('fast');
 
 # --- the same at full speed: consumers, and sessions of 300 batches each --------------------
