@@ -1744,11 +1744,14 @@ write_silver(Batch *b, Chunk *c)
 				updated,
 				deleted;
 	bool		any_deleted = false;
-	int			nlone = 0;
 
+	rel_begin_desc(&c->silver, "batch_silver", b->parsed_desc);
 	for (int i = 0; i < c->ncands; i++)
 		if (c->cands[i].tup != NULL && c->cands[i].nseq == 0)
-			nlone++;
+		{
+			tuplestore_puttuple(c->silver.store, c->cands[i].tup);
+			c->silver.n++;
+		}
 	if (b->changes)
 	{
 		/*
@@ -1761,47 +1764,8 @@ write_silver(Batch *b, Chunk *c)
 		any_deleted = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		SPI_freetuptable(SPI_tuptable);
 	}
-	if (nlone > 0 && tweetlake_silver_multi_insert)
+	if (c->silver.n > 0)
 	{
-		/*
-		 * the tweets with one message: the way COPY writes rows
-		 * (silver_insert.c)
-		 */
-		HeapTuple  *tups = palloc(sizeof(HeapTuple) * nlone);
-		Cand	  **who = palloc(sizeof(Cand *) * nlone);
-		bool	   *isnew = palloc(sizeof(bool) * nlone);
-		int			k = 0;
-
-		for (int i = 0; i < c->ncands; i++)
-			if (c->cands[i].tup != NULL && c->cands[i].nseq == 0)
-			{
-				who[k] = &c->cands[i];
-				tups[k++] = c->cands[i].tup;
-			}
-		if (tl_silver_multi_insert(b->parsed_desc, A_TWEET_ID, tups, nlone, any_deleted, isnew))
-		{
-			for (int i = 0; i < nlone; i++)
-				if (isnew[i])
-				{
-					who[i]->fate = 'n';
-					who[i]->resolved = true;
-					c->nnew++;
-				}
-			nlone = 0;			/* done */
-		}
-		pfree(tups);
-		pfree(who);
-		pfree(isnew);
-	}
-	if (nlone > 0)
-	{
-		rel_begin_desc(&c->silver, "batch_silver", b->parsed_desc);
-		for (int i = 0; i < c->ncands; i++)
-			if (c->cands[i].tup != NULL && c->cands[i].nseq == 0)
-			{
-				tuplestore_puttuple(c->silver.store, c->cands[i].tup);
-				c->silver.n++;
-			}
 		rel_register(c, &c->silver);
 		if (!b->changes)
 			run(silver_plans, c->silver.n, SILVER_SQL, SPI_OK_INSERT_RETURNING);

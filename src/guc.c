@@ -25,7 +25,6 @@ char	   *tweetlake_kafka_config = NULL;
 char	   *tweetlake_kafka_config_file = NULL;
 bool		tweetlake_autostart = true;
 bool		tweetlake_parse_fast_path = true;
-bool		tweetlake_silver_multi_insert = true;
 int			tweetlake_bronze_retention = 0;
 int			tweetlake_malloc_arenas = 1;
 
@@ -214,15 +213,6 @@ tweetlake_define_gucs(void)
 							 "For testing and diagnosis: when off, every message is read by json-c, "
 							 "which gives the same rows, only slower.",
 							 &tweetlake_parse_fast_path,
-							 true,
-							 PGC_USERSET, 0,
-							 NULL, NULL, NULL);
-
-	DefineCustomBoolVariable("tweetlake.silver_multi_insert",
-							 "Writes a batch's new silver rows the way COPY does (pages at a time).",
-							 "For testing and diagnosis: when off, they go through INSERT ... ON CONFLICT "
-							 "DO NOTHING, which stores the same rows, only slower.",
-							 &tweetlake_silver_multi_insert,
 							 true,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);

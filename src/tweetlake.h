@@ -34,7 +34,6 @@ extern char *tweetlake_kafka_config;
 extern char *tweetlake_kafka_config_file;
 extern bool tweetlake_autostart;
 extern bool tweetlake_parse_fast_path;
-extern bool tweetlake_silver_multi_insert;
 extern int	tweetlake_bronze_retention;
 extern int	tweetlake_malloc_arenas;
 
@@ -197,11 +196,6 @@ typedef struct TlConsumerArgs
 /* memory.c */
 extern void tl_memory_init(void);
 extern void tl_release_free_memory(TimestampTz *last);
-
-/* silver_insert.c */
-struct HeapTupleData;
-extern bool tl_silver_multi_insert(struct TupleDescData *src, int id_att, struct HeapTupleData **tups, int n,
-								   bool check_deleted, bool *isnew);
 
 /* subxact.c */
 extern ErrorData *tl_try_subtransaction(void (*work) (void *arg), void *arg, MemoryContext errcxt);

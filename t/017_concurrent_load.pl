@@ -104,10 +104,8 @@ is($lo->safe_psql('postgres', 'SELECT sum(missing + extra + differing) FROM twee
 	'gold equals a full recompute after them');
 
 # --- a tweet that another transaction is writing --------------------------------------------
-# A batch's new tweets go into silver the way COPY writes rows, after a look at which ids
-# silver has.  When another transaction is writing one of them, the batch goes the way of
-# INSERT ... ON CONFLICT DO NOTHING instead, which waits for that transaction: when it
-# commits its version stands (the batch's message for the id, with fewer likes, is not a
+# A batch with a tweet that another transaction is writing into silver waits for it: when it
+# commits, its version stands (the batch's message for the id, with fewer likes, is not a
 # newer version) and the batch's other tweet goes in; when it rolls back, the batch's own
 # version goes in.
 for my $end ('COMMIT', 'ROLLBACK')

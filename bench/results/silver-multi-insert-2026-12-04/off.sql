@@ -1,0 +1,1 @@
+ALTER DATABASE postgres SET tweetlake.silver_multi_insert = off;

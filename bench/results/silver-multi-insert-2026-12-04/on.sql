@@ -1,0 +1,1 @@
+ALTER DATABASE postgres RESET tweetlake.silver_multi_insert;
