@@ -1217,16 +1217,46 @@ type_in_tweetlake(const char *name)
 /*
  * Runs one of the statements above on the relations registered, with its plan kept for the
  * backend's next batches: planning the gold statement costs more than a small batch's rows.
- * A plan is kept per batch size class (plans[class]), since the relations' sizes, which the
- * plan was made for, grow with the batch.  The plan cache makes a new plan when a table it
- * reads changes (the extension dropped and created again, for one).
+ * A plan is kept per batch size class (Plans), since the relations' sizes, which the plan
+ * was made for, grow with the batch.  The plan cache makes a new plan when a table it reads
+ * changes (the extension dropped and created again, for one).
+ *
+ * A consumer plans its statements for every class at its first batch (warm_plans()), so
+ * that its memory does not step up hours later, when a backlog first brings it a batch of
+ * a larger class.  Such a plan is made for the first batch's relations scaled to the class
+ * (provisional) and is made again, in the memory it frees, from the first batch that really
+ * has that size: the plans a consumer runs are the ones made for real sizes.
  */
 #define SIZE_CLASSES 4
 
-static void
-run(SPIPlanPtr *plans, int ntweets, const char *sql, int expect)
+typedef struct Plans
 {
-	int			class = ntweets < 16 ? 0 : ntweets < 256 ? 1 : ntweets < 4096 ? 2 : 3;
+	SPIPlanPtr	plan[SIZE_CLASSES];
+	bool		provisional[SIZE_CLASSES];
+} Plans;
+
+static int
+size_class(int ntweets)
+{
+	return ntweets < 16 ? 0 : ntweets < 256 ? 1 : ntweets < 4096 ? 2 : 3;
+}
+
+static SPIPlanPtr
+prepare_kept(const char *sql)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, 0, NULL);
+
+	if (plan == NULL)
+		elog(ERROR, "tweetlake batch: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "tweetlake batch: SPI_keepplan failed");
+	return plan;
+}
+
+static void
+run(Plans *plans, int ntweets, const char *sql, int expect)
+{
+	int			class = size_class(ntweets);
 	int			rc;
 
 	if (plans == NULL)
@@ -1237,17 +1267,17 @@ run(SPIPlanPtr *plans, int ntweets, const char *sql, int expect)
 			elog(ERROR, "tweetlake batch: SPI_execute failed: %s", SPI_result_code_string(rc));
 		return;
 	}
-	if (plans[class] == NULL)
+	if (plans->provisional[class])
 	{
-		SPIPlanPtr	plan = SPI_prepare(sql, 0, NULL);
-
-		if (plan == NULL)
-			elog(ERROR, "tweetlake batch: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "tweetlake batch: SPI_keepplan failed");
-		plans[class] = plan;
+		elog(DEBUG1, "tweetlake batch: the plan for size class %d made again for a batch of %d tweets",
+			 class, ntweets);
+		SPI_freeplan(plans->plan[class]);
+		plans->plan[class] = NULL;
+		plans->provisional[class] = false;
 	}
-	rc = SPI_execute_plan(plans[class], NULL, NULL, false, 0);
+	if (plans->plan[class] == NULL)
+		plans->plan[class] = prepare_kept(sql);
+	rc = SPI_execute_plan(plans->plan[class], NULL, NULL, false, 0);
 	if (rc != expect)
 		elog(ERROR, "tweetlake batch: SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 }
@@ -1261,18 +1291,18 @@ run(SPIPlanPtr *plans, int ntweets, const char *sql, int expect)
  */
 #define ONCE NULL
 
-static SPIPlanPtr silver_plans[SIZE_CLASSES];
-static SPIPlanPtr silver_v5_plans[SIZE_CLASSES];
-static SPIPlanPtr silver_v5_none_deleted_plans[SIZE_CLASSES];
-static SPIPlanPtr any_deleted_plans[SIZE_CLASSES];
-static SPIPlanPtr dead_plans[SIZE_CLASSES];
-static SPIPlanPtr gold_plans[SIZE_CLASSES];
-static SPIPlanPtr top_plans[SIZE_CLASSES];
-static SPIPlanPtr top_held_plans[SIZE_CLASSES];
-static SPIPlanPtr pending_plans[SIZE_CLASSES];
-static SPIPlanPtr pending_all_plans[SIZE_CLASSES];
-static SPIPlanPtr hold_set_plans[SIZE_CLASSES];
-static SPIPlanPtr read_floor_plans[SIZE_CLASSES];
+static Plans silver_plans;
+static Plans silver_v5_plans;
+static Plans silver_v5_none_deleted_plans;
+static Plans any_deleted_plans;
+static Plans dead_plans;
+static Plans gold_plans;
+static Plans top_plans;
+static Plans top_held_plans;
+static Plans pending_plans;
+static Plans pending_all_plans;
+static Plans hold_set_plans;
+static Plans read_floor_plans;
 
 /* What one run of the trigger reads, and how (set up once per run). */
 typedef struct Batch
@@ -1334,6 +1364,7 @@ typedef struct Chunk
 				m_type,
 				m_hour;
 	const char *registered[20]; /* relations registered with SPI */
+	EphemeralNamedRelation enrs[20];
 	int			nregistered;
 } Chunk;
 
@@ -1354,6 +1385,7 @@ rel_register(Chunk *c, Rel *r)
 	if (rc != SPI_OK_REL_REGISTER)
 		elog(ERROR, "SPI_register_relation(%s) failed: %s", r->name, SPI_result_code_string(rc));
 	Assert(c->nregistered < lengthof(c->registered));
+	c->enrs[c->nregistered] = enr;
 	c->registered[c->nregistered++] = r->name;
 	MemoryContextSwitchTo(old);
 }
@@ -1760,7 +1792,7 @@ write_silver(Batch *b, Chunk *c)
 		 */
 		bool		isnull;
 
-		run(any_deleted_plans, 0, ANY_DELETED_SQL, SPI_OK_SELECT);
+		run(&any_deleted_plans, 0, ANY_DELETED_SQL, SPI_OK_SELECT);
 		any_deleted = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		SPI_freetuptable(SPI_tuptable);
 	}
@@ -1768,11 +1800,11 @@ write_silver(Batch *b, Chunk *c)
 	{
 		rel_register(c, &c->silver);
 		if (!b->changes)
-			run(silver_plans, c->silver.n, SILVER_SQL, SPI_OK_INSERT_RETURNING);
+			run(&silver_plans, c->silver.n, SILVER_SQL, SPI_OK_INSERT_RETURNING);
 		else if (any_deleted)
-			run(silver_v5_plans, c->silver.n, SILVER_V5_SQL, SPI_OK_INSERT_RETURNING);
+			run(&silver_v5_plans, c->silver.n, SILVER_V5_SQL, SPI_OK_INSERT_RETURNING);
 		else
-			run(silver_v5_none_deleted_plans, c->silver.n, SILVER_V5_NONE_DELETED_SQL,
+			run(&silver_v5_none_deleted_plans, c->silver.n, SILVER_V5_NONE_DELETED_SQL,
 				SPI_OK_INSERT_RETURNING);
 		c->nnew = (int) SPI_processed;
 		for (uint64 i = 0; i < SPI_processed; i++)
@@ -1939,7 +1971,7 @@ write_silver(Batch *b, Chunk *c)
 	if (c->rejected.n > 0)
 	{
 		rel_register(c, &c->rejected);
-		run(dead_plans, c->rejected.n, DEAD_SQL, SPI_OK_INSERT);
+		run(&dead_plans, c->rejected.n, DEAD_SQL, SPI_OK_INSERT);
 	}
 }
 
@@ -2031,8 +2063,8 @@ group_chunk(Chunk *c)
  * read the chunk's users by key in gold.user_engagement, and a plan kept from when that
  * table was small (or its statistics old) would read the whole table at every batch.
  */
-static void
-run_by_key(SPIPlanPtr *plans, int ntweets, const char *sql, int expect)
+static int
+by_key_begin(void)
 {
 	int			nestlevel = NewGUCNestLevel();
 
@@ -2042,13 +2074,21 @@ run_by_key(SPIPlanPtr *plans, int ntweets, const char *sql, int expect)
 							 GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+static void
+run_by_key(Plans *plans, int ntweets, const char *sql, int expect)
+{
+	int			nestlevel = by_key_begin();
+
 	run(plans, ntweets, sql, expect);
 	AtEOXact_GUC(true, nestlevel);
 }
 
 /* One of the TOP_LOCK_SQL statements: whether the row is now locked. */
 static bool
-try_top_lock(SPIPlanPtr *plans, const char *sql)
+try_top_lock(Plans *plans, const char *sql)
 {
 	run(plans, 0, sql, SPI_OK_SELECT);
 	return SPI_processed == 1;
@@ -2069,10 +2109,10 @@ write_top_users(Batch *b, Chunk *c)
 	bool		pending_retracted = false;
 
 	if (!b->top_pending)
-		run_by_key(top_plans, c->ncands, TOP_SQL, SPI_OK_SELECT);
-	else if (try_top_lock(hold_set_plans, HOLD_SET_SQL))
+		run_by_key(&top_plans, c->ncands, TOP_SQL, SPI_OK_SELECT);
+	else if (try_top_lock(&hold_set_plans, HOLD_SET_SQL))
 	{
-		run_by_key(top_held_plans, c->ncands, TOP_HELD_SQL, SPI_OK_SELECT);
+		run_by_key(&top_held_plans, c->ncands, TOP_HELD_SQL, SPI_OK_SELECT);
 		if (SPI_processed > 0)
 			pending_retracted = DatumGetBool(first_value(2, &isnull)) && !isnull;
 	}
@@ -2082,10 +2122,10 @@ write_top_users(Batch *b, Chunk *c)
 		 * another batch holds the set: no waiting, the users go to the
 		 * pending list
 		 */
-		if (try_top_lock(read_floor_plans, READ_FLOOR_SQL))
-			run_by_key(pending_plans, c->ncands, PENDING_SQL, SPI_OK_INSERT);
+		if (try_top_lock(&read_floor_plans, READ_FLOOR_SQL))
+			run_by_key(&pending_plans, c->ncands, PENDING_SQL, SPI_OK_INSERT);
 		else
-			run_by_key(pending_all_plans, c->ncands, PENDING_ALL_SQL, SPI_OK_INSERT);
+			run_by_key(&pending_all_plans, c->ncands, PENDING_ALL_SQL, SPI_OK_INSERT);
 		return;
 	}
 	if (SPI_processed > 0)
@@ -2117,6 +2157,77 @@ write_top_users(Batch *b, Chunk *c)
 		run(ONCE, 0, REFILL_INSERT_SQL, SPI_OK_INSERT);
 		run(ONCE, 0, REFILL_FLOOR_SQL, SPI_OK_UPDATE);
 	}
+}
+
+/*
+ * A provisional plan of sql for class (see run()), made for the chunk's relations with their
+ * sizes scaled from the chunk's nrows tweets to a batch typical of the class.  The plan is
+ * made here, not at its first run: the relations it was analysed with are gone by then.
+ */
+static void
+plan_for_class(Plans *plans, int class, const char *sql, Chunk *c, int nrows, bool by_key)
+{
+	static const double class_rows[SIZE_CLASSES] = {8, 128, 1024, CHUNK_ROWS};
+	double		factor = class_rows[class] / Max(nrows, 1);
+	double		sizes[lengthof(c->enrs)];
+	CachedPlan *cplan;
+	int			nestlevel = by_key ? by_key_begin() : 0;
+
+	for (int i = 0; i < c->nregistered; i++)
+	{
+		sizes[i] = c->enrs[i]->md.enrtuples;
+		if (sizes[i] > 0)
+			c->enrs[i]->md.enrtuples = Max(1.0, rint(sizes[i] * factor));
+	}
+	plans->plan[class] = prepare_kept(sql);
+	plans->provisional[class] = true;
+	for (int i = 0; i < c->nregistered; i++)
+		c->enrs[i]->md.enrtuples = sizes[i];
+	cplan = SPI_plan_get_cached_plan(plans->plan[class]);
+	if (cplan != NULL)
+		ReleaseCachedPlan(cplan, CurrentResourceOwner);
+	if (by_key)
+		AtEOXact_GUC(true, nestlevel);
+}
+
+/*
+ * A consumer's first chunk with gold, once the statements have run: every statement whose
+ * plan is kept per size class, planned for the classes it has no plan for (see run()).  The
+ * relations of every statement but the dead letters' are still registered; DEAD_SQL is a
+ * plain insert from one relation, and a batch rarely holds many rejected messages.
+ * Sessions do not do this: a psql session that inserts a few rows would pay for plans of
+ * batches it never writes.
+ */
+static void
+warm_plans(Batch *b, Chunk *c)
+{
+	static bool warmed = false;
+	struct
+	{
+		Plans	   *plans;
+		const char *sql;
+		bool		by_key;
+		bool		wanted;
+	}			statements[] =
+	{
+		{&silver_plans, SILVER_SQL, false, !b->changes},
+		{&silver_v5_plans, SILVER_V5_SQL, false, b->changes},
+		{&silver_v5_none_deleted_plans, SILVER_V5_NONE_DELETED_SQL, false, b->changes},
+		{&gold_plans, GOLD_SQL, false, true},
+		{&top_plans, TOP_SQL, true, b->top_users && !b->top_pending},
+		{&top_held_plans, TOP_HELD_SQL, true, b->top_pending},
+		{&pending_plans, PENDING_SQL, true, b->top_pending},
+		{&pending_all_plans, PENDING_ALL_SQL, true, b->top_pending},
+	};
+
+	if (warmed || MyBackendType != B_BG_WORKER || c->silver.n == 0 || c->m_user.n == 0)
+		return;
+	warmed = true;
+	for (int s = 0; s < lengthof(statements); s++)
+		for (int k = 0; k < SIZE_CLASSES; k++)
+			if (statements[s].wanted && statements[s].plans->plan[k] == NULL)
+				plan_for_class(statements[s].plans, k, statements[s].sql, c, c->ncands,
+							   statements[s].by_key);
 }
 
 /* Which top-users tables the schema has: 0.9.0's, and 0.10.0's pending list. */
@@ -2360,7 +2471,7 @@ write_gold(Batch *b, Chunk *c)
 	}
 	rel_register(c, &r);
 
-	run(gold_plans, c->ncands, GOLD_SQL, SPI_OK_INSERT);
+	run(&gold_plans, c->ncands, GOLD_SQL, SPI_OK_INSERT);
 	if (c->ntaken > 0)
 	{
 		instr_time	t0,
@@ -2385,6 +2496,7 @@ write_gold(Batch *b, Chunk *c)
 		detect_top_users(b);
 		if (b->top_users)
 			write_top_users(b, c);
+		warm_plans(b, c);
 	}
 }
 

@@ -3,7 +3,8 @@
 # parse such a message with json-c: the peak went from 137 MB to 744 MB for this one.)
 # Then the workers with Kafka clients: with tweetlake.malloc_arenas = 1 (the default)
 # librdkafka's threads allocate from the worker's main heap, which the consumer trims, not
-# from heaps of their own (src/memory.c); with 0 they have their own again.
+# from heaps of their own (src/memory.c); with 0 they have their own again.  Last, the
+# consumer's kept plans do not grow when a backlog first brings it large batches.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -68,6 +69,47 @@ my $new = sql_value($pipe, $workers);
 %heaps = map { my ($r, $p) = split / /; ($r => thread_heaps($p)) } split /,/, $new;
 ok($heaps{consumer} > 0 && $heaps{generator} > 0,
 	"malloc_arenas = 0: librdkafka's threads have heaps of their own again (consumer $heaps{consumer}, generator $heaps{generator})");
+
+# The consumer's kept plans (src/batch.c, run()): every batch-size class planned at its first
+# batch, so a backlog that brings its first large batch adds no plans.  Counted from
+# pg_log_backend_memory_contexts: the CachedPlan contexts and their bytes.
+sub cached_plans
+{
+	my ($node, $pid) = @_;
+	my $offset = -s $node->logfile;
+	$node->safe_psql('postgres', "SELECT pg_log_backend_memory_contexts($pid)");
+	my $log = '';
+	for (1 .. 100)
+	{
+		$log = slurp_file($node->logfile, $offset);
+		last if $log =~ /\[$pid\] LOG:  Grand total/;
+		sleep 0.1;
+	}
+	my ($n, $bytes) = (0, 0);
+	while ($log =~ /\[$pid\] LOG:  level: \d+; CachedPlan: (\d+) total/g)
+	{
+		$n++;
+		$bytes += $1;
+	}
+	return ($n, $bytes);
+}
+my $consumer = sql_value($pipe, "SELECT pid FROM tweetlake.status WHERE role = 'consumer'");
+my ($plans, $plan_bytes) = cached_plans($pipe, $consumer);
+ok($plans >= 4 * 3, "the consumer has planned its statements for the 4 size classes ($plans plans, "
+	. int($plan_bytes / 1024) . " kB)");
+# A backlog: the consumer waits 8 s for a gold table while 2,000 tweets/s come in, and then
+# reads batches of up to tweetlake.batch_size (10,000), chunks of 5,000 tweets.
+my $seen = sql_value($pipe, "SELECT messages FROM tweetlake.status WHERE role = 'consumer'");
+$pipe->safe_psql('postgres', "BEGIN; LOCK TABLE gold.hourly_activity_summary IN EXCLUSIVE MODE; SELECT pg_sleep(8); COMMIT;");
+my $produced = sql_value($pipe, "SELECT messages FROM tweetlake.status WHERE role = 'generator'");
+ok($produced - $seen >= 8192, 'a backlog of ' . ($produced - $seen) . ' messages built up');
+wait_for($pipe, "SELECT messages >= $produced FROM tweetlake.status WHERE role = 'consumer'", 't',
+	'the consumer catches up');
+my ($plans_after, $plan_bytes_after) = cached_plans($pipe, $consumer);
+is($plans_after, $plans, "after its largest batches the consumer keeps the same $plans plans");
+ok($plan_bytes_after <= 1.05 * $plan_bytes, sprintf('and their memory is flat: %d kB, %.3f times before',
+	$plan_bytes_after / 1024, $plan_bytes_after / $plan_bytes));
+
 is(sql_value($pipe, "SELECT count(*) FROM bronze.tweets") > 0 ? 'rows' : 'none', 'rows', 'the pipeline stored tweets');
 is(sql_value($pipe, "SELECT sum(missing + extra + differing) FROM tweetlake.verify()"), '0', 'verify() is zero');
 
