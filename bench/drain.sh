@@ -83,27 +83,10 @@ W=$(pg_owned_dir tweetlake-drain)
 PORT=$(free_port)
 KDIR=${DRAIN_KAFKA_DIR:-}
 own_broker=
-cleanup() {
-  as_pg pg_ctl -D "$W/data" -m immediate stop >/dev/null 2>&1 || true
-  if [ -n "$own_broker" ]; then bash "$KAFKA" stop "$KDIR" >/dev/null 2>&1 || true; fi
-  [ "${KEEP_BENCH_DIR:-}" = 1 ] || rm -rf "$W"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 
 # --- the broker ------------------------------------------------------------------------
-if [ -z "$KDIR" ]; then
-  if ! bash "$KAFKA" install >> "$LOG" 2>&1; then
-    say "skipped: Kafka could not be installed ($(tail -1 "$LOG"))"
-    exit 0
-  fi
-  KDIR=$W/kafka
-  own_broker=1
-  if ! bash "$KAFKA" start "$KDIR" >> "$LOG" 2>&1; then
-    say "skipped: the broker did not start (see $LOG)"
-    exit 0
-  fi
-fi
-BOOT=$(sed -n 's/^BOOTSTRAP=//p' "$KDIR/ports")
+bench_broker
 
 # the library the server runs: a `make install` during the run would mix two builds
 LIB=$("$PG_CONFIG" --pkglibdir)/tweetlake.so

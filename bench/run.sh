@@ -527,14 +527,20 @@ real_kafka() {
   metric generator_worker_produce_rate_10s_real "$produced_real" tweets/s
 }
 
-# Side by side with ClickHouse (chdb) and Flink SQL on the same kind of topic (bench/peers/):
-# their installs are large (~1.8 GB under build/), so only with PEERS=1.
+# Side by side with ClickHouse (chdb) and Flink SQL on the same kind of topic (bench/peers/),
+# drained and then at a steady 10k tweets/s: their installs are large (~1.8 GB under build/),
+# so only with PEERS=1.
 p_peers() {
   local rc=0
   echo "bench: peers: ClickHouse and Flink SQL drain the same topic (bench/peers/run.sh $N_DRAIN)"
   DRAIN_KAFKA_DIR=$KAFKA_DIR bash "$ROOT/bench/peers/run.sh" "$N_DRAIN" > "$OUT/peers.txt" || rc=$?
   [ "$rc" = 0 ] || echo "bench: WARNING: bench/peers/run.sh failed (exit $rc)"
   relay_metrics "$OUT/peers.txt"
+  echo "bench: peers: freshness at 10k tweets/s of each, measured alike (bench/peers/freshness.sh 10000 60)"
+  rc=0
+  PEERS_KAFKA_DIR=$KAFKA_DIR bash "$ROOT/bench/peers/freshness.sh" 10000 60 > "$OUT/peers-freshness.txt" || rc=$?
+  [ "$rc" = 0 ] || echo "bench: WARNING: bench/peers/freshness.sh failed (exit $rc)"
+  relay_metrics "$OUT/peers-freshness.txt"
 }
 
 if real_broker; then

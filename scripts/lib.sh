@@ -86,3 +86,31 @@ start_and_drain() {
   drain_stored=$(sql -c "SELECT coalesce(sum(greatest(next_offset, 0)), 0) FROM tweetlake.offsets WHERE topic = '$topic'")
   drain_t1=$(sql -c "SELECT extract(epoch FROM max(pg_xact_commit_timestamp(xmin))) FROM tweetlake.offsets WHERE topic = '$topic'")
 }
+
+# The benchmarks' Kafka broker (bench/drain.sh, bench/peers/): test/kafka/kafka.sh's in
+# $W/kafka, or the one in KDIR when the caller set it.  Needs KAFKA, KDIR, W, LOG and a say
+# function; sets KDIR, BOOT and own_broker, or exits 0 (skipped) when there is no broker.
+bench_broker() {
+  own_broker=
+  if [ -z "$KDIR" ]; then
+    if ! bash "$KAFKA" install >> "$LOG" 2>&1; then
+      say "skipped: Kafka could not be installed ($(tail -1 "$LOG"))"
+      exit 0
+    fi
+    KDIR=$W/kafka
+    own_broker=1
+    if ! bash "$KAFKA" start "$KDIR" >> "$LOG" 2>&1; then
+      say "skipped: the broker did not start (see $LOG)"
+      exit 0
+    fi
+  fi
+  BOOT=$(sed -n 's/^BOOTSTRAP=//p' "$KDIR/ports")
+}
+
+# At the exit of a script that ran bench_server in $W and perhaps bench_broker: both stopped,
+# $W removed (unless KEEP_BENCH_DIR=1).
+bench_cleanup() {
+  as_pg pg_ctl -D "$W/data" -m immediate stop >/dev/null 2>&1 || true
+  if [ -n "${own_broker:-}" ]; then bash "$KAFKA" stop "$KDIR" >/dev/null 2>&1 || true; fi
+  [ "${KEEP_BENCH_DIR:-}" = 1 ] || rm -rf "$W"
+}

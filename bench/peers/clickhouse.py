@@ -12,6 +12,12 @@ committing the block's offsets once it is inserted, as the Kafka engine does.
   python clickhouse.py BROKERS TOPIC N DATA_DIR OUT_DIR
 Prints "clickhouse_seconds S", "clickhouse_messages M", "clickhouse_rss_peak_kb K" and the
 chDB version; writes OUT_DIR/{hashtags,region,hourly}.tsv (hour as Unix seconds).
+
+With PEERS_CH_LIVE=FILE (bench/peers/freshness.sh) it takes what comes, N ignored, in blocks
+of at most BLOCK messages or what PEERS_CH_FLUSH_MS (1000) brought, and stops once FILE
+exists and nothing more comes; OUT_DIR/visible.txt gets "seconds messages" after each block's
+INSERT returned (its rows can be read from then on), and "clickhouse_ready" is printed once
+the consumer has its partitions.
 """
 import os
 import resource
@@ -25,6 +31,8 @@ from confluent_kafka import Consumer, KafkaError
 BLOCK = int(os.environ.get("PEERS_CH_BLOCK", "65536"))
 THREADS = int(os.environ.get("PEERS_CH_THREADS", "1"))
 STALL_S = float(os.environ.get("PEERS_STALL_S", "120"))
+LIVE = os.environ.get("PEERS_CH_LIVE")
+FLUSH_S = int(os.environ.get("PEERS_CH_FLUSH_MS", "1000")) / 1000.0
 
 # A tag as src/parse.c's normalise_tag stores it: surrounding blanks and the leading
 # markers gone, lower case, nothing left means no tag; duplicates within a tweet removed.
@@ -105,11 +113,18 @@ def main():
         "auto.offset.reset": "earliest",
         "enable.auto.commit": False,
     })
-    c.subscribe([topic])
+    ready = []
+    c.subscribe([topic], on_assign=lambda consumer, parts: ready.append(len(parts)))
+    visible = open(os.path.join(out_dir, "visible.txt"), "w") if LIVE else None
+    if LIVE:
+        n = float("inf")
+        while not ready:
+            c.poll(0.1)
+        print("clickhouse_ready", flush=True)
     taken = 0
     since = time.time()
     while taken < n:
-        msgs = c.consume(num_messages=min(BLOCK, n - taken), timeout=1.0)
+        msgs = c.consume(num_messages=int(min(BLOCK, n - taken)), timeout=FLUSH_S if LIVE else 1.0)
         good = []
         for m in msgs:
             if m.error():
@@ -118,16 +133,22 @@ def main():
                 continue
             good.append(m.value())
         if not good:
+            if LIVE and os.path.exists(LIVE):
+                break
             if time.time() - since > STALL_S:
                 print(f"clickhouse: no message for {STALL_S:.0f} s at {taken} of {n}", file=sys.stderr)
                 break
             continue
         s.query("INSERT INTO tweets_in" + settings + " FORMAT JSONEachRow\n" + b"\n".join(good).decode())
+        if visible:
+            visible.write(f"{time.time():.6f} {len(good)}\n")
         c.commit(asynchronous=False)
         taken += len(good)
         since = time.time()
     t1 = time.time()
     c.close()
+    if visible:
+        visible.close()
 
     for name, q in DUMPS.items():
         res = s.query(q + " FORMAT TSV")

@@ -9,6 +9,9 @@ connector, as a Flink user would serve them. The connectors' jars come from Mave
   python flink.py BROKERS TOPIC JDBC_URL JARS_DIR CHECKPOINT_DIR
 Prints "flink_version V", "flink_seconds S" (from the job's submission to its end, the
 sinks flushed) and "flink_rss_peak_kb K" (this Python process and the cluster's JVM).
+
+With PEERS_FLINK_LIVE=FILE (bench/peers/freshness.sh) the source is not bounded: the job
+runs, "flink_started" is printed once it is submitted, and it is cancelled once FILE exists.
 """
 import glob
 import os
@@ -20,6 +23,7 @@ import pyflink
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
 CHECKPOINT = os.environ.get("PEERS_FLINK_CHECKPOINT", "10 s")
+LIVE = os.environ.get("PEERS_FLINK_LIVE")
 
 
 # A tag as src/parse.c's normalise_tag stores it: surrounding blanks and the leading
@@ -90,7 +94,7 @@ def main():
           'properties.bootstrap.servers' = '{brokers}',
           'properties.group.id' = 'peers-flink',
           'scan.startup.mode' = 'earliest-offset',
-          'scan.bounded.mode' = 'latest-offset',
+          {"" if LIVE else "'scan.bounded.mode' = 'latest-offset',"}
           'format' = 'json',
           'json.timestamp-format.standard' = 'ISO-8601',
           'json.fail-on-missing-field' = 'false',
@@ -148,7 +152,13 @@ def main():
 
     t0 = time.time()
     result = stmts.execute()
-    result.wait()
+    if LIVE:
+        print("flink_started", flush=True)
+        while not os.path.exists(LIVE):
+            time.sleep(0.2)
+        result.get_job_client().cancel().result()
+    else:
+        result.wait()
     t1 = time.time()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + descendants_hwm_kb(os.getpid())
     print(f"flink_version {pyflink.version.__version__}")

@@ -51,44 +51,13 @@ W=$(pg_owned_dir tweetlake-peers)
 PORT=$(free_port)
 KDIR=${PEERS_KAFKA_DIR:-${DRAIN_KAFKA_DIR:-}}
 own_broker=
-cleanup() {
-  as_pg pg_ctl -D "$W/data" -m immediate stop >/dev/null 2>&1 || true
-  if [ -n "$own_broker" ]; then bash "$KAFKA" stop "$KDIR" >/dev/null 2>&1 || true; fi
-  [ "${KEEP_BENCH_DIR:-}" = 1 ] || rm -rf "$W"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 
-# --- the peers' installs, cached under build/ ------------------------------------------
-# venv_for DIR REQUIREMENTS: a virtualenv in DIR holding REQUIREMENTS (made again when they change)
-venv_for() {
-  local venv=$1 req=$2
-  cmp -s "$req" "$venv/requirements.txt" 2>/dev/null && return 0
-  rm -rf "$venv"
-  if ! { python3 -m venv "$venv" && "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"; } >> "$LOG" 2>&1; then
-    rm -rf "$venv"
-    return 1
-  fi
-  cp "$req" "$venv/requirements.txt"
-}
+. "$HERE/lib.sh"
 
 # --- the broker and the topic (as bench/drain.sh) --------------------------------------
-if [ -z "$KDIR" ]; then
-  if ! bash "$KAFKA" install >> "$LOG" 2>&1; then
-    say "skipped: Kafka could not be installed ($(tail -1 "$LOG"))"
-    exit 0
-  fi
-  KDIR=$W/kafka
-  own_broker=1
-  if ! bash "$KAFKA" start "$KDIR" >> "$LOG" 2>&1; then
-    say "skipped: the broker did not start (see $LOG)"
-    exit 0
-  fi
-fi
-BOOT=$(sed -n 's/^BOOTSTRAP=//p' "$KDIR/ports")
-if ! bash "$KAFKA" topic "$KDIR" "$TOPIC" "$PARTITIONS" >> "$LOG" 2>&1; then
-  say "skipped: could not create the topic $TOPIC (see $LOG; a broker given must not have it yet)"
-  exit 0
-fi
+bench_broker
+peers_topic "$TOPIC"
 
 # --- tweetlake's server: consumers only, pointed at the topic, not started yet ---------
 bench_server "$W" "$PORT" "listen_addresses = '127.0.0.1'" "track_commit_timestamp = on" "tweetlake.brokers = '$BOOT'" \
@@ -152,42 +121,19 @@ else
 fi
 
 # --- Flink SQL --------------------------------------------------------------------------
-# PyPI's apache-flink into build/peers-flink-venv, its connectors from Maven Central into
-# build/peers-flink-lib; the job's upserts go to a database of their own on tweetlake's
-# server (idle meanwhile), over TCP as the JDBC driver needs.
-flink_install() {
-  local lib=$ROOT/build/peers-flink-lib work
-  venv_for "$ROOT/build/peers-flink-venv" "$HERE/requirements-flink.txt" || return 1
-  cmp -s "$HERE/flink-pom.xml" "$lib/pom.xml" 2>/dev/null && return 0
-  command -v mvn >/dev/null || { echo "no mvn on PATH" >> "$LOG"; return 1; }
-  work=$(mktemp -d)
-  cp "$HERE/flink-pom.xml" "$work/pom.xml"
-  rm -rf "$lib"
-  if ! (cd "$work" && mvn -q -B package -Dflink.lib="$lib") >> "$LOG" 2>&1; then
-    rm -rf "$work" "$lib"
-    return 1
-  fi
-  rm -rf "$work"
-  cp "$HERE/flink-pom.xml" "$lib/pom.xml"
-}
+# its upserts go to a database of their own on tweetlake's server (idle meanwhile)
 fl_s= fl_rss=
 if [ "${PEERS_FLINK:-1}" = 1 ]; then
   if ! flink_install; then
     warn "Flink skipped: apache-flink or its connectors could not be installed (see $LOG)"
   else
-    sql -c "CREATE DATABASE flink"
-    as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -U postgres -d flink \
-      -c "CREATE TABLE popular_hashtags_by_hour (hour timestamp, hashtag text, tweet_count bigint, unique_users bigint, PRIMARY KEY (hour, hashtag))" \
-      -c "CREATE TABLE popular_hashtags_mentions (hour timestamp, hashtag text, unique_mentions bigint, PRIMARY KEY (hour, hashtag))" \
-      -c "CREATE TABLE tweet_volume_by_region (hour timestamp, region text, language text, tweet_count bigint, unique_users bigint, PRIMARY KEY (hour, region, language))" \
-      -c "CREATE TABLE hourly_activity_summary (hour timestamp, total_tweets bigint, unique_users bigint, PRIMARY KEY (hour))"
+    flink_database
     sync
     mkdir -p "$W/flink-checkpoints"
     if timeout "${PEERS_FLINK_TIMEOUT_S:-1800}" "$ROOT/build/peers-flink-venv/bin/python" "$HERE/flink.py" "$BOOT" "$TOPIC" \
          "jdbc:postgresql://127.0.0.1:$PORT/flink" "$ROOT/build/peers-flink-lib" "$W/flink-checkpoints" > "$W/flink.out" 2>> "$LOG"; then
       fl_s=$(awk '$1 == "flink_seconds" { print $2 }' "$W/flink.out")
       fl_rss=$(awk '$1 == "flink_rss_peak_kb" { print $2 }' "$W/flink.out")
-      fsql() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -U postgres -d flink -tA "$@"; }
       mkdir -p "$W/flink"
       # hour is a UTC timestamp without zone: its epoch is the UTC hour's
       fsql -c "COPY (SELECT extract(epoch FROM h.hour)::bigint, h.hashtag, h.tweet_count, h.unique_users,
