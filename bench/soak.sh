@@ -66,6 +66,14 @@ fault() { echo "$(date +%s) $*" >> "$OUT/faults.txt"; echo "soak: $(date +%T) $*
 W=$(pg_owned_dir tweetlake-soak)
 PORT=$(free_port)
 KDIR=$W/kafka
+# Disk: ~4 kB a message at the peak (the broker's log, bronze, silver and their indexes, WAL
+# up to max_wal_size, and the temporary files of verify()'s joins at the end); 10.8M messages
+# at 10k/s ran out of 37 GB in verify().
+need_gb=$(( RATE * MINUTES * 60 * 4 / 1024 / 1024 + 1 ))
+free_gb=$(df -P -k "$W" | awk 'NR == 2 { print int($4 / 1024 / 1024) }')
+if [ "$free_gb" -lt "$need_gb" ]; then
+  echo "soak: WARNING: about $need_gb GB of disk needed under $W, $free_gb GB free: the checks at the end may fail"
+fi
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
