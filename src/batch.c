@@ -1363,8 +1363,7 @@ typedef struct Chunk
 				m_lang,
 				m_type,
 				m_hour;
-	const char *registered[20]; /* relations registered with SPI */
-	EphemeralNamedRelation enrs[20];
+	EphemeralNamedRelation enrs[20];	/* relations registered with SPI */
 	int			nregistered;
 } Chunk;
 
@@ -1384,9 +1383,8 @@ rel_register(Chunk *c, Rel *r)
 	rc = SPI_register_relation(enr);
 	if (rc != SPI_OK_REL_REGISTER)
 		elog(ERROR, "SPI_register_relation(%s) failed: %s", r->name, SPI_result_code_string(rc));
-	Assert(c->nregistered < lengthof(c->registered));
-	c->enrs[c->nregistered] = enr;
-	c->registered[c->nregistered++] = r->name;
+	Assert(c->nregistered < lengthof(c->enrs));
+	c->enrs[c->nregistered++] = enr;
 	MemoryContextSwitchTo(old);
 }
 
@@ -2161,14 +2159,14 @@ write_top_users(Batch *b, Chunk *c)
 
 /*
  * A provisional plan of sql for class (see run()), made for the chunk's relations with their
- * sizes scaled from the chunk's nrows tweets to a batch typical of the class.  The plan is
+ * sizes scaled from the chunk's tweets to a batch typical of the class.  The plan is
  * made here, not at its first run: the relations it was analysed with are gone by then.
  */
 static void
-plan_for_class(Plans *plans, int class, const char *sql, Chunk *c, int nrows, bool by_key)
+plan_for_class(Plans *plans, int class, const char *sql, Chunk *c, bool by_key)
 {
 	static const double class_rows[SIZE_CLASSES] = {8, 128, 1024, CHUNK_ROWS};
-	double		factor = class_rows[class] / Max(nrows, 1);
+	double		factor = class_rows[class] / Max(c->ncands, 1);
 	double		sizes[lengthof(c->enrs)];
 	CachedPlan *cplan;
 	int			nestlevel = by_key ? by_key_begin() : 0;
@@ -2226,8 +2224,7 @@ warm_plans(Batch *b, Chunk *c)
 	for (int s = 0; s < lengthof(statements); s++)
 		for (int k = 0; k < SIZE_CLASSES; k++)
 			if (statements[s].wanted && statements[s].plans->plan[k] == NULL)
-				plan_for_class(statements[s].plans, k, statements[s].sql, c, c->ncands,
-							   statements[s].by_key);
+				plan_for_class(statements[s].plans, k, statements[s].sql, c, statements[s].by_key);
 }
 
 /* Which top-users tables the schema has: 0.9.0's, and 0.10.0's pending list. */
@@ -2592,8 +2589,8 @@ tweetlake_process_bronze_batch(PG_FUNCTION_ARGS)
 		}
 		MemoryContextSwitchTo(batchcxt);
 		for (int i = 0; i < c.nregistered; i++)
-			if (SPI_unregister_relation(c.registered[i]) != SPI_OK_REL_UNREGISTER)
-				elog(ERROR, "SPI_unregister_relation(%s) failed", c.registered[i]);
+			if (SPI_unregister_relation(c.enrs[i]->md.name) != SPI_OK_REL_UNREGISTER)
+				elog(ERROR, "SPI_unregister_relation(%s) failed", c.enrs[i]->md.name);
 
 		/*
 		 * a row read from a transition table on disk lives in the chunk's

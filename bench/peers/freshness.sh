@@ -64,9 +64,7 @@ sql() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -U postgres -d po
 sql -c "CREATE EXTENSION tweetlake"
 
 # the tweets, generated once: key TAB message (as bench/peers/run.sh fills its topic)
-sql -c "COPY (SELECT tweetlake.tweet_id_of(t) || E'\t' || t
-              FROM tweetlake.generate_tweets($N, $SEED, date_trunc('hour', now()), '1 minute') t)
-        TO STDOUT WITH (FORMAT csv, DELIMITER E'\x1f', QUOTE E'\x1e')" > "$W/tweets.tsv"
+peers_tweets "$N" "$SEED" > "$W/tweets.tsv"
 say "$N tweets at $RATE/s: $WARM s to warm up, then $DURATION s measured; one topic of $PARTITIONS partitions an engine"
 
 # produce ENGINE: the tweets to fresh-ENGINE at RATE; sets p_start (Unix seconds of the first send)

@@ -1,7 +1,8 @@
 # bench/peers/lib.sh - what bench/peers/run.sh (the drain) and bench/peers/freshness.sh (a
-# steady rate) share: the peers' installs, cached under build/, their topics, and the database
-# the Flink job's upserts go to (the broker is scripts/lib.sh's bench_broker).  Sourced after scripts/lib.sh, with ROOT, HERE, W, PORT and
-# LOG set and the functions say and warn defined.
+# steady rate) share: the peers' installs, cached under build/, their topics, the tweets they
+# are sent, and the database the Flink job's upserts go to (the broker is scripts/lib.sh's
+# bench_broker).  Sourced after scripts/lib.sh, with ROOT, HERE, W, PORT and LOG set and the
+# functions say, warn and sql (tweetlake's server) defined.
 
 # venv_for DIR REQUIREMENTS: a virtualenv in DIR holding REQUIREMENTS (made again when they change)
 venv_for() {
@@ -41,8 +42,16 @@ peers_topic() {
   fi
 }
 
-# flink_database [EXTRA_SQL...]: the database "flink" on tweetlake's server, with the tables
-# the job upserts into (over TCP, as the JDBC driver needs)
+# peers_tweets N SEED: N tweets of tweetlake.generate_tweets in the current hour, one
+# "key TAB message" line each (the key is the tweet_id, as the generator worker keys them)
+peers_tweets() {
+  sql -c "COPY (SELECT tweetlake.tweet_id_of(t) || E'\t' || t
+                FROM tweetlake.generate_tweets($1, $2, date_trunc('hour', now()), '1 minute') t)
+          TO STDOUT WITH (FORMAT csv, DELIMITER E'\x1f', QUOTE E'\x1e')"
+}
+
+# flink_database: the database "flink" on tweetlake's server, with the tables the job upserts
+# into (over TCP, as the JDBC driver needs)
 fsql() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -U postgres -d flink -tA "$@"; }
 flink_database() {
   as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -U postgres -d postgres -c "CREATE DATABASE flink"

@@ -67,9 +67,7 @@ sql -c "CREATE EXTENSION tweetlake"
 
 # --- fill: bench/drain.sh's, N tweets in the current hour, key TAB message -------------
 t0=$(now)
-sql -c "COPY (SELECT tweetlake.tweet_id_of(t) || E'\t' || t
-              FROM tweetlake.generate_tweets($N, $SEED, date_trunc('hour', now()), '1 minute') t)
-        TO STDOUT WITH (FORMAT csv, DELIMITER E'\x1f', QUOTE E'\x1e')" |
+peers_tweets "$N" "$SEED" |
   kcat -P -b "$BOOT" -t "$TOPIC" -K '\t' -X enable.idempotence=true -X linger.ms=20 2>> "$LOG"
 t1=$(now)
 bash "$KAFKA" tool "$KDIR" org.apache.kafka.tools.GetOffsetShell --bootstrap-server "$BOOT" \
