@@ -144,8 +144,8 @@ for my $round (1 .. 3)
 	my $seed = 100 + $round;
 	my $before = sql_value($node, 'SELECT count(*) FROM silver.tweets');
 	# tweetlake.batch_size 200: 300 batches in each transaction.  A deadlock on gold rows
-	# (not on the top users' set) aborts one of the two; a session
-	# that is aborted runs its transaction again (README "Loading alongside the consumers").
+	# (not on the top users' set) aborts one of the two; a session that is aborted runs its
+	# transaction again (README "Loading alongside the consumers"), and says why.
 	my ($out, $tries) = ('', 0);
 	do
 	{
@@ -155,8 +155,9 @@ for my $round (1 .. 3)
 			 SELECT tweetlake.load_generated(30000, $seed, now() - interval '10 minutes', interval '10 minutes');
 			 SELECT tweetlake.load_generated(30000, $seed + 50, now() - interval '30 days', interval '29 days');
 			 COMMIT;");
-		note("round $round, try $tries: $out") if $out =~ /ERROR/;
-	} while ($out =~ /ERROR:  deadlock detected/ && $tries < 5);
+		diag("round $round, try $tries: " . join(' ', grep { /ERROR|DETAIL/ } split /\n/, $out))
+		  if $out =~ /ERROR/;
+	} while ($out =~ /ERROR:  deadlock detected/ && $tries < 8);
 	unlike($out, qr/ERROR/, "round $round: the session's 60,000 tweets in 300 batches commit ($tries tries)");
 	my $after = sql_value($node, 'SELECT count(*) FROM silver.tweets');
 	cmp_ok($after - $before, '>', 60000, "round $round: the consumers' tweets went in too ($before -> $after)");
