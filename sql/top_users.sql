@@ -21,7 +21,15 @@ SELECT (SELECT array_agg(user_id) FROM gold.top_users_by_engagement)
                                         WHERE floor IS NOT NULL)) AS above_floor_outside,
        (SELECT members FROM tweetlake.top_users_floor)
          = (SELECT count(*) FROM tweetlake.top_users) AS members_counted,
-       (SELECT count(*) FROM tweetlake.top_users_pending) AS pending;
+       (SELECT count(*) FROM tweetlake.top_users_pending) AS pending,
+       (SELECT count(*) FROM tweetlake.top_users t
+        LEFT JOIN gold.user_engagement u USING (user_id)
+        WHERE t.user_id NOT IN (SELECT user_id FROM tweetlake.top_users_pending
+                                WHERE user_id IS NOT NULL)
+          AND (t.username, t.tweets_count, t.followers_count, t.total_engagement,
+               t.first_day, t.last_day)
+              IS DISTINCT FROM (u.username, u.tweets_count, u.followers_count,
+                                u.total_engagement, u.first_day, u.last_day)) AS stale_copies;
 
 -- Few users: no floor, every user a member.
 SELECT tweetlake.load_generated(50, 11);

@@ -618,6 +618,41 @@ static const char TOP_HELD_SQL[] =
 "SELECT (SELECT pg_catalog.count(*) FROM added)::pg_catalog.int4,\n"
 "       COALESCE((SELECT pg_catalog.bool_or(p.retracted) FROM p), false) FROM f";
 
+/*
+ * TOP_HELD_SQL from 0.11.0 on, where each member keeps a copy of its row of
+ * gold.user_engagement: the copies of the members among the chunk's users and the pending
+ * ones are written (NULLs for a user whose row is gone), and the new members come with
+ * theirs.
+ */
+static const char TOP_HELD_COPY_SQL[] =
+"WITH f AS MATERIALIZED (\n"
+"    INSERT INTO tweetlake.top_users_floor AS t (id, floor, members) VALUES (true, NULL, 0)\n"
+"    ON CONFLICT (id) DO UPDATE SET members = t.members\n"
+"    RETURNING floor\n"
+"), p AS MATERIALIZED (\n"
+"    DELETE FROM tweetlake.top_users_pending RETURNING user_id, retracted\n"
+"), g AS MATERIALIZED (\n"
+"    SELECT a.user_id, g.username, g.tweets_count, g.followers_count, g.total_engagement,\n"
+"           g.first_day, g.last_day\n"
+"    FROM (SELECT a.user_id FROM batch_user a UNION SELECT p.user_id FROM p) a\n"
+"    LEFT JOIN gold.user_engagement g ON g.user_id OPERATOR(pg_catalog.=) a.user_id\n"
+"    WHERE a.user_id IS NOT NULL\n"
+"), kept AS (\n"
+"    UPDATE tweetlake.top_users t\n"
+"    SET (username, tweets_count, followers_count, total_engagement, first_day, last_day) =\n"
+"        (g.username, g.tweets_count, g.followers_count, g.total_engagement, g.first_day, g.last_day)\n"
+"    FROM g WHERE t.user_id OPERATOR(pg_catalog.=) g.user_id\n"
+"), added AS (\n"
+"    INSERT INTO tweetlake.top_users\n"
+"    SELECT g.* FROM g CROSS JOIN f\n"
+"    WHERE (f.floor IS NULL OR g.total_engagement OPERATOR(pg_catalog.>) f.floor)\n"
+"      AND NOT EXISTS (SELECT FROM tweetlake.top_users t WHERE t.user_id OPERATOR(pg_catalog.=) g.user_id)\n"
+"    ON CONFLICT (user_id) DO NOTHING\n"
+"    RETURNING user_id\n"
+")\n"
+"SELECT (SELECT pg_catalog.count(*) FROM added)::pg_catalog.int4,\n"
+"       COALESCE((SELECT pg_catalog.bool_or(p.retracted) FROM p), false) FROM f";
+
 /* Whether the chunk took engagement back from user a, a member. */
 #define RETRACTED_MEMBER \
 	"((a.eng OPERATOR(pg_catalog.<) 0 OR a.n OPERATOR(pg_catalog.<) 0)\n" \
@@ -639,8 +674,10 @@ static const char MARK_SQL[] =
 "INSERT INTO tweetlake.top_users_pending (user_id, retracted) VALUES (NULL, true)";
 
 static const char REFILL_DELETE_SQL[] = "DELETE FROM tweetlake.top_users";
+
+/* the members, and from 0.11.0 on their copies: the view has the table's columns */
 static const char REFILL_INSERT_SQL[] =
-"INSERT INTO tweetlake.top_users (user_id) SELECT user_id FROM tweetlake.recompute_top_users";
+"INSERT INTO tweetlake.top_users SELECT * FROM tweetlake.recompute_top_users";
 static const char REFILL_FLOOR_SQL[] =
 "UPDATE tweetlake.top_users_floor f SET (floor, members) =\n"
 "    (SELECT r.floor, r.members FROM tweetlake.recompute_top_users_floor r)";
@@ -1299,6 +1336,7 @@ static Plans dead_plans;
 static Plans gold_plans;
 static Plans top_plans;
 static Plans top_held_plans;
+static Plans top_held_copy_plans;
 static Plans pending_plans;
 static Plans pending_all_plans;
 static Plans hold_set_plans;
@@ -1319,6 +1357,8 @@ typedef struct Batch
 								 * by detect_top_users at each chunk) */
 	bool		top_pending;	/* schema 0.10.0 on:
 								 * tweetlake.top_users_pending */
+	bool		top_copy;		/* schema 0.11.0 on: the members' copies of
+								 * their rows */
 	TupleDesc	parsed_desc;	/* tweetlake.parsed_tweet: the silver relation */
 	TupleDesc	bag_desc;
 	Oid			bag_type;
@@ -2098,6 +2138,8 @@ first_value(int col, bool *isnull)
 	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, isnull);
 }
 
+static void detect_top_users(Batch *b);
+
 /* The chunk's users into the top users (TOP_SQL and the statements after it). */
 static void
 write_top_users(Batch *b, Chunk *c)
@@ -2110,7 +2152,16 @@ write_top_users(Batch *b, Chunk *c)
 		run_by_key(&top_plans, c->ncands, TOP_SQL, SPI_OK_SELECT);
 	else if (try_top_lock(&hold_set_plans, HOLD_SET_SQL))
 	{
-		run_by_key(&top_held_plans, c->ncands, TOP_HELD_SQL, SPI_OK_SELECT);
+		/*
+		 * Looked up again now that the set is held: ALTER EXTENSION UPDATE to
+		 * 0.11.0 holds it while it adds the copies, so a batch that got it
+		 * after that update committed writes them.
+		 */
+		detect_top_users(b);
+		if (b->top_copy)
+			run_by_key(&top_held_copy_plans, c->ncands, TOP_HELD_COPY_SQL, SPI_OK_SELECT);
+		else
+			run_by_key(&top_held_plans, c->ncands, TOP_HELD_SQL, SPI_OK_SELECT);
 		if (SPI_processed > 0)
 			pending_retracted = DatumGetBool(first_value(2, &isnull)) && !isnull;
 	}
@@ -2213,7 +2264,8 @@ warm_plans(Batch *b, Chunk *c)
 		{&silver_v5_none_deleted_plans, SILVER_V5_NONE_DELETED_SQL, false, b->changes},
 		{&gold_plans, GOLD_SQL, false, true},
 		{&top_plans, TOP_SQL, true, b->top_users && !b->top_pending},
-		{&top_held_plans, TOP_HELD_SQL, true, b->top_pending},
+		{&top_held_plans, TOP_HELD_SQL, true, b->top_pending && !b->top_copy},
+		{&top_held_copy_plans, TOP_HELD_COPY_SQL, true, b->top_copy},
 		{&pending_plans, PENDING_SQL, true, b->top_pending},
 		{&pending_all_plans, PENDING_ALL_SQL, true, b->top_pending},
 	};
@@ -2227,14 +2279,20 @@ warm_plans(Batch *b, Chunk *c)
 				plan_for_class(statements[s].plans, k, statements[s].sql, c, statements[s].by_key);
 }
 
-/* Which top-users tables the schema has: 0.9.0's, and 0.10.0's pending list. */
+/*
+ * Which top-users tables the schema has: 0.9.0's, 0.10.0's pending list, and 0.11.0's
+ * copies in the members' table.
+ */
 static void
 detect_top_users(Batch *b)
 {
 	Oid			nsp = get_namespace_oid("tweetlake", false);
+	Oid			members = get_relname_relid("top_users", nsp);
 
 	b->top_users = OidIsValid(get_relname_relid("top_users_floor", nsp));
 	b->top_pending = OidIsValid(get_relname_relid("top_users_pending", nsp));
+	b->top_copy = OidIsValid(members) &&
+		get_attnum(members, "total_engagement") != InvalidAttrNumber;
 }
 
 /* Step 4: the groups as relations, and the statement that merges them into gold. */

@@ -185,6 +185,14 @@ is(sql_value($node,
 	'', 'every gold table, and the top users, equal a full recompute');
 is(sql_value($node,
 	"SELECT count(*) FROM gold.top_users_by_engagement"), '100', 'the ranking holds 100 users');
+# Whichever batch held the set, each member's copy of its row (which the ranking reads) is the
+# row, or the member is pending (and the ranking reads the row itself).
+is(sql_value($node, q{SELECT count(*) FROM tweetlake.top_users t
+	LEFT JOIN gold.user_engagement u USING (user_id)
+	WHERE t.user_id NOT IN (SELECT user_id FROM tweetlake.top_users_pending WHERE user_id IS NOT NULL)
+	  AND (t.username, t.tweets_count, t.followers_count, t.total_engagement, t.first_day, t.last_day)
+	      IS DISTINCT FROM (u.username, u.tweets_count, u.followers_count, u.total_engagement, u.first_day, u.last_day)}),
+	'0', "every member's copy of its row equals gold.user_engagement's, or the member is pending");
 is(sql_value($node, "SELECT count(*) FROM bronze.tweets WHERE kafka_topic IS NULL"), 20000 + 2 + 10 + 180000,
 	"the sessions' 180,000 tweets (and the 20,012 before) are in bronze once");
 offsets_each_once($node, $topic, $end);

@@ -121,6 +121,14 @@ for my $from (@older)
 		't', "$from -> $current: every offset below the stored ones is in bronze or dead letters");
 	is($node->safe_psql('postgres', 'SELECT sum(missing + extra + differing) FROM tweetlake.verify()'),
 		'0', "$from -> $current: verify() is zero");
+	# 0.11.0: each member of the top users' set keeps a copy of its row, which the ranking
+	# reads: the update filled the copies, and the batches after it kept them.
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM tweetlake.top_users t
+		LEFT JOIN gold.user_engagement u USING (user_id)
+		WHERE t.user_id NOT IN (SELECT user_id FROM tweetlake.top_users_pending WHERE user_id IS NOT NULL)
+		  AND (t.username, t.tweets_count, t.followers_count, t.total_engagement, t.first_day, t.last_day)
+		      IS DISTINCT FROM (u.username, u.tweets_count, u.followers_count, u.total_engagement, u.first_day, u.last_day)}),
+		'0', "$from -> $current: every member's copy of its row equals gold.user_engagement's");
 	$node->safe_psql('postgres', 'SELECT tweetlake.rebuild_gold()');
 	is($node->safe_psql('postgres', 'SELECT sum(missing + extra + differing) FROM tweetlake.verify()'),
 		'0', "$from -> $current: rebuild_gold() and verify() agree");

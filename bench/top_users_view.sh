@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# bench/top_users_view.sh - the dashboard's "top users by engagement" while the pipeline
+# ingests (issue 16: the dashboard's p99 at 10k tweets/s): the ranking as 0.11.0 reads it
+# (the members' copies of their rows) vs as 0.10.0 read it (each member's row of
+# gold.user_engagement, the rows every batch updates), both in one run on one server.
+#
+#   bash bench/top_users_view.sh [SECONDS] [RATE]   SECONDS of queries (default 60) at RATE
+#                                                   tweets/s (default 10000)
+#
+# A server of its own with the embedded broker, the generator at RATE and two consumers.
+# After WARM seconds (default 60) of ingest, one pgbench client runs the two queries in random
+# turn for SECONDS, as fast as it can: "copy", SELECT * FROM gold.top_users_by_engagement;
+# "rows", the 0.10.0 view's text over the same tables (still a right answer: every member is
+# in gold.user_engagement). Both answers are compared, row for row, in one snapshot, every
+# 5 s of the run. Prints each query's p50/p90/p99 in ms, copy/rows for p50 and p99, the
+# answers that differed (must be 0), and "top_users_view: ..." notes.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/scripts/lib.sh"
+
+SECONDS_RUN=${1:-60}
+RATE=${2:-10000}
+WARM=${WARM:-60}
+PGBIN=$(pg_config --bindir)
+
+say() { echo "top_users_view: $*"; }
+W=$(pg_owned_dir tweetlake-top-users-view)
+PORT=$(free_port)
+cleanup() {
+  [ -n "${checker:-}" ] && kill "$checker" 2>/dev/null || true
+  as_pg pg_ctl -D "$W/data" -m immediate stop >/dev/null 2>&1 || true
+  [ "${KEEP_BENCH_DIR:-}" = 1 ] || rm -rf "$W"
+}
+trap cleanup EXIT
+
+bench_server "$W" "$PORT" "tweetlake.generator_rate = $RATE" "tweetlake.consumers = 2" \
+  "tweetlake.partitions = 8"
+sql() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -U postgres -d postgres -tA "$@"; }
+sql -c "CREATE EXTENSION tweetlake"
+sql -c "SELECT tweetlake.start()" >/dev/null
+sleep "$WARM"
+
+# The 0.10.0 definition of gold.top_users_by_engagement (schema/tweetlake--0.10.0.sql).
+cat > "$W/rows.sql" <<'EOF'
+WITH head AS (
+    SELECT u.user_id, u.username, u.tweets_count, u.followers_count, u.total_engagement,
+           u.first_day, u.last_day
+    FROM gold.user_engagement u
+    WHERE u.user_id IN (SELECT t.user_id FROM tweetlake.top_users t
+                        UNION ALL
+                        SELECT p.user_id FROM tweetlake.top_users_pending p)
+      AND u.total_engagement > ALL (SELECT f.floor FROM tweetlake.top_users_floor f WHERE f.floor IS NOT NULL)
+    ORDER BY u.total_engagement DESC, u.user_id
+    LIMIT 100
+), exact AS (
+    SELECT (SELECT count(*) FROM head) = 100
+           OR NOT EXISTS (SELECT FROM tweetlake.top_users_floor f WHERE f.floor IS NOT NULL) AS yes
+)
+SELECT h.* FROM head h WHERE (SELECT yes FROM exact)
+UNION ALL
+(SELECT u.user_id, u.username, u.tweets_count, u.followers_count, u.total_engagement,
+        u.first_day, u.last_day
+ FROM gold.user_engagement u
+ WHERE NOT (SELECT yes FROM exact)
+ ORDER BY u.total_engagement DESC, u.user_id
+ LIMIT 100)
+ORDER BY total_engagement DESC, user_id
+EOF
+echo "SELECT * FROM gold.top_users_by_engagement;" > "$W/copy.sql"
+{ cat "$W/rows.sql"; echo ";"; } > "$W/rows_bench.sql"
+chmod 644 "$W"/*.sql
+
+say "after ${WARM}s at $RATE/s: $(sql -c "SELECT count(*) FROM silver.tweets") tweets, $(sql -c "SELECT count(*) FROM gold.user_engagement") users, $(sql -c "SELECT count(*) FROM tweetlake.top_users") members"
+
+# the answers compared while the queries run
+( differ=0; checks=0
+  end=$(( $(date +%s) + SECONDS_RUN ))
+  while [ "$(date +%s)" -lt "$end" ]; do
+    d=$(sql -c "BEGIN ISOLATION LEVEL REPEATABLE READ" \
+            -c "SELECT count(*) FROM ((SELECT * FROM gold.top_users_by_engagement EXCEPT ALL ($(cat "$W/rows.sql")))
+                                      UNION ALL (($(cat "$W/rows.sql")) EXCEPT ALL SELECT * FROM gold.top_users_by_engagement)) x" \
+            -c "COMMIT")
+    checks=$((checks + 1)); [ "$d" = 0 ] || differ=$((differ + 1))
+    sleep 5
+  done
+  echo "$checks $differ" > "$W/checks" ) &
+checker=$!
+
+( cd "$W" && as_pg "$PGBIN/pgbench" -n -h "$W" -p "$PORT" -U postgres -c 1 -T "$SECONDS_RUN" \
+    -f copy.sql@1 -f rows_bench.sql@1 --log --log-prefix="$W/lat" postgres >/dev/null 2>&1 )
+wait "$checker"; checker=
+
+# pgbench's log: client, transaction, latency (µs), script (0 copy, 1 rows), epoch, µs
+pct() { awk -v s="$1" '$4 == s { print $3 / 1000 }' "$W"/lat* | sort -g |
+        awk -v p="$2" '{ v[NR] = $1 } END { i = int(NR * p / 100); if (i < 1) i = 1; printf "%.2f\n", v[i] }'; }
+for s in 0 1; do
+  name=$([ $s = 0 ] && echo copy || echo rows)
+  n=$(awk -v s=$s '$4 == s' "$W"/lat* | wc -l)
+  for p in 50 90 99; do
+    eval "${name}_p$p=$(pct $s $p)"
+    echo "top_users_view_${name}_p$p $(eval echo \$${name}_p$p) ms"
+  done
+  say "$name: $n queries"
+done
+echo "top_users_view_copy_over_rows_p50 $(awk -v a="$copy_p50" -v b="$rows_p50" 'BEGIN { printf "%.3f", a / b }') x"
+echo "top_users_view_copy_over_rows_p99 $(awk -v a="$copy_p99" -v b="$rows_p99" 'BEGIN { printf "%.3f", a / b }') x"
+read -r checks differ < "$W/checks"
+echo "top_users_view_answers_differing $differ of $checks"
+say "$(sql -c "SELECT count(*) FROM silver.tweets") tweets at the end; members $(sql -c "SELECT count(*) FROM tweetlake.top_users"), pending $(sql -c "SELECT count(*) FROM tweetlake.top_users_pending")"
