@@ -8,12 +8,15 @@
 #                                                   tweets/s (default 10000)
 #
 # A server of its own with the embedded broker, the generator at RATE and two consumers.
-# After WARM seconds (default 60) of ingest, one pgbench client runs the two queries in random
+# After WARM seconds (default 60) of ingest, one pgbench client runs three queries in random
 # turn for SECONDS, as fast as it can: "copy", SELECT * FROM gold.top_users_by_engagement;
 # "rows", the 0.10.0 view's text over the same tables (still a right answer: every member is
-# in gold.user_engagement). Both answers are compared, row for row, in one snapshot, every
-# 5 s of the run. Prints each query's p50/p90/p99 in ms, copy/rows for p50 and p99, the
-# answers that differed (must be 0), and "top_users_view: ..." notes.
+# in gold.user_engagement); "rows_serial", the same in a transaction with parallel plans off
+# (SET LOCAL max_parallel_workers_per_gather = 0), which tells what the 0.10.0 view's parallel
+# plan cost from what reading the busiest rows did. The answers of "copy" and "rows" are
+# compared, row for row, in one snapshot, every 5 s of the run. Prints each query's
+# p50/p90/p99 in ms, copy/rows and copy/rows_serial for p50 and p99, the answers that
+# differed (must be 0), and "top_users_view: ..." notes.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/scripts/lib.sh"
@@ -68,6 +71,7 @@ ORDER BY total_engagement DESC, user_id
 EOF
 echo "SELECT * FROM gold.top_users_by_engagement;" > "$W/copy.sql"
 { cat "$W/rows.sql"; echo ";"; } > "$W/rows_bench.sql"
+{ echo "BEGIN;"; echo "SET LOCAL max_parallel_workers_per_gather = 0;"; cat "$W/rows.sql"; echo ";"; echo "COMMIT;"; } > "$W/serial_bench.sql"
 chmod 644 "$W"/*.sql
 
 say "after ${WARM}s at $RATE/s: $(sql -c "SELECT count(*) FROM silver.tweets") tweets, $(sql -c "SELECT count(*) FROM gold.user_engagement") users, $(sql -c "SELECT count(*) FROM tweetlake.top_users") members"
@@ -87,14 +91,16 @@ say "after ${WARM}s at $RATE/s: $(sql -c "SELECT count(*) FROM silver.tweets") t
 checker=$!
 
 ( cd "$W" && as_pg "$PGBIN/pgbench" -n -h "$W" -p "$PORT" -U postgres -c 1 -T "$SECONDS_RUN" \
-    -f copy.sql@1 -f rows_bench.sql@1 --log --log-prefix="$W/lat" postgres >/dev/null 2>&1 )
+    -f copy.sql@1 -f rows_bench.sql@1 -f serial_bench.sql@1 --log --log-prefix="$W/lat" postgres >/dev/null 2>&1 )
 wait "$checker"; checker=
 
-# pgbench's log: client, transaction, latency (µs), script (0 copy, 1 rows), epoch, µs
+# pgbench's log: client, transaction, latency (µs), script (0 copy, 1 rows, 2 rows_serial),
+# epoch, µs
 pct() { awk -v s="$1" '$4 == s { print $3 / 1000 }' "$W"/lat* | sort -g |
         awk -v p="$2" '{ v[NR] = $1 } END { i = int(NR * p / 100); if (i < 1) i = 1; printf "%.2f\n", v[i] }'; }
-for s in 0 1; do
-  name=$([ $s = 0 ] && echo copy || echo rows)
+names=(copy rows rows_serial)
+for s in 0 1 2; do
+  name=${names[$s]}
   n=$(awk -v s=$s '$4 == s' "$W"/lat* | wc -l)
   for p in 50 90 99; do
     eval "${name}_p$p=$(pct $s $p)"
@@ -102,8 +108,12 @@ for s in 0 1; do
   done
   say "$name: $n queries"
 done
-echo "top_users_view_copy_over_rows_p50 $(awk -v a="$copy_p50" -v b="$rows_p50" 'BEGIN { printf "%.3f", a / b }') x"
-echo "top_users_view_copy_over_rows_p99 $(awk -v a="$copy_p99" -v b="$rows_p99" 'BEGIN { printf "%.3f", a / b }') x"
+for base in rows rows_serial; do
+  for p in 50 99; do
+    echo "top_users_view_copy_over_${base}_p$p $(awk -v a="$(eval echo \$copy_p$p)" -v b="$(eval echo \$${base}_p$p)" \
+      'BEGIN { printf "%.3f", a / b }') x"
+  done
+done
 read -r checks differ < "$W/checks"
 echo "top_users_view_answers_differing $differ of $checks"
 say "$(sql -c "SELECT count(*) FROM silver.tweets") tweets at the end; members $(sql -c "SELECT count(*) FROM tweetlake.top_users"), pending $(sql -c "SELECT count(*) FROM tweetlake.top_users_pending")"

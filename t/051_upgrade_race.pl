@@ -2,7 +2,8 @@
 # set and drops an index of gold.user_engagement, so a batch that started before it committed
 # waits for it at its gold rows.  That batch must still bring its users into the set, which
 # did not exist when it began: here a user who becomes the best of all with it, who must head
-# the ranking afterwards.
+# the ranking afterwards.  Then the update to 0.11.0, which adds the members' copies of their
+# rows, while a batch holds the set and another writes its user to the pending list.
 use strict;
 use warnings;
 use IPC::Run ();
@@ -45,4 +46,64 @@ is(sql_value($node, 'SELECT sum(missing + extra + differing) FROM tweetlake.veri
 	'verify() is zero');
 
 $node->stop('fast');
+
+# --- the update to 0.11.0 while a batch holds the set and another writes pending users -----
+# The update adds each member's copy of its row; it takes the set first, as a batch does.
+# Session A's batch holds the set (its transaction left open) when the update starts: the
+# update waits for it.  Meanwhile B's batch, of a user better than A's, finds the set held
+# and writes its user to the pending list, and commits (another hour and day than A's: no
+# gold row in common).  Once A commits, the update fills the
+# copies (A's member among them); the ranking shows B's user, then A's, each member's copy is
+# its row, and the next batch moves B's user in with its copy.
+my $cp = PostgreSQL::Test::Cluster->new('upgrade_race_copy');
+$cp->init;
+$cp->append_conf('postgresql.conf', join('', map { "$_\n" } "shared_preload_libraries = 'tweetlake'",
+	"tweetlake.database = 'postgres'", 'tweetlake.autostart = off', 'tweetlake.generator_rate = 0'));
+$cp->start;
+$cp->safe_psql('postgres', "CREATE EXTENSION tweetlake VERSION '0.10.0'");
+$cp->safe_psql('postgres', 'SELECT tweetlake.load_generated(20000, 5)');
+my $stale_sql = q{SELECT count(*) FROM tweetlake.top_users t
+	LEFT JOIN gold.user_engagement u USING (user_id)
+	WHERE t.user_id NOT IN (SELECT user_id FROM tweetlake.top_users_pending WHERE user_id IS NOT NULL)
+	  AND (t.username, t.tweets_count, t.followers_count, t.total_engagement, t.first_day, t.last_day)
+	      IS DISTINCT FROM (u.username, u.tweets_count, u.followers_count, u.total_engagement, u.first_day, u.last_day)};
+
+my $a = $cp->background_psql('postgres');
+$a->query_safe('BEGIN');
+$a->query_safe(copied_tweet_sql(tweet_id => 'holder-1', 'user,user_id' => 'user-holder', like_count => 100000000,
+	created_at => '2020-01-01T10:00:00Z'));
+
+my ($uout, $uerr) = ('', '');
+my $update = IPC::Run::start([ 'psql', '-X', '-v', 'ON_ERROR_STOP=1', '-d', $cp->connstr('postgres'), '-c',
+	"ALTER EXTENSION tweetlake UPDATE TO '0.11.0'" ], '>', \$uout, '2>', \$uerr);
+wait_for($cp, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'ALTER EXTENSION%' AND wait_event_type = 'Lock'",
+	'1', 'the update waits for the batch that holds the set');
+
+$cp->safe_psql('postgres',
+	copied_tweet_sql(tweet_id => 'pending-1', 'user,user_id' => 'user-pending', like_count => 200000000,
+		created_at => '2020-02-02T10:00:00Z'));
+is(sql_value($cp, "SELECT string_agg(user_id, ',') FROM tweetlake.top_users_pending"), 'user-pending',
+	"meanwhile another batch commits, its user pending");
+
+$a->query_safe('COMMIT');
+$a->quit;
+$update->finish;
+is($?, 0, 'the update commits once the holder has') or diag($uerr);
+is(sql_value($cp, "SELECT extversion FROM pg_extension WHERE extname = 'tweetlake'"), '0.11.0', 'updated to 0.11.0');
+is(sql_value($cp, q{SELECT total_engagement >= 100000000 FROM tweetlake.top_users WHERE user_id = 'user-holder'}), 't',
+	"the holder's member has its copy, filled by the update");
+is(sql_value($cp, "SELECT string_agg(user_id, ',') FROM (SELECT user_id FROM gold.top_users_by_engagement LIMIT 2) h"),
+	'user-pending,user-holder', 'the ranking shows the pending user, then the holder\'s');
+is(sql_value($cp, $stale_sql), '0', "every member's copy not pending is its row");
+is(sql_value($cp, 'SELECT sum(missing + extra + differing) FROM tweetlake.verify()'), '0', 'verify() is zero');
+
+$cp->safe_psql('postgres',
+	copied_tweet_sql(tweet_id => 'holder-2', 'user,user_id' => 'user-holder', like_count => 1));
+is(sql_value($cp, q{SELECT (SELECT count(*) FROM tweetlake.top_users_pending) || ',' || total_engagement
+	FROM tweetlake.top_users WHERE user_id = 'user-pending'}), '0,' . sql_value($cp,
+	"SELECT total_engagement FROM gold.user_engagement WHERE user_id = 'user-pending'"),
+	'the next batch moves the pending user in, with its copy');
+is(sql_value($cp, $stale_sql), '0', "every member's copy is its row");
+is(sql_value($cp, 'SELECT sum(missing + extra + differing) FROM tweetlake.verify()'), '0', 'verify() is zero after it');
+$cp->stop('fast');
 done_testing();
