@@ -43,32 +43,10 @@ sql -c "CREATE EXTENSION tweetlake"
 sql -c "SELECT tweetlake.start()" >/dev/null
 sleep "$WARM"
 
-# The 0.10.0 definition of gold.top_users_by_engagement (schema/tweetlake--0.10.0.sql).
-cat > "$W/rows.sql" <<'EOF'
-WITH head AS (
-    SELECT u.user_id, u.username, u.tweets_count, u.followers_count, u.total_engagement,
-           u.first_day, u.last_day
-    FROM gold.user_engagement u
-    WHERE u.user_id IN (SELECT t.user_id FROM tweetlake.top_users t
-                        UNION ALL
-                        SELECT p.user_id FROM tweetlake.top_users_pending p)
-      AND u.total_engagement > ALL (SELECT f.floor FROM tweetlake.top_users_floor f WHERE f.floor IS NOT NULL)
-    ORDER BY u.total_engagement DESC, u.user_id
-    LIMIT 100
-), exact AS (
-    SELECT (SELECT count(*) FROM head) = 100
-           OR NOT EXISTS (SELECT FROM tweetlake.top_users_floor f WHERE f.floor IS NOT NULL) AS yes
-)
-SELECT h.* FROM head h WHERE (SELECT yes FROM exact)
-UNION ALL
-(SELECT u.user_id, u.username, u.tweets_count, u.followers_count, u.total_engagement,
-        u.first_day, u.last_day
- FROM gold.user_engagement u
- WHERE NOT (SELECT yes FROM exact)
- ORDER BY u.total_engagement DESC, u.user_id
- LIMIT 100)
-ORDER BY total_engagement DESC, user_id
-EOF
+# The 0.10.0 definition of gold.top_users_by_engagement, from its install script.
+sed -n '/^CREATE VIEW gold.top_users_by_engagement AS$/,/^ORDER BY total_engagement DESC, user_id;$/p' \
+  "$ROOT/schema/tweetlake--0.10.0.sql" | sed '1d; $s/;$//' > "$W/rows.sql"
+[ "$(wc -l < "$W/rows.sql")" -gt 20 ] || { echo "top_users_view: no 0.10.0 view in schema/tweetlake--0.10.0.sql" >&2; exit 1; }
 echo "SELECT * FROM gold.top_users_by_engagement;" > "$W/copy.sql"
 { cat "$W/rows.sql"; echo ";"; } > "$W/rows_bench.sql"
 { echo "BEGIN;"; echo "SET LOCAL max_parallel_workers_per_gather = 0;"; cat "$W/rows.sql"; echo ";"; echo "COMMIT;"; } > "$W/serial_bench.sql"

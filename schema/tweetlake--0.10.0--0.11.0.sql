@@ -5,7 +5,8 @@
  *     by the batch that holds the set; filled here from the table.
  *   - tweetlake.recompute_top_users gives the copy too (a refill, rebuild_gold()).
  *   - gold.top_users_by_engagement reads the members' copies, and gold.user_engagement only
- *     for the pending users.
+ *     for the pending users; no plan of it is parallel (its sort of every user is a gated
+ *     lateral subquery, the floor one value, the set's tables parallel_workers = 0).
  * Each definition here is the same text as in schema/sources/, which a fresh install is
  * built from; t/050_upgrade.pl checks that both give the same schema.
  */
@@ -29,6 +30,9 @@ UPDATE tweetlake.top_users t
 SET (username, tweets_count, followers_count, total_engagement, first_day, last_day) =
     (SELECT u.username, u.tweets_count, u.followers_count, u.total_engagement, u.first_day, u.last_day
      FROM gold.user_engagement u WHERE u.user_id OPERATOR(pg_catalog.=) t.user_id);
+ALTER TABLE tweetlake.top_users SET (parallel_workers = 0);
+ALTER TABLE tweetlake.top_users_pending SET (parallel_workers = 0);
+ALTER TABLE tweetlake.top_users_floor SET (parallel_workers = 0);
 COMMENT ON TABLE tweetlake.top_users IS
     'users that may rank at the top by total engagement: every user above tweetlake.top_users_floor is one; each with a copy of its gold.user_engagement row (stale while the user is in tweetlake.top_users_pending)';
 
@@ -38,11 +42,14 @@ SELECT u.user_id, u.username, u.tweets_count, u.followers_count, u.total_engagem
 FROM gold.user_engagement u, tweetlake.top_users_cut cut
 WHERE u.total_engagement >= cut.total_engagement;
 
--- The sort of every user, for when fewer than 100 members are above the floor, is a lateral
--- subquery gated by the test: not run otherwise, and never a parallel plan.  As a branch
--- filtered by a subquery's result (0.10.0) it was planned parallel once gold.user_engagement
--- had ~90k users, and each reading of the view launched workers for it even when it returned
--- nothing: ~10 ms a reading, most of the dashboard's slowest chart.
+-- No parallel plan: starting workers costs more than this view's work, ~10 ms on a busy
+-- server.  The sort of every user, for when fewer than 100 members are above the floor, is a
+-- lateral subquery gated by the test: not run otherwise.  As a branch filtered by a
+-- subquery's result (0.10.0) it was planned parallel once gold.user_engagement had ~90k
+-- users, and each reading launched workers for it even when it returned nothing.  The floor
+-- is one value, read once (a set compared with each row, "> ALL", had the planner cost the
+-- head for hundreds of floors a row, and plan it parallel until the tables were analysed);
+-- and the set's tables are never scanned in parallel (parallel_workers = 0: they are small).
 CREATE OR REPLACE VIEW gold.top_users_by_engagement AS
 WITH head AS (
     SELECT c.* FROM (
@@ -56,12 +63,13 @@ WITH head AS (
                u.first_day, u.last_day
         FROM gold.user_engagement u
         WHERE u.user_id IN (SELECT p.user_id FROM tweetlake.top_users_pending p)) c
-    WHERE c.total_engagement > ALL (SELECT f.floor FROM tweetlake.top_users_floor f WHERE f.floor IS NOT NULL)
+    WHERE c.total_engagement > (SELECT f.floor FROM tweetlake.top_users_floor f)
+       OR (SELECT f.floor FROM tweetlake.top_users_floor f) IS NULL
     ORDER BY c.total_engagement DESC, c.user_id
     LIMIT 100
 ), exact AS (
     SELECT (SELECT count(*) FROM head) = 100
-           OR NOT EXISTS (SELECT FROM tweetlake.top_users_floor f WHERE f.floor IS NOT NULL) AS yes
+           OR (SELECT f.floor FROM tweetlake.top_users_floor f) IS NULL AS yes
 )
 SELECT h.* FROM head h WHERE (SELECT yes FROM exact)
 UNION ALL

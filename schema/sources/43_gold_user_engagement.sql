@@ -63,7 +63,7 @@ CREATE TABLE tweetlake.top_users (
     total_engagement bigint,
     first_day        date,
     last_day         date
-);
+) WITH (parallel_workers = 0);
 COMMENT ON TABLE tweetlake.top_users IS
     'users that may rank at the top by total engagement: every user above tweetlake.top_users_floor is one; each with a copy of its gold.user_engagement row (stale while the user is in tweetlake.top_users_pending)';
 
@@ -71,7 +71,7 @@ COMMENT ON TABLE tweetlake.top_users IS
 CREATE TABLE tweetlake.top_users_pending (
     user_id   text,
     retracted boolean NOT NULL
-);
+) WITH (parallel_workers = 0);
 COMMENT ON TABLE tweetlake.top_users_pending IS
     'users above tweetlake.top_users_floor that a batch could not add to tweetlake.top_users (the next batch to hold the set does); retracted: engagement was taken back, the count above the floor is to be checked (user_id NULL: only that)';
 
@@ -96,7 +96,7 @@ CREATE TABLE tweetlake.top_users_floor (
     id      boolean PRIMARY KEY DEFAULT true CHECK (id),
     floor   bigint,
     members integer NOT NULL
-);
+) WITH (parallel_workers = 0);
 COMMENT ON TABLE tweetlake.top_users_floor IS
     'one row: no user outside tweetlake.top_users has more total engagement than floor (NULL: every user is in it); members, how many it holds';
 
@@ -123,11 +123,14 @@ SELECT true AS id,
        (SELECT count(*) FROM gold.user_engagement u, tweetlake.top_users_cut cut
         WHERE u.total_engagement >= cut.total_engagement)::integer AS members;
 
--- The sort of every user, for when fewer than 100 members are above the floor, is a lateral
--- subquery gated by the test: not run otherwise, and never a parallel plan.  As a branch
--- filtered by a subquery's result (0.10.0) it was planned parallel once gold.user_engagement
--- had ~90k users, and each reading of the view launched workers for it even when it returned
--- nothing: ~10 ms a reading, most of the dashboard's slowest chart.
+-- No parallel plan: starting workers costs more than this view's work, ~10 ms on a busy
+-- server.  The sort of every user, for when fewer than 100 members are above the floor, is a
+-- lateral subquery gated by the test: not run otherwise.  As a branch filtered by a
+-- subquery's result (0.10.0) it was planned parallel once gold.user_engagement had ~90k
+-- users, and each reading launched workers for it even when it returned nothing.  The floor
+-- is one value, read once (a set compared with each row, "> ALL", had the planner cost the
+-- head for hundreds of floors a row, and plan it parallel until the tables were analysed);
+-- and the set's tables are never scanned in parallel (parallel_workers = 0: they are small).
 CREATE VIEW gold.top_users_by_engagement AS
 WITH head AS (
     SELECT c.* FROM (
@@ -141,12 +144,13 @@ WITH head AS (
                u.first_day, u.last_day
         FROM gold.user_engagement u
         WHERE u.user_id IN (SELECT p.user_id FROM tweetlake.top_users_pending p)) c
-    WHERE c.total_engagement > ALL (SELECT f.floor FROM tweetlake.top_users_floor f WHERE f.floor IS NOT NULL)
+    WHERE c.total_engagement > (SELECT f.floor FROM tweetlake.top_users_floor f)
+       OR (SELECT f.floor FROM tweetlake.top_users_floor f) IS NULL
     ORDER BY c.total_engagement DESC, c.user_id
     LIMIT 100
 ), exact AS (
     SELECT (SELECT count(*) FROM head) = 100
-           OR NOT EXISTS (SELECT FROM tweetlake.top_users_floor f WHERE f.floor IS NOT NULL) AS yes
+           OR (SELECT f.floor FROM tweetlake.top_users_floor f) IS NULL AS yes
 )
 SELECT h.* FROM head h WHERE (SELECT yes FROM exact)
 UNION ALL
