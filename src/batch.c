@@ -50,6 +50,7 @@
 #include "utils/datum.h"
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
@@ -2155,8 +2156,11 @@ write_top_users(Batch *b, Chunk *c)
 		/*
 		 * Looked up again now that the set is held: ALTER EXTENSION UPDATE to
 		 * 0.11.0 holds it while it adds the copies, so a batch that got it
-		 * after that update committed writes them.
+		 * after that update committed writes them.  The catalog changes are
+		 * read first: the update may have committed after this transaction
+		 * last took a lock, which is when they are otherwise read.
 		 */
+		AcceptInvalidationMessages();
 		detect_top_users(b);
 		if (b->top_copy)
 			run_by_key(&top_held_copy_plans, c->ncands, TOP_HELD_COPY_SQL, SPI_OK_SELECT);
