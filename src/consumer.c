@@ -96,6 +96,7 @@ typedef struct Consumer
 
 	MemoryContext batch_ctx;
 	TimestampTz trimmed_at;		/* free memory last given back to the kernel */
+	TimestampTz batch_done_at;	/* the last batch ended */
 } Consumer;
 
 /*
@@ -631,6 +632,8 @@ collect_batch(rd_kafka_message_t **msgs, int max)
 											   Min(max - n, cons.pending_cap));
 			if (got > 0)
 				cons.npending = (int) got;
+			else if (n == 0)
+				tl_release_free_memory_idle(&cons.trimmed_at, cons.batch_done_at);
 		}
 
 		/* keep the messages, act on and drop the error events */
@@ -1422,6 +1425,7 @@ tweetlake_consumer_main(Datum arg)
 		for (int k = 0; k < n; k++)
 			rd_kafka_message_destroy(msgs[k]);
 		MemoryContextReset(cons.batch_ctx);
+		cons.batch_done_at = GetCurrentTimestamp();
 		tl_release_free_memory(&cons.trimmed_at);
 	}
 

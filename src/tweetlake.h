@@ -196,6 +196,7 @@ typedef struct TlConsumerArgs
 /* memory.c */
 extern void tl_memory_init(void);
 extern void tl_release_free_memory(TimestampTz *last);
+extern void tl_release_free_memory_idle(TimestampTz *last, TimestampTz busy_at);
 
 /* subxact.c */
 extern ErrorData *tl_try_subtransaction(void (*work) (void *arg), void *arg, MemoryContext errcxt);

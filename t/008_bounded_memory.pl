@@ -3,12 +3,15 @@
 # parse such a message with json-c: the peak went from 137 MB to 744 MB for this one.)
 # Then the workers with Kafka clients: with tweetlake.malloc_arenas = 1 (the default)
 # librdkafka's threads allocate from the worker's main heap, which the consumer trims, not
-# from heaps of their own (src/memory.c); with 0 they have their own again.  Last, the
-# consumer's kept plans do not grow when a backlog first brings it large batches.
+# from heaps of their own (src/memory.c); with 0 they have their own again.  Last, a backlog:
+# the consumer's kept plans do not grow when it first brings large batches, and the memory
+# its largest batches took goes back to the kernel once it has caught up, even when no batch
+# comes after them.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use IPC::Run ();
 use lib 't';
 use PipelineTest;
 
@@ -93,14 +96,48 @@ sub cached_plans
 	}
 	return ($n, $bytes);
 }
+# The default arenas again for the rest: what follows is what a consumer does by default.
+$pipe->safe_psql('postgres', "ALTER SYSTEM RESET tweetlake.malloc_arenas");
+$pipe->safe_psql('postgres', "SELECT pg_reload_conf()");
+$pipe->safe_psql('postgres', "SELECT tweetlake.stop()");
+wait_for($pipe, "SELECT count(*) FROM tweetlake.status WHERE pid IS NOT NULL AND role IN ('generator', 'consumer')", '0',
+	'the workers stop again');
+$pipe->safe_psql('postgres', "SELECT tweetlake.start()");
+wait_for($pipe, "SELECT count(*) FROM ($workers) w WHERE string_agg LIKE '%,%'", '1',
+	'generator and consumer have 4,000 messages each (malloc_arenas = 1 again)');
+
+# RssAnon of a process, kB
+sub rss_anon
+{
+	my ($pid) = @_;
+	my $status = slurp_file("/proc/$pid/status");
+	$status =~ /^RssAnon:\s+(\d+) kB/m or die "no RssAnon in /proc/$pid/status";
+	return $1;
+}
+
 my $consumer = sql_value($pipe, "SELECT pid FROM tweetlake.status WHERE role = 'consumer'");
 my ($plans, $plan_bytes) = cached_plans($pipe, $consumer);
 ok($plans >= 4 * 3, "the consumer has planned its statements for the 4 size classes ($plans plans, "
 	. int($plan_bytes / 1024) . " kB)");
-# A backlog: the consumer waits 8 s for a gold table while 2,000 tweets/s come in, and then
-# reads batches of up to tweetlake.batch_size (10,000), chunks of 5,000 tweets.
+my $rss_before = rss_anon($consumer);
+
+# A backlog: the consumer waits 10 s for a gold table while 2,000 tweets/s come in, and then
+# reads batches of up to tweetlake.batch_size (10,000), chunks of 5,000 tweets.  The
+# generator stops after 8 s, so the backlog's batches are the consumer's last ones.
 my $seen = sql_value($pipe, "SELECT messages FROM tweetlake.status WHERE role = 'consumer'");
-$pipe->safe_psql('postgres', "BEGIN; LOCK TABLE gold.hourly_activity_summary IN EXCLUSIVE MODE; SELECT pg_sleep(8); COMMIT;");
+my ($lock_out, $lock_err) = ('', '');
+my $lock = IPC::Run::start(
+	[ 'psql', '-XAtq', '-d', $pipe->connstr('postgres'), '-c',
+		'BEGIN; LOCK TABLE gold.hourly_activity_summary IN EXCLUSIVE MODE; SELECT pg_sleep(10); COMMIT;' ],
+	'>', \$lock_out, '2>', \$lock_err);
+wait_for($pipe, "SELECT count(*) FROM pg_locks WHERE relation = 'gold.hourly_activity_summary'::regclass
+                 AND mode = 'ExclusiveLock' AND granted", '1', 'a session holds a gold table');
+sleep 8;
+$pipe->safe_psql('postgres', "ALTER SYSTEM SET tweetlake.generator_rate = 0");
+$pipe->safe_psql('postgres', "SELECT pg_reload_conf()");
+wait_for($pipe, "SELECT state FROM tweetlake.status WHERE role = 'generator'", 'stopped', 'the generator stops');
+$lock->finish;
+is($lock_err, '', 'the session held the gold table for 10 s');
 my $produced = sql_value($pipe, "SELECT messages FROM tweetlake.status WHERE role = 'generator'");
 ok($produced - $seen >= 8192, 'a backlog of ' . ($produced - $seen) . ' messages built up');
 wait_for($pipe, "SELECT messages >= $produced FROM tweetlake.status WHERE role = 'consumer'", 't',
@@ -109,6 +146,14 @@ my ($plans_after, $plan_bytes_after) = cached_plans($pipe, $consumer);
 is($plans_after, $plans, "after its largest batches the consumer keeps the same $plans plans");
 ok($plan_bytes_after <= 1.05 * $plan_bytes, sprintf('and their memory is flat: %d kB, %.3f times before',
 	$plan_bytes_after / 1024, $plan_bytes_after / $plan_bytes));
+
+# No batch comes after the backlog's: what its batches took (~40-70 MB) is given back once
+# the consumer has waited a second for the next (src/memory.c), not kept until one comes.
+sleep 3;
+my $rss_after = rss_anon($consumer);
+ok($rss_after <= $rss_before + 16 * 1024,
+	sprintf('idle after the backlog, the consumer holds %.1f MB of RssAnon (%.1f MB before it; at most 16 MB more)',
+		$rss_after / 1024, $rss_before / 1024));
 
 is(sql_value($pipe, "SELECT count(*) FROM bronze.tweets") > 0 ? 'rows' : 'none', 'rows', 'the pipeline stored tweets');
 is(sql_value($pipe, "SELECT sum(missing + extra + differing) FROM tweetlake.verify()"), '0', 'verify() is zero');
