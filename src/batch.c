@@ -44,6 +44,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
@@ -1360,6 +1361,7 @@ typedef struct Batch
 								 * tweetlake.top_users_pending */
 	bool		top_copy;		/* schema 0.11.0 on: the members' copies of
 								 * their rows */
+	Oid			top_rel;		/* tweetlake.top_users */
 	TupleDesc	parsed_desc;	/* tweetlake.parsed_tweet: the silver relation */
 	TupleDesc	bag_desc;
 	Oid			bag_type;
@@ -2150,6 +2152,21 @@ write_top_users(Batch *b, Chunk *c)
 	bool		pending_retracted = false;
 
 	if (!b->top_pending)
+	{
+		/*
+		 * 0.9.0's set, when the schema was last looked up.  The update to
+		 * 0.11.0 alters the members' table: the lock TOP_SQL's INSERT would
+		 * take is taken first and the schema looked up again once it is held,
+		 * so that a batch which waited for that update writes the set as
+		 * 0.11.0 does (as 0.9.0 did, its users were members without copies,
+		 * t/051).  A batch that already holds the lock has written the set
+		 * before: the update waits for it.
+		 */
+		LockRelationOid(b->top_rel, RowExclusiveLock);
+		AcceptInvalidationMessages();
+		detect_top_users(b);
+	}
+	if (!b->top_pending)
 		run_by_key(&top_plans, c->ncands, TOP_SQL, SPI_OK_SELECT);
 	else if (try_top_lock(&hold_set_plans, HOLD_SET_SQL))
 	{
@@ -2293,6 +2310,7 @@ detect_top_users(Batch *b)
 	Oid			nsp = get_namespace_oid("tweetlake", false);
 	Oid			members = get_relname_relid("top_users", nsp);
 
+	b->top_rel = members;
 	b->top_users = OidIsValid(get_relname_relid("top_users_floor", nsp));
 	b->top_pending = OidIsValid(get_relname_relid("top_users_pending", nsp));
 	b->top_copy = OidIsValid(members) &&

@@ -3,7 +3,8 @@
 # waits for it at its gold rows.  That batch must still bring its users into the set, which
 # did not exist when it began: here a user who becomes the best of all with it, who must head
 # the ranking afterwards.  Then the update to 0.11.0, which adds the members' copies of their
-# rows, while a batch holds the set and another writes its user to the pending list.
+# rows, while a batch holds the set and another writes its user to the pending list.  Last,
+# the update from 0.9.0 to 0.11.0 while a batch that began on 0.9.0's set waits for it.
 use strict;
 use warnings;
 use IPC::Run ();
@@ -106,4 +107,40 @@ is(sql_value($cp, q{SELECT (SELECT count(*) FROM tweetlake.top_users_pending) ||
 is(sql_value($cp, $stale_sql), '0', "every member's copy is its row");
 is(sql_value($cp, 'SELECT sum(missing + extra + differing) FROM tweetlake.verify()'), '0', 'verify() is zero after it');
 $cp->stop('fast');
+
+# --- the update from 0.9.0 to 0.11.0 while a batch of 0.9.0's set waits for it -------------
+# On 0.9.0 a batch adds its users to the set itself (no pending list, no copies).  This one
+# looked the schema up before the update committed and then waits for the set's table, which
+# the update alters.  Once it runs it must write the set as 0.11.0 does: its user a member
+# with the copy of its row (as 0.9.0 wrote it, a member without a copy, not pending, at the
+# head of nothing).  CI saw it once, with the consumers running through t/050's update.
+my $nine = PostgreSQL::Test::Cluster->new('upgrade_race_nine');
+$nine->init;
+$nine->append_conf('postgresql.conf', join('', map { "$_\n" } "shared_preload_libraries = 'tweetlake'",
+	"tweetlake.database = 'postgres'", 'tweetlake.autostart = off', 'tweetlake.generator_rate = 0'));
+$nine->start;
+$nine->safe_psql('postgres', "CREATE EXTENSION tweetlake VERSION '0.9.0'");
+$nine->safe_psql('postgres', 'SELECT tweetlake.load_generated(20000, 5)');
+my $up = $nine->background_psql('postgres');
+$up->query_safe('BEGIN');
+$up->query_safe("ALTER EXTENSION tweetlake UPDATE TO '0.11.0'");
+my ($bout, $berr) = ('', '');
+my $nb = IPC::Run::start([ 'psql', '-X', '-v', 'ON_ERROR_STOP=1', '-d', $nine->connstr('postgres'), '-c',
+	copied_tweet_sql(tweet_id => 'nine-1', 'user,user_id' => 'user-nine', like_count => 300000000) ],
+	'>', \$bout, '2>', \$berr);
+wait_for($nine, q{SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+                  WHERE NOT l.granted AND l.relation = 'tweetlake.top_users'::regclass AND a.query LIKE '%nine-1%'},
+	'1', "the batch waits for the set's table, which the update alters");
+$up->query_safe('COMMIT');
+$up->quit;
+$nb->finish;
+is($?, 0, 'the batch commits after the update') or diag($berr);
+is(sql_value($nine, "SELECT extversion FROM pg_extension WHERE extname = 'tweetlake'"), '0.11.0', 'updated from 0.9.0 to 0.11.0');
+is(sql_value($nine, q{SELECT (SELECT total_engagement FROM tweetlake.top_users WHERE user_id = 'user-nine')
+	= (SELECT total_engagement FROM gold.user_engagement WHERE user_id = 'user-nine')}), 't',
+	"the batch's user is a member with the copy of its row");
+is(sql_value($nine, 'SELECT user_id FROM gold.top_users_by_engagement LIMIT 1'), 'user-nine', 'and heads the ranking');
+is(sql_value($nine, $stale_sql), '0', "every member's copy not pending is its row");
+is(sql_value($nine, 'SELECT sum(missing + extra + differing) FROM tweetlake.verify()'), '0', 'verify() is zero');
+$nine->stop('fast');
 done_testing();
