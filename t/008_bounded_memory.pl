@@ -12,6 +12,7 @@ use warnings;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run ();
+use Time::HiRes qw(usleep);
 use lib 't';
 use PipelineTest;
 
@@ -86,8 +87,9 @@ sub cached_plans
 	{
 		$log = slurp_file($node->logfile, $offset);
 		last if $log =~ /\[$pid\] LOG:  Grand total/;
-		sleep 0.1;
+		usleep(100_000);	# (sleep 0.1 is sleep 0: the dump, still being written, once counted no plan)
 	}
+	die "process $pid logged no memory contexts in 10 s" unless $log =~ /\[$pid\] LOG:  Grand total/;
 	my ($n, $bytes) = (0, 0);
 	while ($log =~ /\[$pid\] LOG:  level: \d+; CachedPlan: (\d+) total/g)
 	{
