@@ -59,16 +59,23 @@ is_deeply(\%heaps, { consumer => 0, generator => 0 },
 	"malloc_arenas = 1: librdkafka's threads allocate from the workers' main heap, no thread arena");
 is(sql_value($pipe, "SELECT setting FROM pg_settings WHERE name = 'tweetlake.malloc_arenas'"), '1', 'the default is 1');
 
-# 0: glibc's default; the workers read it when they start
-$pipe->safe_psql('postgres', "ALTER SYSTEM SET tweetlake.malloc_arenas = 0");
-$pipe->safe_psql('postgres', "SELECT pg_reload_conf()");
-my $old = sql_value($pipe, "SELECT string_agg(pid::text, ',') FROM tweetlake.status WHERE pid IS NOT NULL AND role IN ('generator', 'consumer')");
-$pipe->safe_psql('postgres', "SELECT tweetlake.stop()");
-wait_for($pipe, "SELECT count(*) FROM tweetlake.status WHERE pid IS NOT NULL AND role IN ('generator', 'consumer')", '0',
-	'the workers stop');
-$pipe->safe_psql('postgres', "SELECT tweetlake.start()");
-wait_for($pipe, "SELECT count(*) FROM ($workers) w WHERE string_agg LIKE '%,%'", '1',
-	'generator and consumer have 4,000 messages each (malloc_arenas = 0)');
+# The workers restarted after $sql (a change of tweetlake.malloc_arenas, which they read when
+# they start), until each has 4,000 messages.
+sub restart_with
+{
+	my ($sql, $what) = @_;
+	$pipe->safe_psql('postgres', $sql);
+	$pipe->safe_psql('postgres', "SELECT pg_reload_conf()");
+	$pipe->safe_psql('postgres', "SELECT tweetlake.stop()");
+	wait_for($pipe, "SELECT count(*) FROM tweetlake.status WHERE pid IS NOT NULL AND role IN ('generator', 'consumer')", '0',
+		"the workers stop ($what)");
+	$pipe->safe_psql('postgres', "SELECT tweetlake.start()");
+	wait_for($pipe, "SELECT count(*) FROM ($workers) w WHERE string_agg LIKE '%,%'", '1',
+		"generator and consumer have 4,000 messages each ($what)");
+}
+
+# 0: glibc's default
+restart_with("ALTER SYSTEM SET tweetlake.malloc_arenas = 0", 'malloc_arenas = 0');
 my $new = sql_value($pipe, $workers);
 %heaps = map { my ($r, $p) = split / /; ($r => thread_heaps($p)) } split /,/, $new;
 ok($heaps{consumer} > 0 && $heaps{generator} > 0,
@@ -99,14 +106,7 @@ sub cached_plans
 	return ($n, $bytes);
 }
 # The default arenas again for the rest: what follows is what a consumer does by default.
-$pipe->safe_psql('postgres', "ALTER SYSTEM RESET tweetlake.malloc_arenas");
-$pipe->safe_psql('postgres', "SELECT pg_reload_conf()");
-$pipe->safe_psql('postgres', "SELECT tweetlake.stop()");
-wait_for($pipe, "SELECT count(*) FROM tweetlake.status WHERE pid IS NOT NULL AND role IN ('generator', 'consumer')", '0',
-	'the workers stop again');
-$pipe->safe_psql('postgres', "SELECT tweetlake.start()");
-wait_for($pipe, "SELECT count(*) FROM ($workers) w WHERE string_agg LIKE '%,%'", '1',
-	'generator and consumer have 4,000 messages each (malloc_arenas = 1 again)');
+restart_with("ALTER SYSTEM RESET tweetlake.malloc_arenas", 'malloc_arenas = 1 again');
 
 # RssAnon of a process, kB
 sub rss_anon

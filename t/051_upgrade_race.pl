@@ -14,13 +14,21 @@ use Test::More;
 use lib 't';
 use PipelineTest;
 
-my $node = PostgreSQL::Test::Cluster->new('upgrade_race');
-$node->init;
-$node->append_conf('postgresql.conf', join('', map { "$_\n" } "shared_preload_libraries = 'tweetlake'",
-	"tweetlake.database = 'postgres'", 'tweetlake.autostart = off', 'tweetlake.generator_rate = 0'));
-$node->start;
-$node->safe_psql('postgres', "CREATE EXTENSION tweetlake VERSION '0.8.0'");
-$node->safe_psql('postgres', 'SELECT tweetlake.load_generated(20000, 5)');
+# A server with tweetlake at $version (no workers) and 20,000 tweets loaded.
+sub race_node
+{
+	my ($name, $version) = @_;
+	my $n = PostgreSQL::Test::Cluster->new($name);
+	$n->init;
+	$n->append_conf('postgresql.conf', join('', map { "$_\n" } "shared_preload_libraries = 'tweetlake'",
+		"tweetlake.database = 'postgres'", 'tweetlake.autostart = off', 'tweetlake.generator_rate = 0'));
+	$n->start;
+	$n->safe_psql('postgres', "CREATE EXTENSION tweetlake VERSION '$version'");
+	$n->safe_psql('postgres', 'SELECT tweetlake.load_generated(20000, 5)');
+	return $n;
+}
+
+my $node = race_node('upgrade_race', '0.8.0');
 
 # The update, held open.
 my $upd = $node->background_psql('postgres');
@@ -56,13 +64,7 @@ $node->stop('fast');
 # gold row in common).  Once A commits, the update fills the
 # copies (A's member among them); the ranking shows B's user, then A's, each member's copy is
 # its row, and the next batch moves B's user in with its copy.
-my $cp = PostgreSQL::Test::Cluster->new('upgrade_race_copy');
-$cp->init;
-$cp->append_conf('postgresql.conf', join('', map { "$_\n" } "shared_preload_libraries = 'tweetlake'",
-	"tweetlake.database = 'postgres'", 'tweetlake.autostart = off', 'tweetlake.generator_rate = 0'));
-$cp->start;
-$cp->safe_psql('postgres', "CREATE EXTENSION tweetlake VERSION '0.10.0'");
-$cp->safe_psql('postgres', 'SELECT tweetlake.load_generated(20000, 5)');
+my $cp = race_node('upgrade_race_copy', '0.10.0');
 my $stale_sql = q{SELECT count(*) FROM tweetlake.top_users t
 	LEFT JOIN gold.user_engagement u USING (user_id)
 	WHERE t.user_id NOT IN (SELECT user_id FROM tweetlake.top_users_pending WHERE user_id IS NOT NULL)
@@ -114,13 +116,7 @@ $cp->stop('fast');
 # the update alters.  Once it runs it must write the set as 0.11.0 does: its user a member
 # with the copy of its row (as 0.9.0 wrote it, a member without a copy, not pending, at the
 # head of nothing).  CI saw it once, with the consumers running through t/050's update.
-my $nine = PostgreSQL::Test::Cluster->new('upgrade_race_nine');
-$nine->init;
-$nine->append_conf('postgresql.conf', join('', map { "$_\n" } "shared_preload_libraries = 'tweetlake'",
-	"tweetlake.database = 'postgres'", 'tweetlake.autostart = off', 'tweetlake.generator_rate = 0'));
-$nine->start;
-$nine->safe_psql('postgres', "CREATE EXTENSION tweetlake VERSION '0.9.0'");
-$nine->safe_psql('postgres', 'SELECT tweetlake.load_generated(20000, 5)');
+my $nine = race_node('upgrade_race_nine', '0.9.0');
 my $up = $nine->background_psql('postgres');
 $up->query_safe('BEGIN');
 $up->query_safe("ALTER EXTENSION tweetlake UPDATE TO '0.11.0'");
