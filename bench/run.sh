@@ -21,6 +21,9 @@
 #   P1 partitions  bronze partitioned by day (schema 0.6.0, issue 20): N_DRAIN/5 tweets (30k at
 #               least) drained by one consumer on the current schema  vs  on 0.5.0 (unpartitioned
 #               bronze), rounds alternating (bench/drain.sh with DRAIN_AB_VERSION=0.5.0)
+#   floor       what bronze's and silver's row writes alone cost (no parse, no gold, no Kafka)
+#               vs  the same COPY baseline: the most any ratio to it can be; the pipeline vs
+#               both (bench/floor.sh)
 #   retention   freshness at 10k tweets/s while tweetlake.maintain_partitions() drops an expired
 #               partition every 2 s  vs  while it drops nothing (bench/retention.sh)
 #   history     one 10k-tweet batch at growing history sizes  vs  tweetlake.rebuild_gold()
@@ -554,6 +557,13 @@ if [ -n "${KAFKA_DIR:-}" ]; then
   bash "$ROOT/test/kafka/kafka.sh" stop "$KAFKA_DIR" >> "$OUT/kafka.log" 2>&1 || true
   KAFKA_DIR=
 fi
+
+# The floor under issue 14's goals: bronze's and silver's row writes alone against the same
+# COPY baseline, and the pipeline against both, in a server of its own (bench/floor.sh).
+rc=0
+bash "$ROOT/bench/floor.sh" "$N_LOAD" 3 > "$OUT/floor.txt" || rc=$?
+[ "$rc" = 0 ] || echo "bench: WARNING: bench/floor.sh failed (exit $rc)"
+relay_metrics "$OUT/floor.txt"
 
 # Retention (issue 20): freshness while partitions are dropped, in a server of its own with
 # the embedded broker (bench/retention.sh; about W_FRESH x 4 s plus the setup).
