@@ -11,13 +11,21 @@ A chart file has lines "-- chart N: <name>" each followed by one SELECT ending i
   charts.py compare-script GOLD SILVER     one SELECT per chart present in both files giving
                                            "N|rows_only_in_gold|rows_only_in_silver", both
                                            queries without their LIMIT (so ties at the cut
-                                           cannot differ) and compared as multisets of rows
+                                           cannot differ) and compared as multisets of rows;
+                                           a gold view that keeps only its first rows
+                                           (CUT_VIEWS) has the silver side cut the same way
 """
 import re
 import statistics
 import sys
 
 MARK = re.compile(r"^-- chart (\d+): (.*)$")
+
+# Gold views that hold only the first rows of a ranking, with the view's own order and cut:
+# the silver query of the same chart answers for every row, so it is compared cut alike.
+CUT_VIEWS = {
+    "gold.top_users_by_engagement": ("total_engagement DESC, user_id", 100),
+}
 
 
 def charts(path):
@@ -70,6 +78,9 @@ def main():
         for n in sorted(set(gold) & set(silver)):
             g = re.sub(r"\bLIMIT\s+\d+\s*$", "", gold[n], flags=re.I)
             s = re.sub(r"\bLIMIT\s+\d+\s*$", "", silver[n], flags=re.I)
+            for view, (order, cut) in CUT_VIEWS.items():
+                if view in g:
+                    s = f"SELECT * FROM (\n{s}\n) q ORDER BY {order} LIMIT {cut}"
             g = re.sub(r"\n", "\n    ", g)
             s = re.sub(r"\n", "\n    ", s)
             print(f"WITH g AS MATERIALIZED (\n    {g}\n), s AS MATERIALIZED (\n    {s}\n)\n"

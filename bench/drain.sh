@@ -253,9 +253,9 @@ stream_table() {
 # tweetlake.status says updates = the stream's updates (each replaces a version), deletes =
 # its tombstones (each deletes a version: stored, or brought by the same batch) and stale
 # = 0. Where the batch splits fall shows only in silver.deleted_tweets.was_stored, false
-# for a tweet whose new message came in its tombstone's batch: one consumer writes a batch
-# as one INSERT of at most tweetlake.batch_size rows (one trigger chunk up to 10000) in one
-# transaction, so bronze's xmin tells the batches apart.
+# for a tweet whose new message came in its tombstone's chunk: one consumer writes a batch
+# as one INSERT of at most tweetlake.batch_size rows in one transaction, so bronze's xmin
+# tells the batches apart, and the trigger takes each in chunks of 5,000 rows.
 check_changes() {
   local label=$1 st=drain_stream_$TOPIC
   local ids gone news upds tombs kinds spread wrong_silver wrong_deleted
@@ -297,21 +297,26 @@ check_changes() {
   [ "$s_msgs" = "$END" ] || warn "$label: tweetlake.status counts $s_msgs messages, the topic holds $END"
   [ "$s_upd $s_del $s_stale" = "$upds $tombs 0" ] ||
     warn "$label: tweetlake.status says updates $s_upd, deletes $s_del, stale $s_stale; the stream gives $upds, $tombs, 0"
-  # the batches (bronze's xmin): tombstones in their tweet's first batch, and updates that
-  # replaced a version an earlier batch stored (the others replaced one of their own batch)
+  # the trigger's chunks (bronze's xmin is the batch, cmin its INSERT; the trigger takes an
+  # INSERT's rows 5,000 at a time, in the order inserted, which is ctid order in the day's
+  # partition for the one consumer here): tombstones in their tweet's first chunk, which
+  # silver never stored, and updates that replaced a version an earlier batch stored (the
+  # others replaced one of their own batch)
   read -r first_batch across <<< "$(sql -F ' ' -c "
     WITH b AS (SELECT coalesce(kafka_key, tweet_id) AS id, kafka_offset AS o, raw IS NULL AS tomb,
-                      xmin::text::bigint AS x FROM bronze.tweets),
-         f AS (SELECT DISTINCT ON (id) id, o AS fo, x AS fx FROM b ORDER BY id, o)
-    SELECT count(*) FILTER (WHERE b.tomb AND b.x = f.fx),
+                      xmin::text::bigint AS x, cmin::text::bigint AS s,
+                      (row_number() OVER (PARTITION BY xmin::text::bigint, cmin::text::bigint ORDER BY tableoid, ctid) - 1) / 5000 AS c
+               FROM bronze.tweets),
+         f AS (SELECT DISTINCT ON (id) id, o AS fo, x AS fx, s AS fs, c AS fc FROM b ORDER BY id, o)
+    SELECT count(*) FILTER (WHERE b.tomb AND b.x = f.fx AND b.s = f.fs AND b.c = f.fc),
            count(*) FILTER (WHERE NOT b.tomb AND b.o <> f.fo AND b.x <> f.fx)
     FROM b JOIN f USING (id)")"
   not_stored=$(sql -c "SELECT count(*) FROM silver.deleted_tweets WHERE NOT was_stored")
-  [ "${DRAIN_BATCH_SIZE:-10000}" -gt 10000 ] || [ "$not_stored" = "$first_batch" ] ||
-    warn "$label: silver.deleted_tweets has $not_stored ids not stored when deleted; $first_batch tombstones came in their tweet's first batch"
+  [ "$not_stored" = "$first_batch" ] ||
+    warn "$label: silver.deleted_tweets has $not_stored ids not stored when deleted; $first_batch tombstones came in their tweet's first chunk of a batch"
   say "$label: stream $news new, $upds updates, $tombs tombstones; status $s_upd updates, $s_del deletes," \
       "$s_stale stale; $across updates replaced a version an earlier batch stored, $first_batch tombstones" \
-      "came in their tweet's first batch"
+      "came in their tweet's first chunk of a batch"
 }
 
 # batch_times FROM: the trigger's DEBUG1 lines in the server log after byte FROM, as
