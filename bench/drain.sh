@@ -69,7 +69,10 @@ STALL_S=${DRAIN_STALL_S:-120}   # give up when no batch is stored for this long
 KAFKA=$ROOT/test/kafka/kafka.sh
 OUT=$ROOT/build/bench
 mkdir -p "$OUT"
-if [ "$CHANGES" = 1 ]; then TOPIC=drain_inserts LOG=$OUT/drain_changes.log; else TOPIC=drain LOG=$OUT/drain.log; fi
+# a topic of each mode's own, so the modes can follow each other on one broker (make bench)
+if [ "$CHANGES" = 1 ]; then TOPIC=drain_inserts LOG=$OUT/drain_changes.log
+elif [ -n "${DRAIN_AB_VERSION:-}" ]; then TOPIC=drain_ab LOG=$OUT/drain_ab.log
+else TOPIC=drain LOG=$OUT/drain.log; fi
 : > "$LOG"
 
 now() { date +%s.%N; }

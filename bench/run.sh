@@ -507,7 +507,7 @@ p1_changes() {
 p1_partitions() {
   local rc=0 n=$((N_DRAIN / 5 > 30000 ? N_DRAIN / 5 : 30000))
   DRAIN_KAFKA_DIR=$KAFKA_DIR DRAIN_AB_VERSION=0.5.0 bash "$ROOT/bench/drain.sh" "$n" > "$OUT/drain_partitions.txt" || rc=$?
-  [ "$rc" = 0 ] || echo "bench: WARNING: DRAIN_AB_VERSION=0.5.0 bench/drain.sh failed (exit $rc; see $OUT/drain.log)"
+  [ "$rc" = 0 ] || echo "bench: WARNING: DRAIN_AB_VERSION=0.5.0 bench/drain.sh failed (exit $rc; see $OUT/drain_ab.log)"
   relay_metrics "$OUT/drain_partitions.txt"
 }
 
