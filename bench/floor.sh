@@ -32,7 +32,7 @@ ROUNDS=${2:-3}
 
 W=$(pg_owned_dir tweetlake-floor)
 PORT=$(free_port)
-trap 'as_pg pg_ctl -D "$W/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$W"' EXIT
+trap bench_cleanup EXIT
 bench_server "$W" "$PORT"
 sql() { as_pg psql -X -q -h "$W" -p "$PORT" -d postgres -v ON_ERROR_STOP=1 -At "$@"; }
 now() { date +%s.%N; }
