@@ -17,7 +17,7 @@
 #   - faults: a consumer killed every 5 minutes (KILL_EVERY s; the launcher restarts it), the
 #     broker restarted every 10 minutes (BROKER_EVERY s), Postgres stopped with -m immediate once (at half time) and
 #     started again, tweetlake.rebuild_gold() once (at a third);
-#   - every 10 s, each worker's RssAnon (launcher, generator, consumers, from /proc), split by
+#   - every second, each worker's RssAnon; every 10 s, the same (launcher, generator, consumers, from /proc) split by
 #     where it lies (/proc/PID/smaps): glibc's main heap (the backend's palloc blocks, what the
 #     worker's own thread mallocs), the heaps of glibc's thread arenas (64 MiB-aligned mappings:
 #     what librdkafka's threads malloc, fetched messages among it) and the rest (large mmap'd
@@ -27,7 +27,8 @@
 # the broker's own end offsets), every bad message a dead letter, verify() zero, freshness
 # p50/p99 over the whole run (produce time -> commit of the batch that stored it), the
 # dashboard queries' p50/p99, each worker's RssAnon (median of the second fifth of the run,
-# of the last fifth, their ratio, and the most), and the count of each fault injected.
+# of the last fifth, their ratio, and the most; from the samples a second, then from those
+# every 10 s), and the count of each fault injected.
 # (glibc's malloc_stats() is not called in the workers by gdb any more: a call that found an
 # arena's lock held by a stopped librdkafka thread aborted a consumer.  The split above is read
 # from outside, without stopping the worker.)
@@ -38,7 +39,8 @@
 # it, consumer 1 goes on without; the summary's per-worker lines compare them.  For runs without
 # consumer kills and the Postgres restart (KILL_EVERY=0 PG_RESTART=0), which would restart
 # consumer 1 with it too.
-# The samples stay in build/soak/ (rss.txt: seconds, role, index, pid, RssAnon kB, main heap kB,
+# The samples stay in build/soak/ (rss1.txt: seconds, role, index, pid, RssAnon kB, a second;
+# rss.txt: seconds, role, index, pid, RssAnon kB, main heap kB,
 # thread arenas kB, the rest kB; lag.txt: seconds, backlog; contexts.txt: seconds, consumer, kB
 # of its memory contexts; dash.txt, faults.txt, summary.txt, and rss.png when
 # python3 has matplotlib: scripts/install-deps.sh --test installs Debian's).
@@ -206,8 +208,9 @@ rss() {
   local n=0 t
   while [ "$(date +%s)" -lt "$END_AT" ]; do
     t=$(( $(date +%s) - T0 ))
-    sql -c "SELECT role, coalesce(worker, 0), pid FROM tweetlake.status WHERE pid IS NOT NULL" 2>/dev/null |
-      python3 "$W/rss.py" "$t" >> "$OUT/rss.txt"
+    sql -c "SELECT role, coalesce(worker, 0), pid FROM tweetlake.status WHERE pid IS NOT NULL" \
+      > "$W/pids.new" 2>/dev/null && mv "$W/pids.new" "$W/pids.txt"
+    python3 "$W/rss.py" "$t" < "$W/pids.txt" >> "$OUT/rss.txt"
     echo "$t $(sql -c "SELECT coalesce(sum(lag), 0) FROM tweetlake.consumer_lag" 2>/dev/null)" >> "$OUT/lag.txt"
     if [ $((n % 6)) = 0 ]; then
       sql -c "SELECT pg_log_backend_memory_contexts(pid) FROM tweetlake.status
@@ -218,6 +221,22 @@ rss() {
   done
 }
 rss & pids+=($!)
+# and every second each worker's RssAnon alone (rss1.txt: seconds, role, index, pid, kB), from the
+# pids the loop above last read: a consumer trims its free heap at most every 10 s, so samples
+# 10 s apart fall at one phase of that cycle for minutes on end (in a 33-minute run, one
+# consumer's 10th percentile was 19.9 MB in the 2nd fifth and 12.9 MB in the last); a sample a
+# second weighs every phase alike.
+rss1() {
+  while [ "$(date +%s)" -lt "$END_AT" ]; do
+    t=$(( $(date +%s) - T0 ))
+    [ -f "$W/pids.txt" ] && while IFS='|' read -r role idx pid; do
+      kb=$(awk '/^RssAnon:/ { print $2 }' "/proc/$pid/status" 2>/dev/null) && [ -n "$kb" ] &&
+        echo "$t $role $idx $pid $kb"
+    done < "$W/pids.txt" >> "$OUT/rss1.txt"
+    sleep 1
+  done
+}
+rss1 & pids+=($!)
 
 # the faults, on their schedule
 last_kill=$T0; last_broker=$T0; restarted=; rebuilt=; kills=0
@@ -310,7 +329,7 @@ span=$((T1 - T0)); f=$((span / 5))
 # A consumer's sample lands inside a batch (its memory contexts then hold the batch's parsed rows,
 # tens of MB at 10,000 rows) or between two (what it keeps): the median mixes both, so the floor
 # (10th percentile) of each fifth, what the worker keeps between batches, is shown beside it.
-say "RssAnon (kB): worker, 2nd fifth median, last fifth median, last/2nd, most; floor (10th percentile) 2nd fifth, last fifth, last/2nd"
+rss_fifths() {  # $1: samples, "seconds role index pid kB ..." a line
 awk -v a="$f" -v b="$((2 * f))" -v c="$((4 * f))" '
   { key = $2 " " $3; if ($5 > most[key]) most[key] = $5
     if ($1 >= a && $1 < b) { n2[key]++; v2[key, n2[key]] = $5 }
@@ -323,8 +342,12 @@ awk -v a="$f" -v b="$((2 * f))" -v c="$((4 * f))" '
   END { for (key in most) { m2 = med(v2, key, n2[key]); m5 = med(v5, key, n5[key])
         l2 = p10(v2, key, n2[key]); l5 = p10(v5, key, n5[key])
         printf "soak:   %-12s %9d %9d %6.3f %9d   floor %9d %9d %6.3f\n", key, m2, m5, (m2 ? m5 / m2 : 0), most[key],
-               l2, l5, (l2 ? l5 / l2 : 0) } }' \
-  "$OUT/rss.txt" | sort | tee -a "$OUT/summary.txt"
+               l2, l5, (l2 ? l5 / l2 : 0) } }' "$1" | sort | tee -a "$OUT/summary.txt"
+}
+say "RssAnon (kB), a sample a second: worker, 2nd fifth median, last fifth median, last/2nd, most; floor (10th percentile) 2nd fifth, last fifth, last/2nd"
+rss_fifths "$OUT/rss1.txt"
+say "the same from the samples every 10 s (rss.txt):"
+rss_fifths "$OUT/rss.txt"
 # CPU a message of each worker since it started (utime + stime of /proc/PID/stat against the
 # messages tweetlake.status counts for it): what a memory setting costs, side by side with RssAnon
 say "CPU a message (us, since the worker started): $(sql -c "SELECT role, coalesce(worker, 0), pid, messages
@@ -398,4 +421,4 @@ plt.savefig(sys.argv[2], dpi=100)
 PY
   say "plot: $OUT/rss.png"
 fi
-say "samples: $OUT/rss.txt, $OUT/lag.txt, $OUT/contexts.txt, $OUT/dash.txt, $OUT/faults.txt; log: $LOG"
+say "samples: $OUT/rss1.txt, $OUT/rss.txt, $OUT/lag.txt, $OUT/contexts.txt, $OUT/dash.txt, $OUT/faults.txt; log: $LOG"
