@@ -30,11 +30,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 N=${1:-300000}
 ROUNDS=${2:-3}
 
-W=$(pg_owned_dir tweetlake-floor)
-PORT=$(free_port)
-trap bench_cleanup EXIT
-bench_server "$W" "$PORT"
-sql() { as_pg psql -X -q -h "$W" -p "$PORT" -d postgres -v ON_ERROR_STOP=1 -At "$@"; }
+bench_scratch tweetlake-floor
+sql() { bench_sql "$@"; }
 now() { date +%s.%N; }
 
 # The messages (the generator's, over 7 days, as the P1 drain's topic holds them), once.

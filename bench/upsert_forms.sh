@@ -11,11 +11,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/scripts/lib.sh"
 ROUNDS=${1:-6}
-W=$(pg_owned_dir tweetlake-upsert)
-PORT=$(free_port)
-trap bench_cleanup EXIT
-bench_server "$W" "$PORT"
-sql() { as_pg psql -X -q -h "$W" -p "$PORT" -d postgres -v ON_ERROR_STOP=1 -At "$@"; }
+bench_scratch tweetlake-upsert
+sql() { bench_sql "$@"; }
 sql <<'SQL'
 CREATE TABLE t (user_id text PRIMARY KEY, username text, tweets_count bigint, followers_count bigint,
   total_engagement bigint, first_day date, last_day date) WITH (fillfactor = 70);

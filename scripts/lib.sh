@@ -107,6 +107,18 @@ bench_broker() {
   BOOT=$(sed -n 's/^BOOTSTRAP=//p' "$KDIR/ports")
 }
 
+# A throw-away server for a bench script that needs nothing else: sets W (a directory named
+# after NAME) and PORT, starts bench_server there with SETTINGS, and stops it and removes W at
+# the script's exit (bench_cleanup). bench_sql runs psql on it.
+bench_scratch() {
+  local name=$1; shift
+  W=$(pg_owned_dir "$name")
+  PORT=$(free_port)
+  trap bench_cleanup EXIT
+  bench_server "$W" "$PORT" "$@"
+}
+bench_sql() { as_pg psql -X -q -h "$W" -p "$PORT" -d postgres -v ON_ERROR_STOP=1 -At "$@"; }
+
 # At the exit of a script that ran bench_server in $W and perhaps bench_broker: both stopped,
 # $W removed (unless KEEP_BENCH_DIR=1).
 bench_cleanup() {
