@@ -39,8 +39,7 @@ ROUNDS=${3:-3}
 
 W=$(pg_owned_dir tweetlake-ab)
 PORT=$(free_port)
-cleanup() { as_pg pg_ctl -D "$W/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$W"; }
-trap cleanup EXIT
+trap bench_cleanup EXIT
 SPAN=${SPAN:-7 days}
 BEFORE_VERSION=
 BEFORE_BINDIR=
@@ -83,7 +82,7 @@ on_side() {
   as_pg pg_ctl -D "$W/data" -m fast -w stop >/dev/null
   as_pg "$bin/pg_ctl" -D "$W/data" -o "-p $PORT" -l "$W/server.log" -w start >/dev/null
 }
-sql() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -U postgres -tA "$@"; }
+sql() { bench_sql "$@"; }   # each call names its database (-d)
 
 : > "$W/rates"
 for round in $(seq "$ROUNDS"); do

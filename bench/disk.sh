@@ -53,17 +53,10 @@ metric() { printf '%s %s %s\n' "$1" "$2" "$3"; }
 calc() { awk "BEGIN { printf \"%.${2:-1}f\", $1 }"; }  # the arithmetic of $1, $2 decimals
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "nan"; else printf "%.3f", a / b }'; }
 
-W=$(pg_owned_dir tweetlake-disk)
-PORT=$(free_port)
-cleanup() {
-  as_pg pg_ctl -D "$W/data" -m immediate stop >/dev/null 2>&1 || true
-  [ "${KEEP_BENCH_DIR:-}" = 1 ] || rm -rf "$W"
-}
-trap cleanup EXIT
-
 say "N=$N AB_N=$AB_N ROUNDS=$ROUNDS SPAN='$SPAN' on $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(pg_config --version)"
-bench_server "$W" "$PORT"
-sql() { PGOPTIONS="-c client_min_messages=warning" as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -U postgres -tA "$@"; }
+bench_scratch tweetlake-disk
+# -d on each call; client_min_messages = warning keeps the server's notices out of the output
+sql() { PGOPTIONS="-c client_min_messages=warning" bench_sql "$@"; }
 CLK=$(getconf CLK_TCK)
 CPU="split_part(s, ' ', 14)::bigint + split_part(s, ' ', 15)::bigint"  # utime + stime, ticks
 

@@ -99,7 +99,7 @@ lib_sum=$(md5sum < "$LIB")
 bench_server "$W" "$PORT" "track_commit_timestamp = on" "tweetlake.brokers = '$BOOT'" \
   "tweetlake.topic = '$TOPIC'" "tweetlake.generator_rate = 0" "tweetlake.consumers = 1" \
   ${DRAIN_BATCH_SIZE:+"tweetlake.batch_size = $DRAIN_BATCH_SIZE"}
-sql() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -U postgres -d postgres -tA "$@"; }
+sql() { bench_sql "$@"; }
 EXT_VERSION=${DRAIN_EXT_VERSION:+ VERSION '$DRAIN_EXT_VERSION'}
 sql -c "CREATE EXTENSION tweetlake$EXT_VERSION"
 # the messages are created in the current hour (the generator worker stamps each tweet with

@@ -27,17 +27,12 @@ if ! perf record -o "$OUT/probe.data" -- true >/dev/null 2>&1; then
 fi
 rm -f "$OUT/probe.data"
 
-W=$(pg_owned_dir tweetlake-profile)
-PORT=$(free_port)
-cleanup() { as_pg pg_ctl -D "$W/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$W"; }
-trap cleanup EXIT
-bench_server "$W" "$PORT"
-sql() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -U postgres -d postgres -tA "$@"; }
+bench_scratch tweetlake-profile
+sql() { bench_sql "$@"; }
 sql -c "CREATE EXTENSION tweetlake"
 
 # One session: a warm-up batch (plan caches), a pause while perf attaches, the profiled load.
-as_pg env PGAPPNAME=tweetlake-profile psql -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -U postgres -d postgres -tA \
-  -c "SELECT tweetlake.load_generated(10000, 2)" -c "SELECT pg_sleep(3)" \
+PGAPPNAME=tweetlake-profile sql -c "SELECT tweetlake.load_generated(10000, 2)" -c "SELECT pg_sleep(3)" \
   -c "SELECT tweetlake.load_generated($N, 1)" > "$OUT/load.out" 2>&1 &
 psql_pid=$!
 pid=

@@ -28,17 +28,9 @@ CALLS=$((W_S / EVERY_S))
 PER_PARTITION=5000
 
 say() { echo "retention: $*"; }
-W=$(pg_owned_dir tweetlake-retention)
-PORT=$(free_port)
-cleanup() {
-  as_pg pg_ctl -D "$W/data" -m immediate stop >/dev/null 2>&1 || true
-  [ "${KEEP_BENCH_DIR:-}" = 1 ] || rm -rf "$W"
-}
-trap cleanup EXIT
-
-bench_server "$W" "$PORT" "track_commit_timestamp = on" "tweetlake.generator_rate = $RATE" \
+bench_scratch tweetlake-retention "track_commit_timestamp = on" "tweetlake.generator_rate = $RATE" \
   "tweetlake.consumers = 1"
-sql() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -U postgres -d postgres -tA "$@"; }
+sql() { bench_sql "$@"; }
 sql -c "CREATE EXTENSION tweetlake"
 
 # the expired days: 200, 199, ... days ago, one partition each, filled before they are attached

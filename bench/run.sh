@@ -81,16 +81,14 @@ metric generator_c_vs_jsonc "$(ratio "$gen_fast" "$gen_jsonc")" x
 metric generator_c_vs_python "$(ratio "$gen_fast" "$gen_py")" x
 
 # --- a server of our own ---------------------------------------------------------
-W=$(pg_owned_dir tweetlake-bench)
-PORT=$(free_port)
+bench_scratch tweetlake-bench "tweetlake.partitions = 16" "track_commit_timestamp = on"
+# at exit, the real broker below (if it still runs) too
 cleanup() {
   [ -n "${KAFKA_DIR:-}" ] && bash "$ROOT/test/kafka/kafka.sh" stop "$KAFKA_DIR" >/dev/null 2>&1
-  as_pg pg_ctl -D "$W/data" -m immediate stop >/dev/null 2>&1 || true
-  [ "${KEEP_BENCH_DIR:-}" = 1 ] || rm -rf "$W"
+  bench_cleanup
 }
 trap cleanup EXIT
-bench_server "$W" "$PORT" "tweetlake.partitions = 16" "track_commit_timestamp = on"
-sql() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -U postgres -d postgres -tA "$@"; }
+sql() { bench_sql "$@"; }
 sql -c "CREATE EXTENSION tweetlake"
 
 # generator inside the server (SRF overhead included)
@@ -313,7 +311,7 @@ sql -c "CREATE TABLE kcat_raw (raw text)"
 t0=$(now)
 kcat -C -b "$BOOTSTRAP" -t tweets -o beginning -e -q -c "$N_KC" -f '%s
 ' 2>/dev/null |
-  as_pg psql -X -q -h "$W" -p "$PORT" -U postgres -d postgres     -c "COPY kcat_raw FROM STDIN WITH (FORMAT csv, DELIMITER E'', QUOTE E'')"
+  sql -c "COPY kcat_raw FROM STDIN WITH (FORMAT csv, DELIMITER E'', QUOTE E'')"
 t1=$(now)
 n_kc=$(sql -c "SELECT count(*) FROM kcat_raw")
 kcat_rate=$(rate "$n_kc" "$t0" "$t1")

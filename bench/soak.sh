@@ -76,13 +76,14 @@ free_gb=$(df -P -k "$W" | awk 'NR == 2 { print int($4 / 1024 / 1024) }')
 if [ "$free_gb" -lt "$need_gb" ]; then
   echo "soak: WARNING: about $need_gb GB of disk needed under $W, $free_gb GB free: the checks at the end may fail"
 fi
+own_broker=1   # the broker in KDIR is this run's: bench_cleanup stops it
 pids=()
+# at exit: the loops below stopped, the server's log copied to $OUT (while the server still
+# runs), then bench_cleanup: the server, the broker, W
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  as_pg pg_ctl -D "$W/data" -m immediate stop >/dev/null 2>&1 || true
-  bash "$KAFKA" stop "$KDIR" >/dev/null 2>&1 || true
   cp "$W/server.log" "$OUT/server.log" 2>/dev/null
-  [ "${KEEP_BENCH_DIR:-}" = 1 ] || rm -rf "$W"
+  bench_cleanup
 }
 trap cleanup EXIT
 
@@ -96,11 +97,11 @@ bash "$KAFKA" topic "$KDIR" "$TOPIC" "$PARTITIONS" >> "$LOG" 2>&1 || { echo "soa
 bench_server "$W" "$PORT" "track_commit_timestamp = on" "tweetlake.autostart = on" \
   "tweetlake.brokers = '$BOOT'" "tweetlake.topic = '$TOPIC'" "tweetlake.partitions = $PARTITIONS" \
   "tweetlake.generator_rate = $RATE" "tweetlake.consumers = 2"
-sql() { as_pg psql -X -q -h "$W" -p "$PORT" -U postgres -d postgres -tA "$@"; }
-sql -v ON_ERROR_STOP=1 -c "CREATE EXTENSION tweetlake" || exit 1
+sql() { bench_sql "$@"; }
+sql -c "CREATE EXTENSION tweetlake" || exit 1
 if [ -n "${SOAK_SQL:-}" ]; then
   cp "$SOAK_SQL" "$W/soak_extra.sql" && chown postgres: "$W/soak_extra.sql"
-  sql -v ON_ERROR_STOP=1 -f "$W/soak_extra.sql" || exit 1
+  sql -f "$W/soak_extra.sql" || exit 1
 fi
 
 # the dashboard's charts, one SELECT each, into a table the dashboard loop reads
@@ -119,14 +120,14 @@ for n, name, body in charts:
     q = " ".join(body).strip().rstrip(";")
     print("INSERT INTO soak.charts VALUES (%d, $n$%s$n$, $q$%s$q$);" % (n, name, q))
 PY
-sql -v ON_ERROR_STOP=1 -f "$W/charts.sql" >/dev/null || exit 1
+sql -f "$W/charts.sql" >/dev/null || exit 1
 
 if [ -n "${AB_SETTING:-}" ]; then
   pids_of() { sql -c "SELECT string_agg(pid::text, ' ' ORDER BY worker) FROM tweetlake.status
                       WHERE role = 'consumer' AND pid IS NOT NULL AND messages > 0"; }
   for _ in $(seq 120); do [ "$(pids_of | wc -w)" = 2 ] && break; sleep 1; done
   read -r c0 c1 <<< "$(pids_of)"
-  sql -v ON_ERROR_STOP=1 -c "ALTER SYSTEM SET ${AB_SETTING%%=*} = ${AB_SETTING#*=}" -c "SELECT pg_reload_conf()" >/dev/null || exit 1
+  sql -c "ALTER SYSTEM SET ${AB_SETTING%%=*} = ${AB_SETTING#*=}" -c "SELECT pg_reload_conf()" >/dev/null || exit 1
   sql -c "SELECT pg_terminate_backend($c0)" >/dev/null
   for _ in $(seq 120); do read -r n0 n1 <<< "$(pids_of)"; [ -n "${n1:-}" ] && [ "$n0" != "$c0" ] && break; sleep 1; done
   [ "${n1:-}" = "$c1" ] && [ "$n0" != "$c0" ] || { echo "soak: AB_SETTING: consumer 0 did not restart alone ($c0 $c1 -> ${n0:-} ${n1:-})"; exit 1; }

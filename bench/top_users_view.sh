@@ -27,18 +27,15 @@ WARM=${WARM:-60}
 PGBIN=$(pg_config --bindir)
 
 say() { echo "top_users_view: $*"; }
-W=$(pg_owned_dir tweetlake-top-users-view)
-PORT=$(free_port)
+bench_scratch tweetlake-top-users-view "tweetlake.generator_rate = $RATE" "tweetlake.consumers = 2" \
+  "tweetlake.partitions = 8"
+# at exit, the answer checker below (if it still runs) too
 cleanup() {
   [ -n "${checker:-}" ] && kill "$checker" 2>/dev/null || true
-  as_pg pg_ctl -D "$W/data" -m immediate stop >/dev/null 2>&1 || true
-  [ "${KEEP_BENCH_DIR:-}" = 1 ] || rm -rf "$W"
+  bench_cleanup
 }
 trap cleanup EXIT
-
-bench_server "$W" "$PORT" "tweetlake.generator_rate = $RATE" "tweetlake.consumers = 2" \
-  "tweetlake.partitions = 8"
-sql() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -U postgres -d postgres -tA "$@"; }
+sql() { bench_sql "$@"; }
 sql -c "CREATE EXTENSION tweetlake"
 sql -c "SELECT tweetlake.start()" >/dev/null
 sleep "$WARM"

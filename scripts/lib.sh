@@ -109,7 +109,8 @@ bench_broker() {
 
 # A throw-away server for a bench script that needs nothing else: sets W (a directory named
 # after NAME) and PORT, starts bench_server there with SETTINGS, and stops it and removes W at
-# the script's exit (bench_cleanup). bench_sql runs psql on it.
+# the script's exit (bench_cleanup). bench_sql runs psql on it: on the database postgres,
+# or on the one a -d among its arguments names (psql takes the last -d).
 bench_scratch() {
   local name=$1; shift
   W=$(pg_owned_dir "$name")

@@ -60,7 +60,7 @@ PY=$ROOT/build/peers-venv/bin/python
 
 bench_server "$W" "$PORT" "listen_addresses = '127.0.0.1'" "track_commit_timestamp = on" "tweetlake.brokers = '$BOOT'" \
   "tweetlake.topic = 'fresh-tweetlake'" "tweetlake.generator_rate = 0" "tweetlake.consumers = 1"
-sql() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -U postgres -d postgres -tA "$@"; }
+sql() { bench_sql "$@"; }
 sql -c "CREATE EXTENSION tweetlake"
 
 # the tweets, generated once: key TAB message (as bench/peers/run.sh fills its topic)

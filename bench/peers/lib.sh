@@ -52,9 +52,9 @@ peers_tweets() {
 
 # flink_database: the database "flink" on tweetlake's server, with the tables the job upserts
 # into (over TCP, as the JDBC driver needs)
-fsql() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -U postgres -d flink -tA "$@"; }
+fsql() { bench_sql -d flink "$@"; }
 flink_database() {
-  as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -U postgres -d postgres -c "CREATE DATABASE flink"
+  sql -c "CREATE DATABASE flink"
   fsql -c "CREATE TABLE popular_hashtags_by_hour (hour timestamp, hashtag text, tweet_count bigint, unique_users bigint, PRIMARY KEY (hour, hashtag))" \
        -c "CREATE TABLE popular_hashtags_mentions (hour timestamp, hashtag text, unique_mentions bigint, PRIMARY KEY (hour, hashtag))" \
        -c "CREATE TABLE tweet_volume_by_region (hour timestamp, region text, language text, tweet_count bigint, unique_users bigint, PRIMARY KEY (hour, region, language))" \

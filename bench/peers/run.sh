@@ -62,7 +62,7 @@ peers_topic "$TOPIC"
 # --- tweetlake's server: consumers only, pointed at the topic, not started yet ---------
 bench_server "$W" "$PORT" "listen_addresses = '127.0.0.1'" "track_commit_timestamp = on" "tweetlake.brokers = '$BOOT'" \
   "tweetlake.topic = '$TOPIC'" "tweetlake.generator_rate = 0" "tweetlake.consumers = 1"
-sql() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -U postgres -d postgres -tA "$@"; }
+sql() { bench_sql "$@"; }
 sql -c "CREATE EXTENSION tweetlake"
 
 # --- fill: bench/drain.sh's, N tweets in the current hour, key TAB message -------------
