@@ -9,12 +9,14 @@
 #   hourly_activity_summary   per UTC hour: total_tweets, unique_users
 #
 #   bash bench/peers/run.sh [N]        N tweets (default 1000000)
-#   PEERS_FLINK=0 bash bench/peers/run.sh 200000    without Flink (PEERS_CLICKHOUSE=0: without ClickHouse)
+#   PEERS_FLINK=0 bash bench/peers/run.sh 200000    without Flink (PEERS_CLICKHOUSE=0: without ClickHouse,
+#                                                    PEERS_CH_ROWS=0: ClickHouse only as the aggregates)
 #
 # The topic (8 partitions, N tweets of tweetlake.generate_tweets keyed by tweet_id, sent
 # with kcat's idempotent producer) is filled as bench/drain.sh fills it (the same few lines).
 # ClickHouse: bench/peers/clickhouse.py (its Kafka engine does not run in-process, so one
-# consumer feeds it the topic's messages in blocks as JSONEachRow; it says so), chDB from
+# consumer feeds it the topic's messages in blocks; it says so), run twice: keeping the raw
+# and typed rows as tweetlake does (bronze and silver tables), and as the aggregates alone; chDB from
 # PyPI into build/peers-venv. Flink SQL: bench/peers/flink.py, PyPI's apache-flink into
 # build/peers-flink-venv and the Kafka and JDBC connectors from Maven Central into
 # build/peers-flink-lib (bench/peers/flink-pom.xml); its upserts go to a database "flink"
@@ -97,25 +99,45 @@ compare() {
 }
 
 # --- ClickHouse (chDB) ------------------------------------------------------------------
-ch_s= ch_rss=
+# Twice: as the aggregates alone (an input table of engine Null: no row kept), and keeping
+# what tweetlake keeps besides gold, each message and its typed row (PEERS_CH_ROWS=1 of
+# clickhouse.py: tables bronze and silver, gold fed from silver).  PEERS_CH_ROWS=0 here runs
+# the first alone.
+# run_clickhouse NAME ROWS: sets ch_s, ch_rss, ch_bronze and ch_silver, or leaves them empty
+run_clickhouse() {
+  local name=$1 rows=$2 n
+  ch_s= ch_rss= ch_bronze= ch_silver=
+  mkdir -p "$W/$name" "$W/chdb"
+  sync
+  if PEERS_CH_ROWS=$rows "$ROOT/build/peers-venv/bin/python" "$HERE/clickhouse.py" "$BOOT" "$TOPIC" "$END" \
+       "$W/chdb" "$W/$name" > "$W/$name.out" 2>> "$LOG"; then
+    ch_s=$(awk '$1 == "clickhouse_seconds" { print $2 }' "$W/$name.out")
+    ch_rss=$(awk '$1 == "clickhouse_rss_peak_kb" { print $2 }' "$W/$name.out")
+    n=$(awk '$1 == "clickhouse_messages" { print $2 }' "$W/$name.out")
+    ch_bronze=$(awk '$1 == "clickhouse_bronze_rows" { print $2 }' "$W/$name.out")
+    ch_silver=$(awk '$1 == "clickhouse_silver_rows" { print $2 }' "$W/$name.out")
+    [ "$n" = "$END" ] || warn "ClickHouse ($name) took $n of $END messages"
+    if [ "$rows" = 1 ] && { [ "$ch_bronze" != "$END" ] || [ "$ch_silver" != "$END" ]; }; then
+      warn "ClickHouse ($name) keeps $ch_bronze raw and $ch_silver typed rows of $END messages"
+    fi
+    say "ClickHouse $(awk '$1 == "clickhouse_version" { print $2 }' "$W/$name.out") (chDB, in-process, $name): its Kafka engine does not run in-process, so one confluent-kafka consumer fed it the topic in blocks of 65536 (max_threads 1)$([ "$rows" = 1 ] && echo " as TabSeparated rows of bronze (partition, offset, raw), a materialized view parsing them into silver (ReplacingMergeTree by tweet_id) and gold fed from silver" || echo " as JSONEachRow into an input table of engine Null"); $n messages in $ch_s s"
+  else
+    warn "ClickHouse ($name) failed (see $LOG)"
+  fi
+  rm -rf "$W/chdb"
+}
+
+ch_s= ch_rss= chr_s= chr_rss=
 if [ "${PEERS_CLICKHOUSE:-1}" != 1 ]; then
   say "ClickHouse skipped (PEERS_CLICKHOUSE=${PEERS_CLICKHOUSE:-})"
 elif ! venv_for "$ROOT/build/peers-venv" "$HERE/requirements.txt"; then
   warn "ClickHouse skipped: could not install bench/peers/requirements.txt ($(tail -1 "$LOG"))"
 else
-  mkdir -p "$W/clickhouse" "$W/chdb"
-  sync
-  if "$ROOT/build/peers-venv/bin/python" "$HERE/clickhouse.py" "$BOOT" "$TOPIC" "$END" "$W/chdb" "$W/clickhouse" \
-       > "$W/clickhouse.out" 2>> "$LOG"; then
-    ch_s=$(awk '$1 == "clickhouse_seconds" { print $2 }' "$W/clickhouse.out")
-    ch_rss=$(awk '$1 == "clickhouse_rss_peak_kb" { print $2 }' "$W/clickhouse.out")
-    ch_n=$(awk '$1 == "clickhouse_messages" { print $2 }' "$W/clickhouse.out")
-    [ "$ch_n" = "$END" ] || warn "ClickHouse took $ch_n of $END messages"
-    say "ClickHouse $(awk '$1 == "clickhouse_version" { print $2 }' "$W/clickhouse.out") (chDB, in-process): its Kafka engine does not run in-process, so one confluent-kafka consumer fed it the topic in blocks of 65536 as JSONEachRow (max_threads 1); $ch_n messages in $ch_s s"
-  else
-    warn "ClickHouse failed (see $LOG)"
+  if [ "${PEERS_CH_ROWS:-1}" = 1 ]; then
+    run_clickhouse clickhouse-rows 1
+    chr_s=$ch_s chr_rss=$ch_rss
   fi
-  rm -rf "$W/chdb"
+  run_clickhouse clickhouse 0
 fi
 
 # --- Flink SQL --------------------------------------------------------------------------
@@ -183,6 +205,7 @@ say "compared: $(wc -l < "$W/tweetlake/hashtags.sorted") hour x hashtag, $(wc -l
 
 compared=0
 if [ -n "$ch_s" ]; then compare clickhouse; compared=1; fi
+if [ -n "$chr_s" ]; then compare clickhouse-rows; compared=1; fi
 if [ -n "$fl_s" ]; then compare flink; compared=1; fi
 [ "$compared" = 1 ] || { equal=0; warn "no peer ran, nothing compared"; }
 
@@ -195,6 +218,12 @@ if [ -n "$ch_s" ]; then
   echo "peers_clickhouse_tweets_per_s $ch_rate tweets/s"
   echo "peers_clickhouse_rss_peak_kb $ch_rss kB"
   echo "peers_tweetlake_vs_clickhouse $(ratio "$tl_rate" "$ch_rate") x"
+fi
+if [ -n "$chr_s" ]; then
+  chr_rate=$(rate "$END" 0 "$chr_s")
+  echo "peers_clickhouse_rows_tweets_per_s $chr_rate tweets/s"
+  echo "peers_clickhouse_rows_rss_peak_kb $chr_rss kB"
+  echo "peers_tweetlake_vs_clickhouse_rows $(ratio "$tl_rate" "$chr_rate") x"
 fi
 if [ -n "$fl_s" ]; then
   fl_rate=$(rate "$END" 0 "$fl_s")
