@@ -474,7 +474,7 @@ relay_metrics() {
       drain_changes_vs_inserts) goal=">=0.8" ;;
       drain_ab_vs_0_5_0) goal=">=0.95" ;;
       retention_fresh_dropping_p99_ms) goal="<=500" ;;
-      peers_tweetlake_vs_clickhouse|peers_tweetlake_vs_flink) goal=">=1.0" ;;
+      peers_tweetlake_vs_clickhouse|peers_tweetlake_vs_clickhouse_rows|peers_tweetlake_vs_flink) goal=">=1.0" ;;
       peers_answers_equal) goal=">=1" ;;
       *) goal= ;;
     esac
