@@ -25,8 +25,14 @@ KAFKA_HEAP=${KAFKA_HEAP:--Xms256m -Xmx512m}
 
 die() { echo "kafka.sh: $*" >&2; exit 1; }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+# N distinct TCP ports on 127.0.0.1 that nothing listens on: all held open until all are
+# chosen (one at a time, the kernel may hand out a port it just gave back, and the broker
+# refuses two listeners on one port)
+free_ports() {
+  python3 -c 'import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
 }
 
 need_java() {
@@ -175,7 +181,8 @@ cmd_start() {
   [ -f "$DIR/pid" ] && kill -0 "$(cat "$DIR/pid")" 2>/dev/null && die "a broker already runs from $DIR"
   local cp
   cp=$(classpath)
-  write_config "$(free_port)" "$(free_port)" "$(free_port)" "$(free_port)"
+  # shellcheck disable=SC2046 # four ports, word-split on purpose
+  write_config $(free_ports 4)
   local cluster_id
   cluster_id=$(java_run "$cp" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)
   [ -n "$cluster_id" ] || die "kafka.tools.StorageTool random-uuid printed nothing"
