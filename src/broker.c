@@ -53,7 +53,7 @@ tweetlake_broker_main(Datum arg)
 
 	/* no database: only a backend entry, for pg_stat_activity */
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
-	slot = tl_slot_acquire(TL_ROLE_BROKER, 0);
+	slot = tl_slot_acquire(TL_ROLE_BROKER, "", 0);
 	pgstat_report_appname("tweetlake broker");
 
 	/* The mock cluster needs an rd_kafka_t for its bookkeeping only. */

@@ -3,9 +3,10 @@
  * librdkafka and writes each batch into bronze.tweets (the triggers take it on to silver
  * and gold) in ONE transaction with the next offsets in tweetlake.offsets.  It resumes
  * from tweetlake.offsets, never from offsets committed to the broker, so after any crash
- * nothing is lost and nothing is stored twice.  Started by the launcher, one per
- * tweetlake.consumers; consumer i takes the partitions p with p % consumers == i.  It runs
- * as the role tweetlake_worker, which may write bronze and tweetlake.offsets only.
+ * nothing is lost and nothing is stored twice.  Started by the launcher for a source
+ * (source.c), as many as the source has consumers; consumer i takes the partitions p with
+ * p % consumers == i, and keeps its offsets under its source's name.  It runs as the role
+ * tweetlake_worker, which may write bronze and tweetlake.offsets only.
  *
  * The offsets rows also fence: a batch locks its partitions' rows and checks they still
  * hold what this consumer last wrote, so even two consumers on one partition (say, while
@@ -61,6 +62,10 @@ typedef struct Consumer
 {
 	int			index;
 	int			nconsumers;
+	char		name[TL_SOURCE_NAMELEN + 48];	/* in messages: "tweetlake
+												 * consumer 0 of source ..." */
+	bool		by_source;		/* tweetlake.offsets has a source column
+								 * (0.12.0) */
 	TlWorkerSlot *slot;
 	TlKafkaClient client;		/* error reporting and the settings rk was
 								 * built from */
@@ -253,8 +258,12 @@ publish_progress(bool ask_broker)
 	LWLockAcquire(tl_shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < cons.nmine; i++)
 	{
-		TlPartitionSlot *ps = &tl_shared->partitions[cons.mine[i]];
+		TlPartitionSlot *ps = tl_partition_slot(tl_source.name, cons.mine[i], true);
 
+		if (ps == NULL)
+			continue;			/* more partitions than tweetlake.consumer_lag
+								 * shows */
+		strlcpy(ps->topic, cons.topic, sizeof(ps->topic));
 		ps->consumer = cons.index;
 		ps->next_offset = Max(cons.committed[i], 0);
 		if (hw[i] >= 0)
@@ -265,6 +274,20 @@ publish_progress(bool ask_broker)
 }
 
 /*
+ * Whether tweetlake.offsets keeps offsets per source (schema 0.12.0 on), inside a
+ * transaction.  A consumer started before ALTER EXTENSION tweetlake UPDATE learns it here,
+ * at its next reading of the offsets; until then its statements, without the source,
+ * still find the default source's rows, the only ones an update leaves.
+ */
+static bool
+offsets_by_source(void)
+{
+	Oid			relid = get_relname_relid("offsets", get_namespace_oid("tweetlake", true));
+
+	return OidIsValid(relid) && get_attnum(relid, "source") != InvalidAttrNumber;
+}
+
+/*
  * Reads (creating them if new) this consumer's rows of tweetlake.offsets into
  * cons.committed, with the cluster id check: offsets stored against another Kafka cluster
  * (an embedded broker that came back empty, a topic re-created) would point into nothing.
@@ -272,9 +295,9 @@ publish_progress(bool ask_broker)
 static void
 load_offsets(const char *cluster_id)
 {
-	Oid			types[3] = {TEXTOID, INT4ARRAYOID, TEXTOID};
-	Datum		values[3];
-	char		nulls[4] = {' ', ' ', cluster_id ? ' ' : 'n', '\0'};
+	Oid			types[4] = {TEXTOID, INT4ARRAYOID, TEXTOID, TEXTOID};
+	Datum		values[4];
+	char		nulls[5] = {' ', ' ', cluster_id ? ' ' : 'n', ' ', '\0'};
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -282,13 +305,25 @@ load_offsets(const char *cluster_id)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "reading tweetlake.offsets");
 
+	/*
+	 * the schema's offsets, as they are now (ALTER EXTENSION ... UPDATE may
+	 * have run)
+	 */
+	cons.by_source = offsets_by_source();
 	values[0] = CStringGetTextDatum(cons.topic);
 	values[1] = int4_array(cons.mine, cons.nmine);
 	values[2] = cluster_id ? CStringGetTextDatum(cluster_id) : (Datum) 0;
-	run_sql_nulls("INSERT INTO tweetlake.offsets (topic, partition, next_offset, cluster_id) "
-				  "SELECT $1, p, -1, $3 FROM pg_catalog.unnest($2) AS p ORDER BY p "
-				  "ON CONFLICT (topic, partition) DO NOTHING",
-				  3, types, values, nulls);
+	values[3] = CStringGetTextDatum(tl_source.name);
+	if (cons.by_source)
+		run_sql_nulls("INSERT INTO tweetlake.offsets (source, topic, partition, next_offset, cluster_id) "
+					  "SELECT $4, $1, p, -1, $3 FROM pg_catalog.unnest($2) AS p ORDER BY p "
+					  "ON CONFLICT (source, topic, partition) DO NOTHING",
+					  4, types, values, nulls);
+	else
+		run_sql_nulls("INSERT INTO tweetlake.offsets (topic, partition, next_offset, cluster_id) "
+					  "SELECT $1, p, -1, $3 FROM pg_catalog.unnest($2) AS p ORDER BY p "
+					  "ON CONFLICT (topic, partition) DO NOTHING",
+					  3, types, values, nulls);
 
 	/*
 	 * Another cluster: its offsets mean nothing here; keep the rows, restart
@@ -296,27 +331,36 @@ load_offsets(const char *cluster_id)
 	 */
 	if (cluster_id)
 	{
-		run_sql("UPDATE tweetlake.offsets SET next_offset = -1, cluster_id = $3, updated_at = pg_catalog.now() "
+		run_sql(cons.by_source ?
+				"UPDATE tweetlake.offsets SET next_offset = -1, cluster_id = $3, updated_at = pg_catalog.now() "
+				"WHERE source OPERATOR(pg_catalog.=) $4 AND topic OPERATOR(pg_catalog.=) $1 "
+				"AND partition OPERATOR(pg_catalog.=) ANY ($2) "
+				"AND (cluster_id IS NULL OR cluster_id OPERATOR(pg_catalog.<>) $3)" :
+				"UPDATE tweetlake.offsets SET next_offset = -1, cluster_id = $3, updated_at = pg_catalog.now() "
 				"WHERE topic OPERATOR(pg_catalog.=) $1 AND partition OPERATOR(pg_catalog.=) ANY ($2) "
 				"AND (cluster_id IS NULL OR cluster_id OPERATOR(pg_catalog.<>) $3)",
-				3, types, values);
+				4, types, values);
 		if (SPI_processed > 0)
 		{
 			tl_slot_error(cons.slot, "broker cluster changed to %s: reading %d partition(s) from their start",
 						  cluster_id, (int) SPI_processed);
 			ereport(WARNING,
 					(errcode(ERRCODE_WARNING),
-					 errmsg("tweetlake consumer %d: Kafka cluster id changed to \"%s\"",
-							cons.index, cluster_id),
+					 errmsg("%s: Kafka cluster id changed to \"%s\"",
+							cons.name, cluster_id),
 					 errdetail("The broker lost or replaced its data (the embedded broker does on every restart), so topic \"%s\" is read from the start. "
 							   "Rows already in bronze are kept; duplicates of them by tweet_id are skipped in silver.",
 							   cons.topic)));
 		}
 	}
 
-	run_sql("SELECT partition, next_offset FROM tweetlake.offsets "
+	run_sql(cons.by_source ?
+			"SELECT partition, next_offset FROM tweetlake.offsets "
+			"WHERE source OPERATOR(pg_catalog.=) $4 AND topic OPERATOR(pg_catalog.=) $1 "
+			"AND partition OPERATOR(pg_catalog.=) ANY ($2)" :
+			"SELECT partition, next_offset FROM tweetlake.offsets "
 			"WHERE topic OPERATOR(pg_catalog.=) $1 AND partition OPERATOR(pg_catalog.=) ANY ($2)",
-			2, types, values);
+			4, types, values);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		bool		isnull;
@@ -540,8 +584,8 @@ offset_out_of_range(int32 partition)
 		{
 			ereport(WARNING,
 					(errcode(ERRCODE_WARNING),
-					 errmsg("tweetlake consumer %d: the broker lost its log of partition %d of topic \"%s\"",
-							cons.index, p, cons.topic),
+					 errmsg("%s: the broker lost its log of partition %d of topic \"%s\"",
+							cons.name, p, cons.topic),
 					 errdetail("The partition ends at offset " INT64_FORMAT " but offsets up to " INT64_FORMAT
 							   " are stored; it is read again from offset " INT64_FORMAT ".",
 							   hi, at, lo)));
@@ -552,8 +596,8 @@ offset_out_of_range(int32 partition)
 		{
 			ereport(WARNING,
 					(errcode(ERRCODE_WARNING),
-					 errmsg("tweetlake consumer %d: messages of partition %d of topic \"%s\" were deleted by the broker before they were read",
-							cons.index, p, cons.topic),
+					 errmsg("%s: messages of partition %d of topic \"%s\" were deleted by the broker before they were read",
+							cons.name, p, cons.topic),
 					 errdetail("Offsets " INT64_FORMAT " to " INT64_FORMAT " (" INT64_FORMAT " messages) are lost: "
 							   "offset " INT64_FORMAT " was to be read next, and the partition now starts at offset " INT64_FORMAT ". "
 							   "Reading goes on from there.",
@@ -670,7 +714,7 @@ collect_batch(rd_kafka_message_t **msgs, int max)
 		if (cons.reconnect)
 			break;
 		if (ConfigReloadPending ||
-			(n == 0 && got <= 0 && (tweetlake_brokers == NULL || tweetlake_brokers[0] == '\0') &&
+			(n == 0 && got <= 0 && tl_source_embedded() &&
 			 tl_shared->broker_generation != cons.client.broker_generation))
 			break;
 	}
@@ -808,17 +852,31 @@ sort_batch(rd_kafka_message_t **msgs, int n, Batch *b)
 	return b->ntouched > 0;
 }
 
-/* Step 2, the fence: locks the batch's offsets rows and checks nobody else moved them. */
+/*
+ * Step 4, the fence: locks the batch's offsets rows and checks nobody else moved them.  It
+ * comes after the rows are written, so that a batch takes its locks in one order, the
+ * batch trigger's tables first and tweetlake.offsets last, as ALTER EXTENSION tweetlake
+ * UPDATE does when its scripts alter both (0.12.0 alters tweetlake.offsets after earlier
+ * versions' scripts altered the trigger's tables); fencing first, a batch held offsets
+ * while it waited for those tables, and the update deadlocked with it.  A second consumer
+ * of the same partition (a restarted launcher's, say) writes its rows too, then fails here
+ * and rolls them back.
+ */
 static void
 fence_offsets(Batch *b)
 {
-	Oid			types[2] = {TEXTOID, INT4ARRAYOID};
-	Datum		values[2] = {CStringGetTextDatum(cons.topic), int4_array(b->touched, b->ntouched)};
+	Oid			types[3] = {TEXTOID, INT4ARRAYOID, TEXTOID};
+	Datum		values[3] = {CStringGetTextDatum(cons.topic), int4_array(b->touched, b->ntouched),
+	CStringGetTextDatum(tl_source.name)};
 
-	run_sql("SELECT partition, next_offset FROM tweetlake.offsets "
+	run_sql(cons.by_source ?
+			"SELECT partition, next_offset FROM tweetlake.offsets "
+			"WHERE source OPERATOR(pg_catalog.=) $3 AND topic OPERATOR(pg_catalog.=) $1 "
+			"AND partition OPERATOR(pg_catalog.=) ANY ($2) ORDER BY partition FOR UPDATE" :
+			"SELECT partition, next_offset FROM tweetlake.offsets "
 			"WHERE topic OPERATOR(pg_catalog.=) $1 AND partition OPERATOR(pg_catalog.=) ANY ($2) "
 			"ORDER BY partition FOR UPDATE",
-			2, types, values);
+			3, types, values);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		bool		isnull;
@@ -829,7 +887,7 @@ fence_offsets(Batch *b)
 			if (b->touched[t] == p && b->touched_from[t] != o)
 				ereport(ERROR,
 						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("offset of partition %d moved under tweetlake consumer %d", p, cons.index),
+						 errmsg("offset of partition %d moved under %s", p, cons.name),
 						 errdetail("It moved from " INT64_FORMAT " to " INT64_FORMAT "; another consumer wrote this partition.",
 								   b->touched_from[t], o),
 						 errhint("The batch is dropped and read again from the stored offset.")));
@@ -903,7 +961,7 @@ nullable_text_array(Datum *v, bool *nulls, int n)
 }
 
 /*
- * Step 3: the bronze rows from..from+count-1 in one INSERT (one run of the batch trigger).
+ * Step 2: the bronze rows from..from+count-1 in one INSERT (one run of the batch trigger).
  * Tombstones among them go in with raw NULL and their key in kafka_key (schema 0.5.0 on;
  * see tombstones_without_schema).
  */
@@ -1032,7 +1090,7 @@ insert_rows_work(void *arg)
 }
 
 /*
- * Step 3 when isolating: the rows from..from+count-1 in chunks, each in a subtransaction
+ * Step 2 when isolating: the rows from..from+count-1 in chunks, each in a subtransaction
  * (as a PL/pgSQL exception block does); a failing chunk is halved until the messages that
  * fail on their own are found, and those become dead letters with the error.  An error of
  * the environment is thrown on: the whole batch is then retried later.
@@ -1072,7 +1130,7 @@ insert_rows_isolating(Batch *b, int from, int count)
 	}
 }
 
-/* Step 4: the dead letters (not text, or failing on their own when isolating). */
+/* Step 3: the dead letters (not text, or failing on their own when isolating). */
 static void
 insert_dead_letters(Batch *b)
 {
@@ -1096,14 +1154,19 @@ insert_dead_letters(Batch *b)
 static void
 store_offsets(Batch *b)
 {
-	Oid			types[3] = {TEXTOID, INT4ARRAYOID, INT8ARRAYOID};
-	Datum		values[3] = {CStringGetTextDatum(cons.topic), int4_array(b->touched, b->ntouched),
-	int8_array(b->touched_to, b->ntouched)};
+	Oid			types[4] = {TEXTOID, INT4ARRAYOID, INT8ARRAYOID, TEXTOID};
+	Datum		values[4] = {CStringGetTextDatum(cons.topic), int4_array(b->touched, b->ntouched),
+	int8_array(b->touched_to, b->ntouched), CStringGetTextDatum(tl_source.name)};
 
-	run_sql("UPDATE tweetlake.offsets o SET next_offset = u.n, updated_at = pg_catalog.now() "
+	run_sql(cons.by_source ?
+			"UPDATE tweetlake.offsets o SET next_offset = u.n, updated_at = pg_catalog.now() "
+			"FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS u(p, n) "
+			"WHERE o.source OPERATOR(pg_catalog.=) $4 AND o.topic OPERATOR(pg_catalog.=) $1 "
+			"AND o.partition OPERATOR(pg_catalog.=) u.p" :
+			"UPDATE tweetlake.offsets o SET next_offset = u.n, updated_at = pg_catalog.now() "
 			"FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS u(p, n) "
 			"WHERE o.topic OPERATOR(pg_catalog.=) $1 AND o.partition OPERATOR(pg_catalog.=) u.p",
-			3, types, values);
+			4, types, values);
 }
 
 /* Step 6, after the commit: move on, count, and publish the progress. */
@@ -1127,7 +1190,7 @@ batch_committed(Batch *b)
 }
 
 /*
- * Writes one batch: offsets (fenced) + bronze rows + dead letters, one transaction.
+ * Writes one batch: bronze rows + dead letters + offsets (fenced), one transaction.
  * Messages below the committed offset (re-deliveries) are skipped.  With isolate, rows
  * that fail on their own become dead letters instead of failing the batch.
  */
@@ -1149,13 +1212,13 @@ write_batch(rd_kafka_message_t **msgs, int n, bool isolate)
 	pgstat_report_activity(STATE_RUNNING, activity);
 	memset(&tl_batch_counts, 0, sizeof(tl_batch_counts));	/* the trigger counts */
 
-	fence_offsets(&b);
 	tombstones_without_schema(&b);
 	if (isolate)
 		insert_rows_isolating(&b, 0, b.nrows);
 	else if (b.nrows > 0)
 		insert_rows(&b, 0, b.nrows);
 	insert_dead_letters(&b);
+	fence_offsets(&b);
 	store_offsets(&b);
 
 	PopActiveSnapshot();
@@ -1248,8 +1311,8 @@ batch_failed(ErrorData *edata, int n)
 	{
 		ereport(LOG,
 				(errcode(edata->sqlerrcode),
-				 errmsg("tweetlake consumer %d could not store a batch of %d messages: %s",
-						cons.index, n, edata->message),
+				 errmsg("%s could not store a batch of %d messages: %s",
+						cons.name, n, edata->message),
 				 edata->detail ?
 				 errdetail("%s\nAttempt %d since %s; the batch is read again from the stored offsets in %ld ms.",
 						   edata->detail, cons.retries, timestamptz_to_str(cons.stalled_since),
@@ -1270,8 +1333,8 @@ stall_over(void)
 		return;
 	if (cons.stall_logged[0] != '\0')
 		ereport(LOG,
-				(errmsg("tweetlake consumer %d stored its batch after %d failed attempts",
-						cons.index, cons.retries)));
+				(errmsg("%s stored its batch after %d failed attempts",
+						cons.name, cons.retries)));
 	cons.retries = 0;
 	cons.stalled_since = 0;
 	cons.retry_delay_ms = 0;
@@ -1349,7 +1412,19 @@ tweetlake_consumer_main(Datum arg)
 	 */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 
-	cons.slot = tl_slot_acquire(TL_ROLE_CONSUMER, cons.index);
+	/*
+	 * the source's settings: postgresql.conf's, or its row (an error if it is
+	 * gone)
+	 */
+	args.source[sizeof(args.source) - 1] = '\0';
+	tl_source_load(args.source);
+	if (tl_source.is_default)
+		snprintf(cons.name, sizeof(cons.name), "tweetlake consumer %d", cons.index);
+	else
+		snprintf(cons.name, sizeof(cons.name), "tweetlake consumer %d of source \"%s\"",
+				 cons.index, tl_source.name);
+
+	cons.slot = tl_slot_acquire(TL_ROLE_CONSUMER, tl_source.name, cons.index);
 	cons.client.slot = cons.slot;
 	cons.batch_ctx = AllocSetContextCreate(TopMemoryContext, "tweetlake consumer batch",
 										   ALLOCSET_DEFAULT_SIZES);
@@ -1372,7 +1447,7 @@ tweetlake_consumer_main(Datum arg)
 		}
 		if (cons.rk != NULL && tl_kafka_settings_changed(&cons.client))
 		{
-			ereport(LOG, (errmsg("tweetlake consumer %d: Kafka settings changed, reconnecting", cons.index)));
+			ereport(LOG, (errmsg("%s: Kafka settings changed, reconnecting", cons.name)));
 			disconnect();
 		}
 		if (cons.rk == NULL)
@@ -1380,7 +1455,7 @@ tweetlake_consumer_main(Datum arg)
 			tl_kafka_remember_settings(&cons.client);
 			if (cons.topic)
 				pfree(cons.topic);
-			cons.topic = MemoryContextStrdup(TopMemoryContext, tweetlake_topic);
+			cons.topic = MemoryContextStrdup(TopMemoryContext, tl_source_topic());
 			if (!connect_consumer())
 			{
 				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

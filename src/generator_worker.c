@@ -1,7 +1,8 @@
 /*
- * generator_worker.c - Kafka producing: the generator background worker (started by the launcher)
- * turns tweet_model.c's tweets into messages on tweetlake.topic at tweetlake.generator_rate
- * messages/s (token bucket; -1 = as fast as the brokers take them), keyed by tweet_id, with
+ * generator_worker.c - Kafka producing: the generator background worker (started by the launcher
+ * for a source whose generator_rate is not 0) turns tweet_model.c's tweets into messages on
+ * the source's topic (tweetlake.topic for the default source) at its rate, tweetlake.generator_rate
+ * messages/s for the default source (token bucket; -1 = as fast as the brokers take them), keyed by tweet_id, with
  * an idempotent producer; tweetlake.generator_update_share and _delete_share of them are
  * updates and tombstones of tweets it produced earlier.  tweetlake.produce(payload) sends
  * one message from SQL.  On the embedded broker it holds back while the consumers are
@@ -116,13 +117,13 @@ bp_record_bytes(size_t value_len, size_t key_len)
 static void
 bp_connected(int npartitions)
 {
-	bp_active = tweetlake_brokers == NULL || tweetlake_brokers[0] == '\0';
+	bp_active = tl_source_embedded();
 	bp_inflight = 0;
 	if (!bp_active)
 		return;
 	npartitions = Min(npartitions, TL_MAX_PARTITIONS);
 	if (bp_parts != NULL && bp_generation == gen_client.broker_generation &&
-		bp_npartitions == npartitions && strcmp(bp_topic, tweetlake_topic) == 0)
+		bp_npartitions == npartitions && strcmp(bp_topic, tl_source_topic()) == 0)
 		return;
 	if (bp_parts == NULL || bp_npartitions != npartitions)
 	{
@@ -140,7 +141,7 @@ bp_connected(int npartitions)
 	bp_generation = gen_client.broker_generation;
 	if (bp_topic)
 		pfree(bp_topic);
-	bp_topic = MemoryContextStrdup(TopMemoryContext, tweetlake_topic);
+	bp_topic = MemoryContextStrdup(TopMemoryContext, tl_source_topic());
 	bp_trust_after = GetCurrentTimestamp();
 	bp_worst_held = 0;
 	bp_waiting = false;
@@ -195,10 +196,10 @@ bp_refresh(void)
 	LWLockAcquire(tl_shared->lock, LW_SHARED);
 	for (int p = 0; p < bp_npartitions; p++)
 	{
-		TlPartitionSlot *ps = &tl_shared->partitions[p];
+		TlPartitionSlot *ps = tl_partition_slot(tl_source.name, p, false);
 
-		trusted[p] = ps->updated_at >= bp_trust_after;
-		next[p] = ps->next_offset;
+		trusted[p] = ps != NULL && ps->updated_at >= bp_trust_after;
+		next[p] = ps ? ps->next_offset : 0;
 	}
 	LWLockRelease(tl_shared->lock);
 
@@ -353,7 +354,7 @@ gen_connect(void)
 	 * would sit in the queue until they time out.
 	 */
 	tl_slot_set_state(gen_slot, "connecting");
-	npartitions = tl_kafka_topic_partitions(gen_rk, &gen_client, tweetlake_topic);
+	npartitions = tl_kafka_topic_partitions(gen_rk, &gen_client, tl_source_topic());
 	if (npartitions == 0)
 	{
 		rd_kafka_destroy(gen_rk);
@@ -392,7 +393,7 @@ produce_one(TweetGenerator *gen, GenMessage *msg, int64 now_unix_us)
 	key_len = strlen(msg->key);
 	value = msg->kind == TG_DELETE ? NULL : msg->buf;	/* a tombstone: no value */
 	err = rd_kafka_producev(gen_rk,
-							RD_KAFKA_V_TOPIC(tweetlake_topic),
+							RD_KAFKA_V_TOPIC(tl_source_topic()),
 							RD_KAFKA_V_KEY(msg->key, key_len),
 							RD_KAFKA_V_VALUE(value, len),
 							RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -417,6 +418,7 @@ produce_one(TweetGenerator *gen, GenMessage *msg, int64 now_unix_us)
 void
 tweetlake_generator_main(Datum arg)
 {
+	TlConsumerArgs args;
 	TgOptions	opt;
 	TweetGenerator *gen;
 	GenMessage	msg = {0};
@@ -440,9 +442,22 @@ tweetlake_generator_main(Datum arg)
 	 */
 	ConfigReloadPending = true;
 
-	/* no database: only a backend entry, for pg_stat_activity */
-	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
-	gen_slot = tl_slot_acquire(TL_ROLE_GENERATOR, 0);
+	/*
+	 * The default source's generator needs no database: only a backend entry,
+	 * for pg_stat_activity.  Another reads its source's row, as
+	 * tweetlake_worker when the launcher found it.
+	 */
+	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
+	args.source[sizeof(args.source) - 1] = '\0';
+	if (args.source[0] == '\0' || strcmp(args.source, TL_DEFAULT_SOURCE) == 0)
+		BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	else
+	{
+		BackgroundWorkerInitializeConnectionByOid(args.dboid, args.roleoid, 0);
+		SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	}
+	tl_source_load(args.source);
+	gen_slot = tl_slot_acquire(TL_ROLE_GENERATOR, tl_source.name, 0);
 	gen_client.slot = gen_slot;
 	before_shmem_exit(gen_exit, (Datum) 0);
 
@@ -503,7 +518,7 @@ tweetlake_generator_main(Datum arg)
 			shown_rate = INT_MIN;	/* show the producing state again */
 		}
 
-		rate = tweetlake_generator_rate;
+		rate = tl_source_generator_rate();
 
 		/*
 		 * the embedded broker: wait while the consumers are too far behind,
@@ -679,7 +694,7 @@ tweetlake_produce(PG_FUNCTION_ARGS)
 	}
 
 	err = rd_kafka_producev(sql_rk,
-							RD_KAFKA_V_TOPIC(tweetlake_topic),
+							RD_KAFKA_V_TOPIC(tl_source_topic()),
 							RD_KAFKA_V_VALUE(payload ? VARDATA_ANY(payload) : NULL,
 											 payload ? VARSIZE_ANY_EXHDR(payload) : 0),
 							RD_KAFKA_V_KEY(key ? VARDATA_ANY(key) : NULL, key ? VARSIZE_ANY_EXHDR(key) : 0),
@@ -689,7 +704,7 @@ tweetlake_produce(PG_FUNCTION_ARGS)
 	if (err)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("could not produce to Kafka topic \"%s\"", tweetlake_topic),
+				 errmsg("could not produce to Kafka topic \"%s\"", tl_source_topic()),
 				 errdetail("%s", rd_kafka_err2str(err))));
 
 	/*

@@ -1,8 +1,8 @@
 /*
  * kafka.c - the Kafka client pieces shared by the generator (generator_worker.c), the consumers
- * (consumer.c) and tweetlake.produce(): where the brokers are (tweetlake.brokers or the
- * embedded broker), the configuration from tweetlake.kafka_config and
- * tweetlake.kafka_config_file, the error callback that reports into a worker's status slot,
+ * (consumer.c) and tweetlake.produce(): where the brokers of the worker's source are
+ * (source.c: tweetlake.brokers or the embedded broker for the default source), the
+ * configuration from tweetlake.kafka_config and the source's properties file, the error callback that reports into a worker's status slot,
  * the check that the topic exists, noticing changed settings, redaction of secrets in
  * anything that reaches the log or tweetlake.status, and librdkafka's threads kept away
  * from the server's signals.
@@ -33,8 +33,8 @@ tl_bootstrap_servers(bool wait)
 	static char buf[sizeof(((TlShared *) 0)->bootstrap)];
 
 	(void) wait;
-	if (tweetlake_brokers && tweetlake_brokers[0] != '\0')
-		return tweetlake_brokers;
+	if (tl_source_brokers()[0] != '\0')
+		return tl_source_brokers();
 	if (tl_shared == NULL)
 		return NULL;
 	LWLockAcquire(tl_shared->lock, LW_SHARED);
@@ -236,19 +236,31 @@ apply_property(rd_kafka_conf_t *conf, const char *role, char *item, const char *
 	return true;
 }
 
-/* The contents of tweetlake.kafka_config_file (palloc'd), or NULL with errbuf set. */
+/* What names the properties file in messages: the setting, or the source's column. */
+static const char *
+config_file_setting(void)
+{
+	static char buf[TL_SOURCE_NAMELEN + 64];
+
+	if (tl_source.is_default)
+		return "tweetlake.kafka_config_file";
+	snprintf(buf, sizeof(buf), "kafka_config_file of source \"%s\"", tl_source.name);
+	return buf;
+}
+
+/* The contents of the source's properties file (palloc'd), or NULL with errbuf set. */
 static char *
 read_config_file(char *errbuf, size_t errlen)
 {
-	FILE	   *f = AllocateFile(tweetlake_kafka_config_file, "r");
+	FILE	   *f = AllocateFile(tl_source_kafka_config_file(), "r");
 	StringInfoData buf;
 	char		chunk[1024];
 	size_t		n;
 
 	if (f == NULL)
 	{
-		snprintf(errbuf, errlen, "could not open tweetlake.kafka_config_file \"%s\": %s",
-				 tweetlake_kafka_config_file, strerror(errno));
+		snprintf(errbuf, errlen, "could not open %s \"%s\": %s",
+				 config_file_setting(), tl_source_kafka_config_file(), strerror(errno));
 		return NULL;
 	}
 	initStringInfo(&buf);
@@ -260,7 +272,8 @@ read_config_file(char *errbuf, size_t errlen)
 
 /*
  * A new librdkafka configuration for role ("producer" or "consumer") with the bootstrap
- * list, tweetlake.kafka_config and then tweetlake.kafka_config_file applied; NULL with a
+ * list, tweetlake.kafka_config (the default source) and then the source's properties file
+ * (tweetlake.kafka_config_file or its kafka_config_file) applied; NULL with a
  * (secret-free) message in errbuf if a property is refused or no broker is known.
  */
 rd_kafka_conf_t *
@@ -303,7 +316,7 @@ tl_kafka_conf(const char *role, char *errbuf, size_t errlen)
 		rd_kafka_conf_set(conf, "queue.buffering.max.kbytes", "16384", errbuf, errlen);
 	}
 
-	list = pstrdup(tweetlake_kafka_config ? tweetlake_kafka_config : "");
+	list = pstrdup(tl_source_kafka_config());
 	for (char *item = strtok_r(list, ";\n", &save); item; item = strtok_r(NULL, ";\n", &save))
 	{
 		char		where[64];
@@ -317,7 +330,7 @@ tl_kafka_conf(const char *role, char *errbuf, size_t errlen)
 	}
 	pfree(list);
 
-	if (tweetlake_kafka_config_file && tweetlake_kafka_config_file[0] != '\0')
+	if (tl_source_kafka_config_file()[0] != '\0')
 	{
 		char	   *contents = read_config_file(errbuf, errlen);
 		char	   *line = contents;
@@ -335,8 +348,8 @@ tl_kafka_conf(const char *role, char *errbuf, size_t errlen)
 
 			if (next)
 				*next++ = '\0';
-			snprintf(where, sizeof(where), "tweetlake.kafka_config_file \"%s\" line %d",
-					 tweetlake_kafka_config_file, ++lineno);
+			snprintf(where, sizeof(where), "%s \"%s\" line %d",
+					 config_file_setting(), tl_source_kafka_config_file(), ++lineno);
 			if (!apply_property(conf, role, line, where, errbuf, errlen))
 			{
 				pfree(contents);
@@ -360,15 +373,15 @@ static char *
 kafka_settings(void)
 {
 	struct stat st;
-	const char *file = tweetlake_kafka_config_file ? tweetlake_kafka_config_file : "";
+	const char *file = tl_source_kafka_config_file();
 	char		fid[128] = "";
-	bool		embedded = tweetlake_brokers == NULL || tweetlake_brokers[0] == '\0';
+	bool		embedded = tl_source_embedded();
 
 	if (file[0] != '\0' && stat(file, &st) == 0)
 		snprintf(fid, sizeof(fid), "%lu:%lld:%lld.%09ld", (unsigned long) st.st_ino,
 				 (long long) st.st_size, (long long) st.st_mtim.tv_sec, (long) st.st_mtim.tv_nsec);
-	return psprintf("%s|%s|%s|%s|%s|%s|%u", tweetlake_brokers, tweetlake_topic,
-					tweetlake_kafka_config, file, fid,
+	return psprintf("%s|%s|%s|%s|%s|%s|%u", tl_source_brokers(), tl_source_topic(),
+					tl_source_kafka_config(), file, fid,
 					tl_bootstrap_servers(false) ? tl_bootstrap_servers(false) : "",
 					(embedded && tl_shared) ? tl_shared->broker_generation : 0);
 }
@@ -406,7 +419,7 @@ tl_kafka_broker_alive(const TlKafkaClient *client)
 {
 	bool		alive;
 
-	if (tweetlake_brokers != NULL && tweetlake_brokers[0] != '\0')
+	if (!tl_source_embedded())
 		return true;
 	if (tl_shared == NULL)
 		return false;

@@ -1,8 +1,10 @@
 /*
  * launcher.c - the supervisor: a static background worker (registered from _PG_init) that
- * connects to tweetlake.database, waits for the extension, and keeps the embedded broker,
- * the generator and tweetlake.consumers consumer workers running as wanted, restarting any
- * that stop.  tweetlake.start() / tweetlake.stop() change what is wanted.
+ * connects to tweetlake.database, waits for the extension, and keeps the embedded broker and
+ * each enabled source's generator and consumers (tweetlake.sources; the default source is
+ * postgresql.conf's settings) running as wanted, restarting any that stop.  A source's row
+ * is read every second: its workers start, restart with new settings, or stop when it is
+ * dropped or disabled.  tweetlake.start() / tweetlake.stop() change what is wanted.
  *
  * The children are dynamic workers that are never restarted by the postmaster: only the
  * launcher starts them, so no crash-and-restart cycle can leave two of the same running.
@@ -25,6 +27,7 @@
 #include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -40,13 +43,34 @@ PG_FUNCTION_INFO_V1(tweetlake_stop);
 
 typedef struct Child
 {
+	bool		used;			/* the entry holds a worker, running or not */
+	bool		wanted;			/* in this pass of the loop */
 	TlRole		role;
 	int			index;
+	char		source[TL_SOURCE_NAMELEN];	/* "" for the broker */
+	int			nconsumers;		/* of its source, for a consumer */
 	BackgroundWorkerHandle *handle;
 	TimestampTz last_start;
 } Child;
 
-static Child children[2 + TL_MAX_CONSUMERS];
+static Child children[TL_MAX_WORKERS];
+
+/* What each source's workers were last started with. */
+typedef struct SourceRun
+{
+	bool		used;
+	bool		seen;			/* in this pass */
+	char		name[TL_SOURCE_NAMELEN];
+	char	   *settings;		/* TopMemoryContext */
+	int			consumers;
+} SourceRun;
+
+static SourceRun runs[TL_MAX_WORKERS];
+
+/* The sources last read, in TopMemoryContext (kept when a reading fails). */
+static TlSourceSpec *specs = NULL;
+static int	nspecs = 0;
+static MemoryContext specs_cxt = NULL;
 
 /* The role the consumers run as (InvalidOid: the bootstrap superuser), and why. */
 typedef enum WorkerRoleState
@@ -246,11 +270,40 @@ child_running(Child *c)
 	return c->handle != NULL && GetBackgroundWorkerPid(c->handle, &pid) != BGWH_STOPPED;
 }
 
+/* The entry for a worker; with create, a new one if it has none (NULL when full). */
+static Child *
+find_child(TlRole role, const char *source, int index, bool create)
+{
+	Child	   *free_entry = NULL;
+
+	for (int i = 0; i < lengthof(children); i++)
+	{
+		Child	   *c = &children[i];
+
+		if (!c->used)
+		{
+			if (free_entry == NULL)
+				free_entry = c;
+		}
+		else if (c->role == role && c->index == index && strcmp(c->source, source) == 0)
+			return c;
+	}
+	if (!create || free_entry == NULL)
+		return NULL;
+	memset(free_entry, 0, sizeof(*free_entry));
+	free_entry->used = true;
+	free_entry->role = role;
+	free_entry->index = index;
+	strlcpy(free_entry->source, source, sizeof(free_entry->source));
+	return free_entry;
+}
+
 static void
 start_child(Child *c)
 {
 	BackgroundWorker worker;
 	const char *fn = NULL;
+	bool		is_default = strcmp(c->source, TL_DEFAULT_SOURCE) == 0;
 
 	memset(&worker, 0, sizeof(worker));
 	switch (c->role)
@@ -273,21 +326,26 @@ start_child(Child *c)
 	worker.bgw_restart_time = BGW_NEVER_RESTART;
 	strlcpy(worker.bgw_library_name, "tweetlake", BGW_MAXLEN);
 	strlcpy(worker.bgw_function_name, fn, BGW_MAXLEN);
-	if (c->role == TL_ROLE_CONSUMER)
+	if (c->role == TL_ROLE_CONSUMER && is_default)
 		snprintf(worker.bgw_name, BGW_MAXLEN, "tweetlake consumer %d", c->index);
+	else if (c->role == TL_ROLE_CONSUMER)
+		snprintf(worker.bgw_name, BGW_MAXLEN, "tweetlake consumer %d of source %s", c->index, c->source);
+	else if (c->role == TL_ROLE_GENERATOR && !is_default)
+		snprintf(worker.bgw_name, BGW_MAXLEN, "tweetlake generator of source %s", c->source);
 	else
 		snprintf(worker.bgw_name, BGW_MAXLEN, "tweetlake %s", tl_role_name(c->role));
 	snprintf(worker.bgw_type, BGW_MAXLEN, "tweetlake %s", tl_role_name(c->role));
 	worker.bgw_main_arg = Int32GetDatum(c->index);
-	if (c->role == TL_ROLE_CONSUMER)
+	if (c->role == TL_ROLE_CONSUMER || c->role == TL_ROLE_GENERATOR)
 	{
 		TlConsumerArgs args;
 
 		StaticAssertStmt(sizeof(TlConsumerArgs) <= BGW_EXTRALEN, "TlConsumerArgs too large");
 		memset(&args, 0, sizeof(args));
-		args.nconsumers = tweetlake_consumers;
+		args.nconsumers = c->nconsumers;
 		args.dboid = MyDatabaseId;
 		args.roleoid = worker_role;
+		strlcpy(args.source, c->source, sizeof(args.source));
 		memcpy(worker.bgw_extra, &args, sizeof(args));
 	}
 	worker.bgw_notify_pid = MyProcPid;
@@ -300,7 +358,7 @@ start_child(Child *c)
 		ereport(WARNING,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("could not start %s", worker.bgw_name),
-				 errhint("Raise max_worker_processes (tweetlake needs 3 + tweetlake.consumers).")));
+				 errhint("Raise max_worker_processes: SELECT tweetlake.source_workers_needed() says how many tweetlake needs, besides what parallel queries take.")));
 }
 
 static void
@@ -331,11 +389,183 @@ reconcile(Child *c, bool wanted)
 		start_child(c);
 }
 
+/* Stops the workers of a source (of one role, or every role for TL_ROLE_NONE). */
+static void
+stop_source(const char *source, TlRole role)
+{
+	for (int i = 0; i < lengthof(children); i++)
+		if (children[i].used && strcmp(children[i].source, source) == 0 &&
+			(role == TL_ROLE_NONE || children[i].role == role))
+			stop_child(&children[i]);
+}
+
+/* Reads tweetlake.sources into specs, in tl_try_subtransaction. */
+static void
+read_sources_work(void *arg)
+{
+	int		   *n = (int *) arg;
+	TlSourceSpec *got = NULL;
+
+	MemoryContextReset(specs_cxt);
+	*n = tl_sources_read(&got, specs_cxt);
+	specs = got;
+}
+
+/*
+ * The sources to run.  A schema without tweetlake.sources (older than 0.12.0) runs the
+ * default source alone; a reading that fails (the extension being dropped, say) keeps the
+ * last one, with the error in the launcher's last_error.
+ */
+static void
+read_sources(TlWorkerSlot *slot)
+{
+	int			n = 0;
+	ErrorData  *e;
+
+	if (specs_cxt == NULL)
+		specs_cxt = AllocSetContextCreate(TopMemoryContext, "tweetlake sources", ALLOCSET_SMALL_SIZES);
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	e = tl_try_subtransaction(read_sources_work, &n, CurrentMemoryContext);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	if (e != NULL)
+	{
+		tl_slot_error(slot, "reading tweetlake.sources: %s", e->message);
+		FreeErrorData(e);
+		return;
+	}
+	if (n < 0)
+	{
+		MemoryContextReset(specs_cxt);
+		specs = MemoryContextAllocZero(specs_cxt, sizeof(TlSourceSpec));
+		strlcpy(specs[0].name, TL_DEFAULT_SOURCE, sizeof(specs[0].name));
+		specs[0].enabled = true;
+		specs[0].consumers = tweetlake_consumers;
+		specs[0].generator_rate = tweetlake_generator_rate;
+		specs[0].settings = MemoryContextStrdup(specs_cxt, "");
+		n = 1;
+	}
+	else
+	{
+		/*
+		 * the default source's settings are postgresql.conf's, as they are
+		 * now
+		 */
+		for (int i = 0; i < n; i++)
+			if (strcmp(specs[i].name, TL_DEFAULT_SOURCE) == 0)
+			{
+				specs[i].consumers = tweetlake_consumers;
+				specs[i].generator_rate = tweetlake_generator_rate;
+			}
+	}
+	nspecs = n;
+}
+
+static SourceRun *
+find_run(const char *name)
+{
+	SourceRun  *free_entry = NULL;
+
+	for (int i = 0; i < lengthof(runs); i++)
+	{
+		if (!runs[i].used)
+		{
+			if (free_entry == NULL)
+				free_entry = &runs[i];
+		}
+		else if (strcmp(runs[i].name, name) == 0)
+			return &runs[i];
+	}
+	if (free_entry == NULL)
+		return NULL;
+	memset(free_entry, 0, sizeof(*free_entry));
+	free_entry->used = true;
+	strlcpy(free_entry->name, name, sizeof(free_entry->name));
+	return free_entry;
+}
+
+/*
+ * Marks the workers each source wants in this pass (none while the pipeline or the source
+ * is off), restarting a source's workers whose settings changed, and its consumers when
+ * their number did (a new spread of partitions).  A source gone from the table has its
+ * workers stopped and its rows of tweetlake.status and consumer_lag forgotten.  Returns how
+ * many consumers are wanted, and the number of sources running in *nsources.
+ */
+static int
+plan_sources(bool pipeline_on, int *nsources)
+{
+	int			total = 0;
+
+	*nsources = 0;
+	for (int i = 0; i < lengthof(runs); i++)
+		runs[i].seen = false;
+	for (int i = 0; i < nspecs; i++)
+	{
+		TlSourceSpec *sp = &specs[i];
+		SourceRun  *run = find_run(sp->name);
+		bool		on = pipeline_on && sp->enabled;
+		int			want = on ? Min(sp->consumers, TL_MAX_CONSUMERS) : 0;
+
+		if (run == NULL)
+			continue;
+		run->seen = true;
+		if (run->settings == NULL || strcmp(run->settings, sp->settings) != 0)
+		{
+			if (run->settings != NULL)
+			{
+				ereport(LOG,
+						(errmsg("tweetlake launcher: source \"%s\" changed, restarting its workers", sp->name)));
+				stop_source(sp->name, TL_ROLE_NONE);
+				pfree(run->settings);
+			}
+			run->settings = MemoryContextStrdup(TopMemoryContext, sp->settings);
+		}
+		if (want > 0 && want != run->consumers)
+		{
+			stop_source(sp->name, TL_ROLE_CONSUMER);
+			run->consumers = want;
+		}
+		for (int c = 0; c < want; c++)
+		{
+			Child	   *child = find_child(TL_ROLE_CONSUMER, sp->name, c, true);
+
+			if (child == NULL)
+				break;
+			child->wanted = true;
+			child->nconsumers = want;
+		}
+		if (on && sp->generator_rate != 0)
+		{
+			Child	   *child = find_child(TL_ROLE_GENERATOR, sp->name, 0, true);
+
+			if (child)
+				child->wanted = true;
+		}
+		total += want;
+		if (on)
+			(*nsources)++;
+	}
+	for (int i = 0; i < lengthof(runs); i++)
+		if (runs[i].used && !runs[i].seen)
+		{
+			ereport(LOG,
+					(errmsg("tweetlake launcher: source \"%s\" was dropped, stopping its workers", runs[i].name)));
+			stop_source(runs[i].name, TL_ROLE_NONE);
+			tl_partition_slots_forget(runs[i].name);
+			if (runs[i].settings)
+				pfree(runs[i].settings);
+			memset(&runs[i], 0, sizeof(runs[i]));
+		}
+	return total;
+}
+
 static void
 stop_all_children(int code, Datum arg)
 {
 	for (int i = lengthof(children) - 1; i >= 0; i--)
-		if (children[i].handle)
+		if (children[i].used && children[i].handle)
 			TerminateBackgroundWorker(children[i].handle);
 	if (tl_shared)
 	{
@@ -357,27 +587,20 @@ tweetlake_launcher_main(Datum arg)
 	TimestampTz last_check = 0;
 	TimestampTz next_maintenance = 0;
 	bool		pipeline_was_on = false;
-	int			running_consumers = tweetlake_consumers;
 
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(tweetlake_database, NULL, 0);
 
-	slot = tl_slot_acquire(TL_ROLE_LAUNCHER, 0);
+	slot = tl_slot_acquire(TL_ROLE_LAUNCHER, "", 0);
 	LWLockAcquire(tl_shared->lock, LW_EXCLUSIVE);
 	tl_shared->launcher_pid = MyProcPid;
 	tl_shared->launcher_latch = MyLatch;
 	LWLockRelease(tl_shared->lock);
 
 	memset(children, 0, sizeof(children));
-	children[0].role = TL_ROLE_BROKER;
-	children[1].role = TL_ROLE_GENERATOR;
-	for (int i = 0; i < TL_MAX_CONSUMERS; i++)
-	{
-		children[2 + i].role = TL_ROLE_CONSUMER;
-		children[2 + i].index = i;
-	}
+	memset(runs, 0, sizeof(runs));
 	before_shmem_exit(stop_all_children, (Datum) 0);
 
 	while (!ShutdownRequestPending)
@@ -386,6 +609,8 @@ tweetlake_launcher_main(Datum arg)
 		bool		embedded;
 		char		state[64];
 		int			wanted_consumers;
+		int			nsources = 0;
+		Child	   *broker;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -407,17 +632,18 @@ tweetlake_launcher_main(Datum arg)
 
 			/*
 			 * A new role (ALTER EXTENSION tweetlake UPDATE created it, or it
-			 * was dropped): running consumers still run as the old one, so
-			 * start them again.
+			 * was dropped): running consumers and generators still run as the
+			 * old one, so start them again.
 			 */
 			if (installed && roleoid != worker_role)
 			{
 				bool		any = false;
 
-				for (int i = 0; i < TL_MAX_CONSUMERS; i++)
-					if (children[2 + i].handle)
+				for (int i = 0; i < lengthof(children); i++)
+					if (children[i].used && children[i].handle &&
+						(children[i].role == TL_ROLE_CONSUMER || children[i].role == TL_ROLE_GENERATOR))
 					{
-						stop_child(&children[2 + i]);
+						stop_child(&children[i]);
 						any = true;
 					}
 				if (any && OidIsValid(roleoid))
@@ -435,18 +661,19 @@ tweetlake_launcher_main(Datum arg)
 		enabled = tl_shared->enabled;
 		LWLockRelease(tl_shared->lock);
 		embedded = tweetlake_brokers == NULL || tweetlake_brokers[0] == '\0';
-		wanted_consumers = (installed && enabled) ? tweetlake_consumers : 0;
 
-		/*
-		 * a new consumer count means a new spread of partitions: restart them
-		 * all
-		 */
-		if (wanted_consumers > 0 && wanted_consumers != running_consumers)
+		/* the sources, read every pass (a second apart) */
+		if (installed)
 		{
-			for (int i = 0; i < TL_MAX_CONSUMERS; i++)
-				stop_child(&children[2 + i]);
-			running_consumers = wanted_consumers;
+			pgstat_report_activity(STATE_RUNNING, "reading tweetlake.sources");
+			read_sources(slot);
+			pgstat_report_activity(STATE_IDLE, NULL);
 		}
+		else
+			nspecs = 0;
+		for (int i = 0; i < lengthof(children); i++)
+			children[i].wanted = false;
+		wanted_consumers = plan_sources(installed && enabled, &nsources);
 
 		/*
 		 * Bronze's partitions for today exist before a consumer writes: made
@@ -478,21 +705,32 @@ tweetlake_launcher_main(Datum arg)
 		 * stopping (DROP EXTENSION, tweetlake.stop()) still reaches it to
 		 * flush or finish its batch.
 		 */
+		broker = find_child(TL_ROLE_BROKER, "", 0, true);
 		if (installed && embedded)
-			reconcile(&children[0], true);
-		for (int i = 0; i < TL_MAX_CONSUMERS; i++)
-			reconcile(&children[2 + i], i < wanted_consumers);
-		reconcile(&children[1], installed && enabled && tweetlake_generator_rate != 0);
+			reconcile(broker, true);
+		for (int i = 0; i < lengthof(children); i++)
+		{
+			Child	   *c = &children[i];
+
+			if (!c->used || c->role == TL_ROLE_BROKER)
+				continue;
+			reconcile(c, c->wanted);
+			if (!c->wanted && c->handle == NULL)
+				c->used = false;
+		}
 		if (!(installed && embedded))
-			reconcile(&children[0], false);
+			reconcile(broker, false);
 
 		if (!installed)
 			snprintf(state, sizeof(state), "waiting for CREATE EXTENSION tweetlake");
 		else if (!enabled)
 			snprintf(state, sizeof(state), "pipeline stopped (tweetlake.start() to start)");
-		else
+		else if (nsources <= 1)
 			snprintf(state, sizeof(state), "supervising %d consumer%s", wanted_consumers,
 					 wanted_consumers == 1 ? "" : "s");
+		else
+			snprintf(state, sizeof(state), "supervising %d consumers of %d sources",
+					 wanted_consumers, nsources);
 		tl_slot_set_state(slot, state);
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

@@ -1,6 +1,6 @@
 /*
  * status.c - the shared memory every tweetlake worker reports into (one slot per worker,
- * one per partition) and the functions behind the tweetlake.status and
+ * one per source and partition) and the functions behind the tweetlake.status and
  * tweetlake.consumer_lag views.  Sized in shmem_request_hook, set up in shmem_startup_hook.
  */
 #include "tweetlake.h"
@@ -50,7 +50,7 @@ tl_shmem_startup(void)
 		tl_shared->enabled = tweetlake_autostart;
 		for (int i = 0; i < TL_MAX_WORKERS; i++)
 			SpinLockInit(&tl_shared->workers[i].mutex);
-		for (int i = 0; i < TL_MAX_PARTITIONS; i++)
+		for (int i = 0; i < TL_PARTITION_SLOTS; i++)
 			tl_shared->partitions[i].consumer = -1;
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -98,17 +98,18 @@ tl_role_name(TlRole role)
 
 /*
  * Claims a slot for the calling worker (reusing one left by an earlier process of the same
- * role and index, so counters of a restarted worker start over in the same row) and
+ * role, source and index, so counters of a restarted worker start over in the same row) and
  * arranges for it to be released at exit.
  */
 TlWorkerSlot *
-tl_slot_acquire(TlRole role, int index)
+tl_slot_acquire(TlRole role, const char *source, int index)
 {
 	TlWorkerSlot *slot = NULL;
 
 	LWLockAcquire(tl_shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < TL_MAX_WORKERS && slot == NULL; i++)
-		if (tl_shared->workers[i].role == role && tl_shared->workers[i].index == index)
+		if (tl_shared->workers[i].role == role && tl_shared->workers[i].index == index &&
+			strcmp(tl_shared->workers[i].source, source) == 0)
 			slot = &tl_shared->workers[i];
 	for (int i = 0; i < TL_MAX_WORKERS && slot == NULL; i++)
 		if (tl_shared->workers[i].role == TL_ROLE_NONE)
@@ -123,6 +124,7 @@ tl_slot_acquire(TlRole role, int index)
 	SpinLockAcquire(&slot->mutex);
 	slot->role = role;
 	slot->index = index;
+	strlcpy(slot->source, source, sizeof(slot->source));
 	slot->pid = MyProcPid;
 	slot->started_at = GetCurrentTimestamp();
 	slot->messages = slot->bytes = slot->dead_letters = slot->errors = 0;
@@ -137,6 +139,66 @@ tl_slot_acquire(TlRole role, int index)
 
 	before_shmem_exit(tl_slot_release, PointerGetDatum(slot));
 	return slot;
+}
+
+/*
+ * The slot of a source's partition (the caller holds tl_shared->lock, exclusively when
+ * create): NULL when there is none (or, with create, no free one left).
+ */
+TlPartitionSlot *
+tl_partition_slot(const char *source, int32 partition, bool create)
+{
+	TlPartitionSlot *free_slot = NULL;
+
+	for (int i = 0; i < TL_PARTITION_SLOTS; i++)
+	{
+		TlPartitionSlot *ps = &tl_shared->partitions[i];
+
+		if (ps->source[0] == '\0')
+		{
+			if (free_slot == NULL)
+				free_slot = ps;
+		}
+		else if (ps->partition == partition && strcmp(ps->source, source) == 0)
+			return ps;
+	}
+	if (!create || free_slot == NULL)
+		return NULL;
+	memset(free_slot, 0, sizeof(*free_slot));
+	strlcpy(free_slot->source, source, sizeof(free_slot->source));
+	free_slot->partition = partition;
+	free_slot->consumer = -1;
+	free_slot->high_watermark = -1;
+	return free_slot;
+}
+
+/*
+ * Forgets a dropped source: its partitions leave tweetlake.consumer_lag and the slots of its
+ * stopped workers leave tweetlake.status.
+ */
+void
+tl_partition_slots_forget(const char *source)
+{
+	LWLockAcquire(tl_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < TL_PARTITION_SLOTS; i++)
+		if (strcmp(tl_shared->partitions[i].source, source) == 0)
+		{
+			memset(&tl_shared->partitions[i], 0, sizeof(TlPartitionSlot));
+			tl_shared->partitions[i].consumer = -1;
+		}
+	for (int i = 0; i < TL_MAX_WORKERS; i++)
+	{
+		TlWorkerSlot *slot = &tl_shared->workers[i];
+
+		SpinLockAcquire(&slot->mutex);
+		if (slot->pid == 0 && strcmp(slot->source, source) == 0)
+		{
+			slot->role = TL_ROLE_NONE;
+			slot->source[0] = '\0';
+		}
+		SpinLockRelease(&slot->mutex);
+	}
+	LWLockRelease(tl_shared->lock);
 }
 
 /* How many workers of the role are running now (a slot with a process). */
@@ -302,7 +364,7 @@ check_declared_columns(FunctionCallInfo fcinfo, int max)
 Datum
 tweetlake_worker_status(PG_FUNCTION_ARGS)
 {
-#define WORKER_STATUS_COLS	16
+#define WORKER_STATUS_COLS	17
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int64		now = (int64) time(NULL);
 
@@ -352,6 +414,9 @@ tweetlake_worker_status(PG_FUNCTION_ARGS)
 		values[14] = Int64GetDatum((int64) copy.deletes);
 		values[15] = Int64GetDatum((int64) copy.stale);
 		nulls[13] = nulls[14] = nulls[15] = copy.role != TL_ROLE_CONSUMER;
+		/* 0.12.0 */
+		values[16] = CStringGetTextDatum(copy.source);
+		nulls[16] = copy.source[0] == '\0';
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -363,28 +428,30 @@ tweetlake_partition_status(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 
-	check_declared_columns(fcinfo, 6);
+	check_declared_columns(fcinfo, 7);
 	InitMaterializedSRF(fcinfo, 0);
 	if (tl_shared == NULL)
 		return (Datum) 0;
 
 	LWLockAcquire(tl_shared->lock, LW_SHARED);
-	for (int p = 0; p < TL_MAX_PARTITIONS; p++)
+	for (int p = 0; p < TL_PARTITION_SLOTS; p++)
 	{
 		TlPartitionSlot *ps = &tl_shared->partitions[p];
-		Datum		values[6];
-		bool		nulls[6] = {0};
+		Datum		values[7];
+		bool		nulls[7] = {0};
 
-		if (ps->updated_at == 0)
+		if (ps->source[0] == '\0' || ps->updated_at == 0 || ps->topic[0] == '\0')
 			continue;
-		values[0] = CStringGetTextDatum(tweetlake_topic);
-		values[1] = Int32GetDatum(p);
+		values[0] = CStringGetTextDatum(ps->topic);
+		values[1] = Int32GetDatum(ps->partition);
 		values[2] = Int32GetDatum(ps->consumer);
 		nulls[2] = ps->consumer < 0;
 		values[3] = Int64GetDatum(ps->next_offset);
 		values[4] = Int64GetDatum(ps->high_watermark);
 		nulls[4] = ps->high_watermark < 0;
 		values[5] = TimestampTzGetDatum(ps->updated_at);
+		/* 0.12.0 */
+		values[6] = CStringGetTextDatum(ps->source);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	LWLockRelease(tl_shared->lock);

@@ -98,10 +98,15 @@ extern TlBatchCounts tl_batch_counts;
  * Shared memory (status.c): what every worker is doing, for tweetlake.status and the
  * launcher.  A slot is written by its worker only (under its spinlock) and read by anyone.
  */
-#define TL_MAX_WORKERS		34	/* launcher, broker, generator + up to 31
-								 * consumers */
-#define TL_MAX_CONSUMERS	31
-#define TL_MAX_PARTITIONS	256
+#define TL_MAX_WORKERS		96	/* launcher, broker, and each source's
+								 * generator and consumers (69_sources.sql
+								 * checks the same number) */
+#define TL_MAX_CONSUMERS	31	/* per source */
+#define TL_MAX_PARTITIONS	256 /* per source's topic */
+#define TL_PARTITION_SLOTS	1024	/* of all sources */
+#define TL_SOURCE_NAMELEN	64	/* a source's name, with its NUL (40 at most,
+								 * tweetlake.sources) */
+#define TL_DEFAULT_SOURCE	"default"
 #define TL_RATE_WINDOW		10	/* seconds behind rate_10s */
 
 typedef enum TlRole
@@ -118,6 +123,8 @@ typedef struct TlWorkerSlot
 	slock_t		mutex;
 	TlRole		role;
 	int			index;			/* consumer number; 0 for the others */
+	char		source[TL_SOURCE_NAMELEN];	/* "" for the launcher and the
+											 * broker */
 	pid_t		pid;
 	TimestampTz started_at;
 	char		state[64];
@@ -143,6 +150,9 @@ typedef struct TlWorkerSlot
 
 typedef struct TlPartitionSlot
 {
+	char		source[TL_SOURCE_NAMELEN];	/* "" when the slot is free */
+	char		topic[256];		/* Kafka allows 249 bytes */
+	int32		partition;
 	int			consumer;		/* -1 when unassigned */
 	int64		next_offset;	/* as last committed to tweetlake.offsets */
 	int64		high_watermark; /* as last seen from the broker */
@@ -160,13 +170,15 @@ typedef struct TlShared
 									 * (re)starts */
 	char		bootstrap[256]; /* embedded broker's bootstrap.servers, or "" */
 	TlWorkerSlot workers[TL_MAX_WORKERS];
-	TlPartitionSlot partitions[TL_MAX_PARTITIONS];
+	TlPartitionSlot partitions[TL_PARTITION_SLOTS];
 } TlShared;
 
 extern TlShared *tl_shared;
 
 extern void tl_shmem_init(void);
-extern TlWorkerSlot *tl_slot_acquire(TlRole role, int index);
+extern TlWorkerSlot *tl_slot_acquire(TlRole role, const char *source, int index);
+extern TlPartitionSlot *tl_partition_slot(const char *source, int32 partition, bool create);
+extern void tl_partition_slots_forget(const char *source);
 extern void tl_slot_release(int code, Datum arg);
 extern int	tl_running_workers(TlRole role);
 extern void tl_slot_set_state(TlWorkerSlot *slot, const char *state);
@@ -179,16 +191,56 @@ extern void tl_require_shared(void);
 extern const char *tl_role_name(TlRole role);
 
 /*
- * What the launcher hands a consumer in bgw_extra: how many consumers share the partitions,
- * and the database and role to connect as (the role is InvalidOid, meaning the bootstrap
- * superuser, while the database's schema predates the tweetlake_worker role).
+ * What the launcher hands a consumer or generator in bgw_extra: its source, how many
+ * consumers share the partitions, and the database and role to connect as (the role is
+ * InvalidOid, meaning the bootstrap superuser, while the database's schema predates the
+ * tweetlake_worker role).
  */
 typedef struct TlConsumerArgs
 {
 	int			nconsumers;
 	Oid			dboid;
 	Oid			roleoid;
+	char		source[TL_SOURCE_NAMELEN];
 } TlConsumerArgs;
+
+/*
+ * source.c: the source a worker serves.  "default" follows postgresql.conf (a reload
+ * applies); another is its row of tweetlake.sources as read when the worker started.
+ */
+typedef struct TlSource
+{
+	char		name[TL_SOURCE_NAMELEN];
+	bool		is_default;
+	char	   *brokers;		/* another source's settings
+								 * (TopMemoryContext) */
+	char	   *topic;
+	char	   *kafka_config_file;	/* NULL: none */
+	int			consumers;
+	int			generator_rate;
+} TlSource;
+
+extern TlSource tl_source;
+extern void tl_source_use_default(void);
+extern void tl_source_load(const char *name);
+extern const char *tl_source_brokers(void);
+extern const char *tl_source_topic(void);
+extern const char *tl_source_kafka_config(void);
+extern const char *tl_source_kafka_config_file(void);
+extern int	tl_source_generator_rate(void);
+extern bool tl_source_embedded(void);
+
+/* What the launcher runs for one source (tl_sources_read). */
+typedef struct TlSourceSpec
+{
+	char		name[TL_SOURCE_NAMELEN];
+	bool		enabled;
+	int			consumers;
+	int			generator_rate;
+	char	   *settings;		/* what its workers are built from; a change
+								 * restarts them */
+} TlSourceSpec;
+extern int	tl_sources_read(TlSourceSpec **specs, MemoryContext cxt);
 
 /* The non-superuser role the consumers run as (created by the extension's schema). */
 #define TL_WORKER_ROLE		"tweetlake_worker"

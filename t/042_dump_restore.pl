@@ -51,7 +51,11 @@ my @tables = qw(bronze.tweets bronze.dead_letters silver.tweets silver.deleted_t
 push @tables, split /\n/, sql_value($old, "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables
                                             WHERE schemaname = 'gold' ORDER BY 1");
 push @tables, map { "tweetlake.$_" } qw(user_hour mention_hour region_hour_counts offsets top_users top_users_floor
-  top_users_pending top_users_locks);
+  top_users_pending top_users_locks sources);
+# A second Kafka source (0.12.0), off: the dump carries it; the row "default" comes with the
+# extension (compared without it, below).
+$old->safe_psql('postgres', "SELECT tweetlake.create_source('eu', 'kafka-eu:9092', 'tweets_eu', consumers => 2,
+                                                              enabled => false)");
 # Users wait in the pending list only while batches run side by side; three are put there
 # (as a batch that found the set held would), so that the dump carries some.
 $old->safe_psql('postgres', 'INSERT INTO tweetlake.top_users_pending (user_id, retracted)
@@ -70,8 +74,9 @@ sub fingerprint
 	my %fp;
 	for my $t (@tables)
 	{
+		my $where = $t eq 'tweetlake.sources' ? "WHERE t.name <> 'default'" : '';
 		$fp{$t} = $node->safe_psql($db, "SELECT count(*) || ' ' || md5(coalesce(string_agg(r.x, E'\\n' ORDER BY r.x COLLATE \"C\"), ''))
-		                                 FROM (SELECT t::text AS x FROM $t t) r");
+		                                 FROM (SELECT t::text AS x FROM $t t $where) r");
 	}
 	return \%fp;
 }
@@ -114,6 +119,8 @@ for my $t (@tables)
 }
 is($new->safe_psql('restored', 'SELECT sum(missing + extra + differing) FROM tweetlake.verify()'), '0',
 	'restored: verify() is zero');
+is($new->safe_psql('restored', "SELECT string_agg(name || ':' || enabled, ' ' ORDER BY name) FROM tweetlake.sources"),
+	'default:true eu:false', 'restored: the default source (from CREATE EXTENSION) and the dumped one');
 is($new->safe_psql('restored', "SELECT count(*) FROM tweetlake.status WHERE role = 'consumer' AND pid IS NOT NULL"), '0',
 	'restored: no consumer runs yet (autostart off)');
 

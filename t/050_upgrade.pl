@@ -99,14 +99,20 @@ for my $from (@older)
 	is($node->safe_psql('postgres', 'SELECT count(*) FROM public.offsets_before b JOIN tweetlake.offsets o USING (topic, partition)
 	                                  WHERE o.next_offset < b.next_offset'),
 		'0', "$from -> $current: no stored offset went back");
+	# Sources (0.12.0): the offsets there were become the default source's, the only one.
+	is($node->safe_psql('postgres', "SELECT (SELECT string_agg(name, ',') FROM tweetlake.sources) || ' '
+	        || (SELECT count(*) FROM tweetlake.offsets WHERE source = 'default') || ' '
+	        || (SELECT count(*) FROM public.offsets_before)"),
+		'default 4 4', "$from -> $current: one source, default, with the 4 partitions' offsets");
 
 	# Ingest goes on, and the consumers come back as the worker role the new schema made.
 	wait_for($node, "SELECT count(*) >= $before + 10000 FROM silver.tweets", 't',
 		"$from -> $current: 10k more tweets reach silver after the update");
 	wait_for($node, "SELECT string_agg(DISTINCT usename, ',') FROM pg_stat_activity WHERE backend_type = 'tweetlake consumer'",
 		'tweetlake_worker', "$from -> $current: the consumers run as tweetlake_worker");
-	is($node->safe_psql('postgres', "SELECT count(*) FROM tweetlake.status WHERE role = 'consumer' AND retries = 0"),
-		'2', "$from -> $current: tweetlake.status has the new retries column, no consumer stalled");
+	is($node->safe_psql('postgres', "SELECT count(*) FROM tweetlake.status WHERE role = 'consumer' AND retries = 0
+	                                  AND source = 'default'"),
+		'2', "$from -> $current: tweetlake.status has the new columns (retries, source), no consumer stalled");
 
 	# Drain and check the whole: exactly once, and gold equals a recompute.
 	$node->safe_psql('postgres', "ALTER SYSTEM SET tweetlake.generator_rate = 0; SELECT pg_reload_conf()");

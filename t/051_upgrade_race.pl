@@ -4,7 +4,8 @@
 # did not exist when it began: here a user who becomes the best of all with it, who must head
 # the ranking afterwards.  Then the update to 0.11.0, which adds the members' copies of their
 # rows, while a batch holds the set and another writes its user to the pending list.  Last,
-# the update from 0.9.0 to 0.11.0 while a batch that began on 0.9.0's set waits for it.
+# the update from 0.9.0 to 0.11.0 while a batch that began on 0.9.0's set waits for it, and
+# the update from 0.10.0 to 0.12.0 while a consumer's batch waits for a lock.
 use strict;
 use warnings;
 use IPC::Run ();
@@ -139,4 +140,42 @@ is(sql_value($nine, 'SELECT user_id FROM gold.top_users_by_engagement LIMIT 1'),
 is(sql_value($nine, $stale_sql), '0', "every member's copy not pending is its row");
 is(sql_value($nine, 'SELECT sum(missing + extra + differing) FROM tweetlake.verify()'), '0', 'verify() is zero');
 $nine->stop('fast');
+# --- the update from 0.10.0 to 0.12.0 while a consumer's batch waits -------------------------
+# The update alters the top users' set (0.11.0), then tweetlake.offsets (0.12.0).  A consumer
+# batch that waits for a lock on silver must not hold its offsets rows meanwhile: when it
+# did (it fenced them first), the update waited for them while holding the set, and once the
+# batch went on to the set the two deadlocked (t/050 saw it with the workers running).  Now
+# a batch takes tweetlake.offsets last: the update completes while the batch waits, and the
+# batch then stores its messages with their offsets.
+my $ten = tweetlake_node('upgrade_race_ten', 'tweetlake.autostart' => 'off', 'tweetlake.generator_rate' => 500,
+	'tweetlake.consumers' => 1, 'tweetlake.batch_size' => 500);
+$ten->safe_psql('postgres', "DROP EXTENSION tweetlake; CREATE EXTENSION tweetlake VERSION '0.10.0'");
+$ten->safe_psql('postgres', 'SELECT tweetlake.start()');
+wait_for($ten, 'SELECT count(*) >= 1000 FROM bronze.tweets', 't', '0.10.0: the pipeline ingests');
+my $holder = $ten->background_psql('postgres');
+$holder->query_safe('BEGIN');
+$holder->query_safe('LOCK TABLE silver.tweets IN SHARE ROW EXCLUSIVE MODE');
+wait_for($ten, q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'tweetlake consumer'
+                 AND wait_event_type = 'Lock'}, '1', "a consumer's batch waits for silver");
+my ($tout, $terr) = ('', '');
+my $t_update = IPC::Run::start([ 'psql', '-X', '-v', 'ON_ERROR_STOP=1', '-d', $ten->connstr('postgres'), '-c',
+	"ALTER EXTENSION tweetlake UPDATE TO '0.12.0'" ], '>', \$tout, '2>', \$terr);
+wait_for($ten, "SELECT extversion FROM pg_extension WHERE extname = 'tweetlake'", '0.12.0',
+	'the update to 0.12.0 commits while the batch waits (it holds no offsets row)', 30);
+$holder->query_safe('COMMIT');
+$holder->quit;
+$t_update->finish;
+is($?, 0, 'the update succeeds') or diag($terr);
+my $seen = sql_value($ten, 'SELECT count(*) FROM bronze.tweets');
+wait_for($ten, "SELECT count(*) > $seen + 1000 FROM bronze.tweets", 't', 'ingest goes on after the update');
+unlike(slurp_file($ten->logfile), qr/deadlock detected/, 'no deadlock');
+$ten->safe_psql('postgres', "ALTER SYSTEM SET tweetlake.generator_rate = 0; SELECT pg_reload_conf()");
+wait_for($ten, "SELECT sum(lag) = 0 AND count(*) = 4 FROM tweetlake.consumer_lag", 't', 'the consumer drained the topic');
+is(sql_value($ten, "SELECT (SELECT sum(next_offset) FROM tweetlake.offsets WHERE source = 'default')
+	|| ' ' || (SELECT count(*) FROM bronze.tweets WHERE kafka_topic IS NOT NULL)
+	|| ' ' || (SELECT count(DISTINCT (kafka_partition, kafka_offset)) FROM bronze.tweets WHERE kafka_topic IS NOT NULL)"),
+	join(' ', (sql_value($ten, "SELECT sum(next_offset) FROM tweetlake.offsets")) x 3),
+	'every stored offset in bronze once');
+is(sql_value($ten, 'SELECT sum(missing + extra + differing) FROM tweetlake.verify()'), '0', 'verify() is zero');
+$ten->stop('fast');
 done_testing();

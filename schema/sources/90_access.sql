@@ -7,6 +7,7 @@
  *   tweetlake_loader   INSERT (or COPY) raw messages into bronze.tweets, tweetlake.delete_tweet;
  *                      the trigger does the rest as its owner
  *   tweetlake_reader   dashboards: SELECT on silver, gold and the status views
+ *   tweetlake_admin    manages the Kafka sources (create_source, alter_source, drop_source)
  *
  * The roles are cluster-wide, so they outlive DROP EXTENSION; each is created once.
  * ------------------------------------------------------------------------ */
@@ -55,6 +56,24 @@ GRANT INSERT ON bronze.tweets TO tweetlake_worker, tweetlake_loader;
 GRANT EXECUTE ON FUNCTION tweetlake.delete_tweet(text) TO tweetlake_loader;
 GRANT INSERT ON bronze.dead_letters TO tweetlake_worker;
 GRANT SELECT, INSERT, UPDATE ON tweetlake.offsets TO tweetlake_worker;
+-- a worker of a source reads its settings (kafka_config_file is a path, not the file)
+GRANT SELECT ON tweetlake.sources TO tweetlake_worker;
+
+-- The sources' manager: no right on the data, nor on the offsets (a dropped source's go by
+-- the foreign key, as the owner).  Naming a properties file takes pg_read_server_files too.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tweetlake_admin') THEN
+        CREATE ROLE tweetlake_admin NOLOGIN;
+    END IF;
+END
+$$;
+GRANT USAGE ON SCHEMA tweetlake TO tweetlake_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE ON tweetlake.sources TO tweetlake_admin;
+GRANT EXECUTE ON FUNCTION tweetlake.create_source(text, text, text, integer, text, integer, boolean),
+    tweetlake.alter_source(text, text, text, integer, text, integer, boolean),
+    tweetlake.drop_source(text) TO tweetlake_admin;
+GRANT SELECT ON tweetlake.status, tweetlake.consumer_lag TO tweetlake_admin;
 
 -- Every table of user data or pipeline state goes into pg_dump (its rows; the tables
 -- themselves come from CREATE EXTENSION).  Restore with the bronze trigger off: README
@@ -72,7 +91,8 @@ BEGIN
                AND c.oid <> 'tweetlake.top_users_locks'::regclass   -- its rows come with the extension
              ORDER BY c.oid
     LOOP
-        PERFORM pg_extension_config_dump(t, '');
+        PERFORM pg_extension_config_dump(t, CASE WHEN t = 'tweetlake.sources'::regclass
+                                                 THEN 'WHERE name <> ''default''' ELSE '' END);
     END LOOP;
 END
 $$;
