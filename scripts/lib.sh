@@ -58,21 +58,23 @@ bench_server() {
 }
 
 # tweetlake.start() on the caller's server (its sql() function), then waits until
-# tweetlake.offsets of TOPIC cover END messages, or no batch has come for STALL_S seconds.
+# tweetlake.offsets of TOPIC ("": of all) cover END messages, or no batch has come for STALL_S seconds.
 # One session polls, committing after each look: a DO statement otherwise holds the snapshot
 # it started with, and so the xmin horizon, for the whole drain (no row version the batches
 # leave dead could be pruned, and no update of gold would be HOT). Sets drain_t0 (the start),
 # drain_t1 (the commit of the last batch, from its commit timestamp) and drain_stored
 # (messages covered).
 start_and_drain() {
-  local topic=$1 end=$2 stall=$3
+  local topic=$1 end=$2 stall=$3 where=
+  # an empty TOPIC: the offsets of every source and topic together
+  if [ -n "$topic" ]; then where="WHERE topic = '$topic'"; fi
   drain_t0=$(sql -c "SELECT extract(epoch FROM clock_timestamp()) FROM tweetlake.start()")
   sql -c "DO \$\$
           DECLARE done bigint; last bigint := -1; since timestamptz := clock_timestamp();
           BEGIN
             LOOP
               SELECT coalesce(sum(greatest(next_offset, 0)), 0) INTO done
-                FROM tweetlake.offsets WHERE topic = '$topic';
+                FROM tweetlake.offsets $where;
               EXIT WHEN done >= $end;
               IF done <> last THEN
                 last := done; since := clock_timestamp();
@@ -83,8 +85,8 @@ start_and_drain() {
               PERFORM pg_sleep(0.2);
             END LOOP;
           END \$\$"
-  drain_stored=$(sql -c "SELECT coalesce(sum(greatest(next_offset, 0)), 0) FROM tweetlake.offsets WHERE topic = '$topic'")
-  drain_t1=$(sql -c "SELECT extract(epoch FROM max(pg_xact_commit_timestamp(xmin))) FROM tweetlake.offsets WHERE topic = '$topic'")
+  drain_stored=$(sql -c "SELECT coalesce(sum(greatest(next_offset, 0)), 0) FROM tweetlake.offsets $where")
+  drain_t1=$(sql -c "SELECT extract(epoch FROM max(pg_xact_commit_timestamp(xmin))) FROM tweetlake.offsets $where")
 }
 
 # The benchmarks' Kafka broker (bench/drain.sh, bench/peers/): test/kafka/kafka.sh's in
