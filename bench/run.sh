@@ -21,6 +21,9 @@
 #   P1 partitions  bronze partitioned by day (schema 0.6.0, issue 20): N_DRAIN/5 tweets (30k at
 #               least) drained by one consumer on the current schema  vs  on 0.5.0 (unpartitioned
 #               bronze), rounds alternating (bench/drain.sh with DRAIN_AB_VERSION=0.5.0)
+#   P1 sources  a second Kafka source (issue 18): N_DRAIN/5 tweets (30k at least) drained by
+#               one source of two consumers  vs  the same tweets in two sources of half each,
+#               one consumer each, rounds alternating (bench/sources.sh)
 #   floor       what bronze's and silver's row writes alone cost (no parse, no gold, no Kafka)
 #               vs  the same COPY baseline: the most any ratio to it can be; the pipeline vs
 #               both (bench/floor.sh)
@@ -473,6 +476,7 @@ relay_metrics() {
       drain_2c_vs_1c) goal=">=1.5" ;;
       drain_changes_vs_inserts) goal=">=0.8" ;;
       drain_ab_vs_0_5_0) goal=">=0.95" ;;
+      sources_two_vs_one) goal=">=0.9" ;;
       retention_fresh_dropping_p99_ms) goal="<=500" ;;
       peers_tweetlake_vs_clickhouse|peers_tweetlake_vs_clickhouse_rows|peers_tweetlake_vs_flink) goal=">=1.0" ;;
       peers_answers_equal) goal=">=1" ;;
@@ -507,6 +511,15 @@ p1_partitions() {
   DRAIN_KAFKA_DIR=$KAFKA_DIR DRAIN_AB_VERSION=0.5.0 bash "$ROOT/bench/drain.sh" "$n" > "$OUT/drain_partitions.txt" || rc=$?
   [ "$rc" = 0 ] || echo "bench: WARNING: DRAIN_AB_VERSION=0.5.0 bench/drain.sh failed (exit $rc; see $OUT/drain_ab.log)"
   relay_metrics "$OUT/drain_partitions.txt"
+}
+
+# P1 sources (issue 18): a second source's cost, on the same broker (bench/sources.sh, three
+# rounds, the order alternating).
+p1_sources() {
+  local rc=0 n=$((N_DRAIN / 5 > 30000 ? N_DRAIN / 5 : 30000))
+  DRAIN_KAFKA_DIR=$KAFKA_DIR bash "$ROOT/bench/sources.sh" "$n" 3 > "$OUT/sources.txt" || rc=$?
+  [ "$rc" = 0 ] || echo "bench: WARNING: bench/sources.sh failed (exit $rc; see $OUT/sources.log)"
+  relay_metrics "$OUT/sources.txt"
 }
 
 # The same measurement as on the embedded broker: a topic of 16 partitions, the producer
@@ -548,6 +561,7 @@ if real_broker; then
   p1_drain
   p1_changes
   p1_partitions
+  p1_sources
   real_kafka
   [ "${PEERS:-0}" = 1 ] && p_peers
 fi
