@@ -399,68 +399,52 @@ stop_source(const char *source, TlRole role)
 			stop_child(&children[i]);
 }
 
-/* Reads tweetlake.sources into specs, in tl_try_subtransaction. */
+/* What read_sources_work reads into: a context of its own, kept only if the reading works. */
+typedef struct SourcesRead
+{
+	MemoryContext cxt;
+	TlSourceSpec *specs;
+	int			n;
+} SourcesRead;
+
+/* Reads tweetlake.sources, in tl_try_subtransaction. */
 static void
 read_sources_work(void *arg)
 {
-	int		   *n = (int *) arg;
-	TlSourceSpec *got = NULL;
+	SourcesRead *r = (SourcesRead *) arg;
 
-	MemoryContextReset(specs_cxt);
-	*n = tl_sources_read(&got, specs_cxt);
-	specs = got;
+	r->n = tl_sources_read(&r->specs, r->cxt);
 }
 
 /*
- * The sources to run.  A schema without tweetlake.sources (older than 0.12.0) runs the
- * default source alone; a reading that fails (the extension being dropped, say) keeps the
- * last one, with the error in the launcher's last_error.
+ * The sources to run, into specs.  A reading that fails (the extension being dropped, say)
+ * keeps the last one, with the error in the launcher's last_error.
  */
 static void
 read_sources(TlWorkerSlot *slot)
 {
-	int			n = 0;
+	SourcesRead r = {0};
 	ErrorData  *e;
 
-	if (specs_cxt == NULL)
-		specs_cxt = AllocSetContextCreate(TopMemoryContext, "tweetlake sources", ALLOCSET_SMALL_SIZES);
+	r.cxt = AllocSetContextCreate(TopMemoryContext, "tweetlake sources", ALLOCSET_SMALL_SIZES);
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	e = tl_try_subtransaction(read_sources_work, &n, CurrentMemoryContext);
+	e = tl_try_subtransaction(read_sources_work, &r, CurrentMemoryContext);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	if (e != NULL)
 	{
 		tl_slot_error(slot, "reading tweetlake.sources: %s", e->message);
 		FreeErrorData(e);
+		MemoryContextDelete(r.cxt);
 		return;
 	}
-	if (n < 0)
-	{
-		MemoryContextReset(specs_cxt);
-		specs = MemoryContextAllocZero(specs_cxt, sizeof(TlSourceSpec));
-		strlcpy(specs[0].name, TL_DEFAULT_SOURCE, sizeof(specs[0].name));
-		specs[0].enabled = true;
-		specs[0].consumers = tweetlake_consumers;
-		specs[0].generator_rate = tweetlake_generator_rate;
-		specs[0].settings = MemoryContextStrdup(specs_cxt, "");
-		n = 1;
-	}
-	else
-	{
-		/*
-		 * the default source's settings are postgresql.conf's, as they are
-		 * now
-		 */
-		for (int i = 0; i < n; i++)
-			if (strcmp(specs[i].name, TL_DEFAULT_SOURCE) == 0)
-			{
-				specs[i].consumers = tweetlake_consumers;
-				specs[i].generator_rate = tweetlake_generator_rate;
-			}
-	}
-	nspecs = n;
+	if (specs_cxt != NULL)
+		MemoryContextDelete(specs_cxt);
+	specs_cxt = r.cxt;
+	specs = r.specs;
+	nspecs = r.n;
 }
 
 static SourceRun *
@@ -632,8 +616,9 @@ tweetlake_launcher_main(Datum arg)
 
 			/*
 			 * A new role (ALTER EXTENSION tweetlake UPDATE created it, or it
-			 * was dropped): running consumers and generators still run as the
-			 * old one, so start them again.
+			 * was dropped): running consumers, and the generators of sources
+			 * other than the default one (which connects to no database),
+			 * still run as the old one, so start them again.
 			 */
 			if (installed && roleoid != worker_role)
 			{
@@ -641,7 +626,9 @@ tweetlake_launcher_main(Datum arg)
 
 				for (int i = 0; i < lengthof(children); i++)
 					if (children[i].used && children[i].handle &&
-						(children[i].role == TL_ROLE_CONSUMER || children[i].role == TL_ROLE_GENERATOR))
+						(children[i].role == TL_ROLE_CONSUMER ||
+						 (children[i].role == TL_ROLE_GENERATOR &&
+						  strcmp(children[i].source, TL_DEFAULT_SOURCE) != 0)))
 					{
 						stop_child(&children[i]);
 						any = true;

@@ -134,9 +134,9 @@ tl_source_embedded(void)
 }
 
 /*
- * The sources the launcher runs, in *specs (allocated in cxt), called inside a transaction.
- * The default source takes its consumers and generator rate from postgresql.conf.  -1 when
- * the schema has no tweetlake.sources (older than 0.12.0): the caller runs the default
+ * The sources the launcher runs, in *specs (allocated in cxt), and how many, called inside
+ * a transaction.  The default source takes its consumers and generator rate from
+ * postgresql.conf.  A schema without tweetlake.sources (older than 0.12.0) has the default
  * source alone.
  */
 int
@@ -146,7 +146,16 @@ tl_sources_read(TlSourceSpec **specs, MemoryContext cxt)
 	TlSourceSpec *out;
 
 	if (!OidIsValid(get_relname_relid("sources", get_namespace_oid("tweetlake", true))))
-		return -1;
+	{
+		out = MemoryContextAllocZero(cxt, sizeof(TlSourceSpec));
+		strlcpy(out->name, TL_DEFAULT_SOURCE, sizeof(out->name));
+		out->enabled = true;
+		out->consumers = tweetlake_consumers;
+		out->generator_rate = tweetlake_generator_rate;
+		out->settings = MemoryContextStrdup(cxt, "");
+		*specs = out;
+		return 1;
+	}
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute("SELECT name, enabled, consumers, generator_rate, "
