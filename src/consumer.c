@@ -237,6 +237,7 @@ static void
 publish_progress(bool ask_broker)
 {
 	int64		hw[TL_MAX_PARTITIONS];
+	TlPartitionSlot *slots[TL_MAX_PARTITIONS];
 	TimestampTz deadline = GetCurrentTimestamp() + WATERMARK_QUERY_MS * 1000L;
 
 	for (int i = 0; i < cons.nmine; i++)
@@ -256,9 +257,10 @@ publish_progress(bool ask_broker)
 	}
 
 	LWLockAcquire(tl_shared->lock, LW_EXCLUSIVE);
+	tl_partition_slots(tl_source.name, cons.mine, cons.nmine, slots, true);
 	for (int i = 0; i < cons.nmine; i++)
 	{
-		TlPartitionSlot *ps = tl_partition_slot(tl_source.name, cons.mine[i], true);
+		TlPartitionSlot *ps = slots[i];
 
 		if (ps == NULL)
 			continue;			/* more partitions than tweetlake.consumer_lag
@@ -285,6 +287,19 @@ offsets_by_source(void)
 	Oid			relid = get_relname_relid("offsets", get_namespace_oid("tweetlake", true));
 
 	return OidIsValid(relid) && get_attnum(relid, "source") != InvalidAttrNumber;
+}
+
+/*
+ * The condition on this consumer's source (parameter $param, of the table named alias) that
+ * starts a statement's WHERE on tweetlake.offsets where the schema keeps offsets per
+ * source, and nothing before it.
+ */
+static const char *
+source_cond(const char *alias, int param)
+{
+	if (!cons.by_source)
+		return "";
+	return psprintf("%ssource OPERATOR(pg_catalog.=) $%d AND ", alias, param);
 }
 
 /*
@@ -331,14 +346,10 @@ load_offsets(const char *cluster_id)
 	 */
 	if (cluster_id)
 	{
-		run_sql(cons.by_source ?
-				"UPDATE tweetlake.offsets SET next_offset = -1, cluster_id = $3, updated_at = pg_catalog.now() "
-				"WHERE source OPERATOR(pg_catalog.=) $4 AND topic OPERATOR(pg_catalog.=) $1 "
-				"AND partition OPERATOR(pg_catalog.=) ANY ($2) "
-				"AND (cluster_id IS NULL OR cluster_id OPERATOR(pg_catalog.<>) $3)" :
-				"UPDATE tweetlake.offsets SET next_offset = -1, cluster_id = $3, updated_at = pg_catalog.now() "
-				"WHERE topic OPERATOR(pg_catalog.=) $1 AND partition OPERATOR(pg_catalog.=) ANY ($2) "
-				"AND (cluster_id IS NULL OR cluster_id OPERATOR(pg_catalog.<>) $3)",
+		run_sql(psprintf("UPDATE tweetlake.offsets SET next_offset = -1, cluster_id = $3, updated_at = pg_catalog.now() "
+						 "WHERE %stopic OPERATOR(pg_catalog.=) $1 AND partition OPERATOR(pg_catalog.=) ANY ($2) "
+						 "AND (cluster_id IS NULL OR cluster_id OPERATOR(pg_catalog.<>) $3)",
+						 source_cond("", 4)),
 				4, types, values);
 		if (SPI_processed > 0)
 		{
@@ -354,12 +365,9 @@ load_offsets(const char *cluster_id)
 		}
 	}
 
-	run_sql(cons.by_source ?
-			"SELECT partition, next_offset FROM tweetlake.offsets "
-			"WHERE source OPERATOR(pg_catalog.=) $4 AND topic OPERATOR(pg_catalog.=) $1 "
-			"AND partition OPERATOR(pg_catalog.=) ANY ($2)" :
-			"SELECT partition, next_offset FROM tweetlake.offsets "
-			"WHERE topic OPERATOR(pg_catalog.=) $1 AND partition OPERATOR(pg_catalog.=) ANY ($2)",
+	run_sql(psprintf("SELECT partition, next_offset FROM tweetlake.offsets "
+					 "WHERE %stopic OPERATOR(pg_catalog.=) $1 AND partition OPERATOR(pg_catalog.=) ANY ($2)",
+					 source_cond("", 4)),
 			4, types, values);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
@@ -869,13 +877,10 @@ fence_offsets(Batch *b)
 	Datum		values[3] = {CStringGetTextDatum(cons.topic), int4_array(b->touched, b->ntouched),
 	CStringGetTextDatum(tl_source.name)};
 
-	run_sql(cons.by_source ?
-			"SELECT partition, next_offset FROM tweetlake.offsets "
-			"WHERE source OPERATOR(pg_catalog.=) $3 AND topic OPERATOR(pg_catalog.=) $1 "
-			"AND partition OPERATOR(pg_catalog.=) ANY ($2) ORDER BY partition FOR UPDATE" :
-			"SELECT partition, next_offset FROM tweetlake.offsets "
-			"WHERE topic OPERATOR(pg_catalog.=) $1 AND partition OPERATOR(pg_catalog.=) ANY ($2) "
-			"ORDER BY partition FOR UPDATE",
+	run_sql(psprintf("SELECT partition, next_offset FROM tweetlake.offsets "
+					 "WHERE %stopic OPERATOR(pg_catalog.=) $1 AND partition OPERATOR(pg_catalog.=) ANY ($2) "
+					 "ORDER BY partition FOR UPDATE",
+					 source_cond("", 3)),
 			3, types, values);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
@@ -1158,14 +1163,10 @@ store_offsets(Batch *b)
 	Datum		values[4] = {CStringGetTextDatum(cons.topic), int4_array(b->touched, b->ntouched),
 	int8_array(b->touched_to, b->ntouched), CStringGetTextDatum(tl_source.name)};
 
-	run_sql(cons.by_source ?
-			"UPDATE tweetlake.offsets o SET next_offset = u.n, updated_at = pg_catalog.now() "
-			"FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS u(p, n) "
-			"WHERE o.source OPERATOR(pg_catalog.=) $4 AND o.topic OPERATOR(pg_catalog.=) $1 "
-			"AND o.partition OPERATOR(pg_catalog.=) u.p" :
-			"UPDATE tweetlake.offsets o SET next_offset = u.n, updated_at = pg_catalog.now() "
-			"FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS u(p, n) "
-			"WHERE o.topic OPERATOR(pg_catalog.=) $1 AND o.partition OPERATOR(pg_catalog.=) u.p",
+	run_sql(psprintf("UPDATE tweetlake.offsets o SET next_offset = u.n, updated_at = pg_catalog.now() "
+					 "FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS u(p, n) "
+					 "WHERE %so.topic OPERATOR(pg_catalog.=) $1 AND o.partition OPERATOR(pg_catalog.=) u.p",
+					 source_cond("o.", 4)),
 			4, types, values);
 }
 

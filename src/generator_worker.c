@@ -1,12 +1,12 @@
 /*
- * generator_worker.c - Kafka producing: the generator background worker (started by the launcher
- * for a source whose generator_rate is not 0) turns tweet_model.c's tweets into messages on
- * the source's topic (tweetlake.topic for the default source) at its rate, tweetlake.generator_rate
- * messages/s for the default source (token bucket; -1 = as fast as the brokers take them), keyed by tweet_id, with
- * an idempotent producer; tweetlake.generator_update_share and _delete_share of them are
- * updates and tombstones of tweets it produced earlier.  tweetlake.produce(payload) sends
- * one message from SQL.  On the embedded broker it holds back while the consumers are
- * behind (back-pressure, below).
+ * generator_worker.c - Kafka producing: the generator background worker (started by the
+ * launcher for a source whose generator_rate is not 0) turns tweet_model.c's tweets into
+ * messages on the source's topic at its rate (the default source: tweetlake.topic at
+ * tweetlake.generator_rate) in messages/s (token bucket; -1 = as fast as the brokers take
+ * them), keyed by tweet_id, with an idempotent producer; tweetlake.generator_update_share
+ * and _delete_share of them are updates and tombstones of tweets it produced earlier.
+ * tweetlake.produce(payload) sends one message from SQL.  On the embedded broker it holds
+ * back while the consumers are behind (back-pressure, below).
  */
 #include "tweetlake.h"
 
@@ -192,11 +192,16 @@ bp_refresh(void)
 {
 	int64		next[TL_MAX_PARTITIONS];
 	bool		trusted[TL_MAX_PARTITIONS];
+	int32		ids[TL_MAX_PARTITIONS];
+	TlPartitionSlot *slots[TL_MAX_PARTITIONS];
 
+	for (int p = 0; p < bp_npartitions; p++)
+		ids[p] = p;
 	LWLockAcquire(tl_shared->lock, LW_SHARED);
+	tl_partition_slots(tl_source.name, ids, bp_npartitions, slots, false);
 	for (int p = 0; p < bp_npartitions; p++)
 	{
-		TlPartitionSlot *ps = tl_partition_slot(tl_source.name, p, false);
+		TlPartitionSlot *ps = slots[p];
 
 		trusted[p] = ps != NULL && ps->updated_at >= bp_trust_after;
 		next[p] = ps ? ps->next_offset : 0;

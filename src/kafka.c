@@ -2,8 +2,8 @@
  * kafka.c - the Kafka client pieces shared by the generator (generator_worker.c), the consumers
  * (consumer.c) and tweetlake.produce(): where the brokers of the worker's source are
  * (source.c: tweetlake.brokers or the embedded broker for the default source), the
- * configuration from tweetlake.kafka_config and the source's properties file, the error callback that reports into a worker's status slot,
- * the check that the topic exists, noticing changed settings, redaction of secrets in
+ * configuration from tweetlake.kafka_config and the source's properties file, the error
+ * callback that reports into a worker's status slot, the check that the topic exists, noticing changed settings, redaction of secrets in
  * anything that reaches the log or tweetlake.status, and librdkafka's threads kept away
  * from the server's signals.
  */

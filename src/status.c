@@ -142,34 +142,55 @@ tl_slot_acquire(TlRole role, const char *source, int index)
 }
 
 /*
- * The slot of a source's partition (the caller holds tl_shared->lock, exclusively when
- * create): NULL when there is none (or, with create, no free one left).
+ * The slots of a source's partitions partitions[0..n-1] (each below TL_MAX_PARTITIONS) into
+ * slots[0..n-1], in one pass over the slots: NULL for a partition that has none (or, with
+ * create, when no free slot is left for it).  The caller holds tl_shared->lock,
+ * exclusively when create.
  */
-TlPartitionSlot *
-tl_partition_slot(const char *source, int32 partition, bool create)
+void
+tl_partition_slots(const char *source, const int32 *partitions, int n, TlPartitionSlot **slots,
+				   bool create)
 {
-	TlPartitionSlot *free_slot = NULL;
+	int			where[TL_MAX_PARTITIONS];
+	int			next_free = 0;
 
+	for (int p = 0; p < TL_MAX_PARTITIONS; p++)
+		where[p] = -1;
+	for (int i = 0; i < n; i++)
+	{
+		slots[i] = NULL;
+		if (partitions[i] >= 0 && partitions[i] < TL_MAX_PARTITIONS)
+			where[partitions[i]] = i;
+	}
 	for (int i = 0; i < TL_PARTITION_SLOTS; i++)
 	{
 		TlPartitionSlot *ps = &tl_shared->partitions[i];
 
-		if (ps->source[0] == '\0')
-		{
-			if (free_slot == NULL)
-				free_slot = ps;
-		}
-		else if (ps->partition == partition && strcmp(ps->source, source) == 0)
-			return ps;
+		if (ps->source[0] != '\0' && ps->partition >= 0 && ps->partition < TL_MAX_PARTITIONS &&
+			where[ps->partition] >= 0 && strcmp(ps->source, source) == 0)
+			slots[where[ps->partition]] = ps;
 	}
-	if (!create || free_slot == NULL)
-		return NULL;
-	memset(free_slot, 0, sizeof(*free_slot));
-	strlcpy(free_slot->source, source, sizeof(free_slot->source));
-	free_slot->partition = partition;
-	free_slot->consumer = -1;
-	free_slot->high_watermark = -1;
-	return free_slot;
+	for (int i = 0; create && i < n; i++)
+	{
+		TlPartitionSlot *ps = NULL;
+
+		if (slots[i] != NULL || where[partitions[i]] != i)
+			continue;
+		while (next_free < TL_PARTITION_SLOTS && ps == NULL)
+		{
+			if (tl_shared->partitions[next_free].source[0] == '\0')
+				ps = &tl_shared->partitions[next_free];
+			next_free++;
+		}
+		if (ps == NULL)
+			break;
+		memset(ps, 0, sizeof(*ps));
+		strlcpy(ps->source, source, sizeof(ps->source));
+		ps->partition = partitions[i];
+		ps->consumer = -1;
+		ps->high_watermark = -1;
+		slots[i] = ps;
+	}
 }
 
 /*

@@ -177,7 +177,8 @@ extern TlShared *tl_shared;
 
 extern void tl_shmem_init(void);
 extern TlWorkerSlot *tl_slot_acquire(TlRole role, const char *source, int index);
-extern TlPartitionSlot *tl_partition_slot(const char *source, int32 partition, bool create);
+extern void tl_partition_slots(const char *source, const int32 *partitions, int n,
+							   TlPartitionSlot **slots, bool create);
 extern void tl_partition_slots_forget(const char *source);
 extern void tl_slot_release(int code, Datum arg);
 extern int	tl_running_workers(TlRole role);
