@@ -161,11 +161,7 @@ drain_run() {
   for pid in $(sql -c "SELECT pid FROM tweetlake.status WHERE role = 'consumer' AND pid IS NOT NULL"); do
     ticks=$((ticks + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
   done
-  sql -c "SELECT tweetlake.stop()" >/dev/null
-  for _ in $(seq 120); do
-    [ "$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'tweetlake consumer'")" = 0 ] && break
-    sleep 0.5
-  done
+  stop_consumers
   [ "$stored" = "$END" ] || warn "$c consumer(s): stored offsets cover $stored of $END messages (no batch for $STALL_S s)"
   [ "$lag" = 0 ] || warn "$c consumer(s): tweetlake.consumer_lag says $lag messages behind at the end"
   [ "$workers" = "$c" ] || warn "$c consumer(s) wanted, $workers stored messages"

@@ -85,11 +85,7 @@ drain() {
   sleep 2  # the launcher has read the settings and the sources before start() wakes it
   start_and_drain "" "$N" "$STALL_S"
   t0=$drain_t0 t1=$drain_t1 done_n=$drain_stored
-  sql -c "SELECT tweetlake.stop()" >/dev/null
-  for _ in $(seq 120); do
-    [ "$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'tweetlake consumer'")" = 0 ] && break
-    sleep 0.5
-  done
+  stop_consumers
   [ "$done_n" = "$N" ] || warn "$mode: the offsets cover $done_n of $N messages"
   read -r rows distinct <<< "$(sql -F ' ' -c "SELECT count(*), count(DISTINCT (kafka_topic, kafka_partition, kafka_offset)) FROM bronze.tweets")"
   [ "$rows" = "$N" ] && [ "$distinct" = "$N" ] || warn "$mode: bronze holds $rows rows, $distinct distinct messages, of $N"

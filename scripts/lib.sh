@@ -89,6 +89,15 @@ start_and_drain() {
   drain_t1=$(sql -c "SELECT extract(epoch FROM max(pg_xact_commit_timestamp(xmin))) FROM tweetlake.offsets $where")
 }
 
+# tweetlake.stop() on the caller's server, then waits (at most 60 s) until no consumer runs.
+stop_consumers() {
+  sql -c "SELECT tweetlake.stop()" >/dev/null
+  for _ in $(seq 120); do
+    [ "$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'tweetlake consumer'")" = 0 ] && break
+    sleep 0.5
+  done
+}
+
 # The benchmarks' Kafka broker (bench/drain.sh, bench/peers/): test/kafka/kafka.sh's in
 # $W/kafka, or the one in KDIR when the caller set it.  Needs KAFKA, KDIR, W, LOG and a say
 # function; sets KDIR, BOOT and own_broker, or exits 0 (skipped) when there is no broker.
