@@ -431,15 +431,21 @@ read_sources(TlWorkerSlot *slot)
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	e = tl_try_subtransaction(read_sources_work, &r, CurrentMemoryContext);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+
+	/*
+	 * the error lives in the transaction's memory: reported before the commit
+	 * frees it
+	 */
 	if (e != NULL)
 	{
 		tl_slot_error(slot, "reading tweetlake.sources: %s", e->message);
 		FreeErrorData(e);
 		MemoryContextDelete(r.cxt);
-		return;
 	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	if (e != NULL)
+		return;
 	if (specs_cxt != NULL)
 		MemoryContextDelete(specs_cxt);
 	specs_cxt = r.cxt;

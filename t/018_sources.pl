@@ -110,6 +110,18 @@ is(sql_value($node, "SELECT count(*) FROM bronze.tweets WHERE kafka_topic = 'rep
 	'what it stored stays in bronze');
 like(slurp_file($node->logfile), qr/source "replay" was dropped, stopping its workers/, 'the launcher logs the drop');
 
+# --- a reading of the sources that fails keeps the sources running as they were ----------------
+my $running_pids = sql_value($node, "SELECT string_agg(pid::text, ',' ORDER BY pid) FROM tweetlake.status
+                                     WHERE source IS NOT NULL AND pid IS NOT NULL");
+$node->safe_psql('postgres', 'ALTER TABLE tweetlake.sources RENAME COLUMN enabled TO enabled_renamed');
+wait_for($node, "SELECT last_error ~ '^reading tweetlake.sources: column \"enabled\" does not exist' FROM tweetlake.status
+                 WHERE role = 'launcher'", 't', "the launcher says why it cannot read the sources", 15);
+sleep 2;
+is(sql_value($node, "SELECT string_agg(pid::text, ',' ORDER BY pid) FROM tweetlake.status
+                     WHERE source IS NOT NULL AND pid IS NOT NULL"), $running_pids,
+	'meanwhile every source runs on, with the same workers');
+$node->safe_psql('postgres', 'ALTER TABLE tweetlake.sources RENAME COLUMN enabled_renamed TO enabled');
+
 # --- turned off and on: no message lost or stored twice across it ------------------------------
 $node->safe_psql('postgres', "SELECT tweetlake.alter_source('secure', enabled => false)");
 wait_for($node, "SELECT count(*) FROM pg_stat_activity a JOIN tweetlake.status s ON s.pid = a.pid
