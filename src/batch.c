@@ -73,9 +73,9 @@ PG_FUNCTION_INFO_V1(tweetlake_process_bronze_batch);
 	"text_length, sentiment_category, total_engagement"
 
 static const char SILVER_SQL[] =
-"INSERT INTO silver.tweets (" SILVER_COLUMNS ") "
-"SELECT " SILVER_COLUMNS " FROM batch_silver "
-"ON CONFLICT (tweet_id) DO NOTHING RETURNING tweet_id";
+"INSERT INTO silver.tweets (@t " SILVER_COLUMNS ") "
+"SELECT @p " SILVER_COLUMNS " FROM batch_silver "
+"ON CONFLICT (@t tweet_id) DO NOTHING RETURNING tweet_id";
 
 /*
  * From schema 0.5.0 on (updates and deletions): a row carries its version, and a deleted
@@ -85,11 +85,11 @@ static const char SILVER_SQL[] =
  * of SILVER_COLUMNS, updated_at: what the batch takes back from gold.
  */
 #define SILVER_V5_INSERT(rel, where) \
-	"INSERT INTO silver.tweets (" SILVER_COLUMNS ", updated_at) " \
-	"SELECT " SILVER_COLUMNS ", updated_at FROM " rel " b " where \
-	"ON CONFLICT (tweet_id) DO NOTHING RETURNING tweet_id"
+	"INSERT INTO silver.tweets (@t " SILVER_COLUMNS ", updated_at) " \
+	"SELECT @p " SILVER_COLUMNS ", updated_at FROM " rel " b " where \
+	"ON CONFLICT (@t tweet_id) DO NOTHING RETURNING tweet_id"
 #define NOT_DELETED \
-	"WHERE NOT EXISTS (SELECT FROM silver.deleted_tweets d WHERE d.tweet_id OPERATOR(pg_catalog.=) b.tweet_id) "
+	"WHERE NOT EXISTS (SELECT FROM silver.deleted_tweets d WHERE @d. d.tweet_id OPERATOR(pg_catalog.=) b.tweet_id) "
 
 static const char SILVER_V5_SQL[] = SILVER_V5_INSERT("batch_silver", NOT_DELETED);
 
@@ -101,14 +101,14 @@ static const char LATE_SQL[] = SILVER_V5_INSERT("batch_late", NOT_DELETED);
 
 /* Which of these ids were deleted before. */
 static const char WERE_DELETED_SQL[] =
-"SELECT d.tweet_id FROM silver.deleted_tweets d WHERE d.tweet_id OPERATOR(pg_catalog.=) ANY (SELECT id FROM batch_unstored)";
+"SELECT d.tweet_id FROM silver.deleted_tweets d WHERE @d. d.tweet_id OPERATOR(pg_catalog.=) ANY (SELECT id FROM batch_unstored)";
 
 static const char ANY_DELETED_SQL[] =
-"SELECT EXISTS (SELECT FROM silver.deleted_tweets)";
+"SELECT EXISTS (SELECT FROM silver.deleted_tweets d WHERE @d. true)";
 
 static const char KNOWN_SQL[] =
-"SELECT " SILVER_COLUMNS ", updated_at FROM silver.tweets "
-"WHERE tweet_id OPERATOR(pg_catalog.=) ANY (SELECT id FROM batch_known) "
+"SELECT " SILVER_COLUMNS ", updated_at FROM silver.tweets s "
+"WHERE @s. s.tweet_id OPERATOR(pg_catalog.=) ANY (SELECT id FROM batch_known) "
 "ORDER BY tweet_id FOR UPDATE";
 
 static const char UPDATE_SQL[] =
@@ -121,24 +121,24 @@ static const char UPDATE_SQL[] =
 "u.reply_to_tweet_id, u.reply_to_user_id, u.quoted_tweet_id, u.quoted_user_id, u.quoted_text, "
 "u.text_length, u.sentiment_category, u.total_engagement, u.updated_at, "
 "pg_catalog.now(), (pg_catalog.now() AT TIME ZONE 'UTC')::pg_catalog.date) "
-"FROM batch_updated u WHERE s.tweet_id OPERATOR(pg_catalog.=) u.tweet_id";
+"FROM batch_updated u WHERE @s. s.tweet_id OPERATOR(pg_catalog.=) u.tweet_id";
 
 static const char DELETE_SQL[] =
 "WITH d AS (\n"
 "    DELETE FROM silver.tweets s USING batch_deleted b\n"
-"    WHERE s.tweet_id OPERATOR(pg_catalog.=) b.id\n"
+"    WHERE @s. s.tweet_id OPERATOR(pg_catalog.=) b.id\n"
 "    RETURNING " SILVER_COLUMNS ", updated_at\n"
 "), recorded AS (\n"
-"    INSERT INTO silver.deleted_tweets (tweet_id, was_stored)\n"
-"    SELECT b.id, EXISTS (SELECT FROM d WHERE d.tweet_id OPERATOR(pg_catalog.=) b.id)\n"
+"    INSERT INTO silver.deleted_tweets (@t tweet_id, was_stored)\n"
+"    SELECT @p b.id, EXISTS (SELECT FROM d WHERE d.tweet_id OPERATOR(pg_catalog.=) b.id)\n"
 "    FROM batch_deleted b\n"
-"    ON CONFLICT (tweet_id) DO NOTHING\n"
+"    ON CONFLICT (@t tweet_id) DO NOTHING\n"
 ")\n"
 "SELECT * FROM d";
 
 static const char DEAD_SQL[] =
-"INSERT INTO bronze.dead_letters (raw, reason, tweet_id, kafka_topic, kafka_partition, kafka_offset) "
-"SELECT pg_catalog.convert_to(coalesce(raw, ''), 'UTF8'), reason, tweet_id, kafka_topic, kafka_partition, kafka_offset "
+"INSERT INTO bronze.dead_letters (@t raw, reason, tweet_id, kafka_topic, kafka_partition, kafka_offset) "
+"SELECT @p pg_catalog.convert_to(coalesce(raw, ''), 'UTF8'), reason, tweet_id, kafka_topic, kafka_partition, kafka_offset "
 "FROM batch_rejected";
 
 /*
@@ -163,10 +163,10 @@ static const char DEAD_SQL[] =
  */
 static const char GOLD_SQL[] =
 "WITH uh AS (\n"
-"    INSERT INTO tweetlake.user_hour AS u (hour, user_id, tweets, hashtags, places, languages)\n"
-"    SELECT hour, user_id, tweets, hashtags, places, languages FROM batch_user_hour\n"
+"    INSERT INTO tweetlake.user_hour AS u (@t hour, user_id, tweets, hashtags, places, languages)\n"
+"    SELECT @p hour, user_id, tweets, hashtags, places, languages FROM batch_user_hour\n"
 "    ORDER BY hour, user_id\n"
-"    ON CONFLICT (hour, user_id) DO UPDATE SET\n"
+"    ON CONFLICT (@t hour, user_id) DO UPDATE SET\n"
 "        tweets    = u.tweets OPERATOR(pg_catalog.+) excluded.tweets,\n"
 "        hashtags  = tweetlake.bag_add(u.hashtags, excluded.hashtags),\n"
 "        places    = tweetlake.bag_add(u.places, excluded.places),\n"
@@ -180,11 +180,11 @@ static const char GOLD_SQL[] =
 "    FROM uh r JOIN batch_user_hour i\n"
 "      ON i.hour OPERATOR(pg_catalog.=) r.hour AND i.user_id OPERATOR(pg_catalog.=) r.user_id\n"
 "), mh AS (\n"
-"    INSERT INTO tweetlake.mention_hour AS u (hour, mention, hashtags)\n"
-"    SELECT hour, mention, hashtags FROM batch_mention_hour\n"
+"    INSERT INTO tweetlake.mention_hour AS u (@t hour, mention, hashtags)\n"
+"    SELECT @p hour, mention, hashtags FROM batch_mention_hour\n"
 "    WHERE (SELECT pg_catalog.count(*) FROM uh_new) OPERATOR(pg_catalog.>=) 0\n"
 "    ORDER BY hour, mention\n"
-"    ON CONFLICT (hour, mention) DO UPDATE SET\n"
+"    ON CONFLICT (@t hour, mention) DO UPDATE SET\n"
 "        hashtags = tweetlake.bag_add(u.hashtags, excluded.hashtags)\n"
 "    RETURNING hour, mention, hashtags\n"
 "), tag_users_new AS (\n"
@@ -195,10 +195,10 @@ static const char GOLD_SQL[] =
 "      ON i.hour OPERATOR(pg_catalog.=) r.hour AND i.mention OPERATOR(pg_catalog.=) r.mention\n"
 "    CROSS JOIN LATERAL pg_catalog.unnest(tweetlake.bag_new(r.hashtags, i.hashtags)) AS k(hashtag)\n"
 "), g_tags AS (\n"
-"    INSERT INTO gold.popular_hashtags_by_hour AS g (\n"
+"    INSERT INTO gold.popular_hashtags_by_hour AS g (@t \n"
 "        hour, hashtag, tweet_count, unique_users, unique_mentions, avg_sentiment,\n"
 "        total_engagement, avg_engagement, sentiment_sum, sentiment_n)\n"
-"    SELECT a.hour, a.hashtag, a.n, coalesce(u.n, 0), coalesce(m.n, 0),\n"
+"    SELECT @p a.hour, a.hashtag, a.n, coalesce(u.n, 0), coalesce(m.n, 0),\n"
 "           tweetlake.exact_avg(a.ssum, a.sn), a.eng,\n"
 "           a.eng::pg_catalog.float8 OPERATOR(pg_catalog./) greatest(a.n, 1), a.ssum, a.sn\n"
 "    FROM batch_hashtag_hour a\n"
@@ -208,7 +208,7 @@ static const char GOLD_SQL[] =
 "           USING (hour, hashtag)\n"
 "    WHERE (SELECT pg_catalog.count(*) FROM mh) OPERATOR(pg_catalog.>=) 0\n"
 "    ORDER BY a.hour, a.hashtag\n"
-"    ON CONFLICT (hour, hashtag) DO UPDATE SET\n"
+"    ON CONFLICT (@t hour, hashtag) DO UPDATE SET\n"
 "        tweet_count      = g.tweet_count OPERATOR(pg_catalog.+) excluded.tweet_count,\n"
 "        unique_users     = g.unique_users OPERATOR(pg_catalog.+) excluded.unique_users,\n"
 "        unique_mentions  = g.unique_mentions OPERATOR(pg_catalog.+) excluded.unique_mentions,\n"
@@ -221,13 +221,13 @@ static const char GOLD_SQL[] =
 "                           OPERATOR(pg_catalog./) greatest(g.tweet_count OPERATOR(pg_catalog.+) excluded.tweet_count, 1)\n"
 "    RETURNING hour, hashtag, tweet_count\n"
 "), g_users AS (\n"
-"    INSERT INTO gold.active_users_by_day AS g (\n"
+"    INSERT INTO gold.active_users_by_day AS g (@t \n"
 "        day, user_id, username, tweets_count, followers_count, total_engagement,\n"
 "        avg_sentiment, sentiment_sum, sentiment_n)\n"
-"    SELECT day, user_id, username, n, followers, eng, tweetlake.exact_avg(ssum, sn), ssum, sn\n"
+"    SELECT @p day, user_id, username, n, followers, eng, tweetlake.exact_avg(ssum, sn), ssum, sn\n"
 "    FROM batch_user_day\n"
 "    ORDER BY day, user_id\n"
-"    ON CONFLICT (day, user_id) DO UPDATE SET\n"
+"    ON CONFLICT (@t day, user_id) DO UPDATE SET\n"
 "        username         = greatest(g.username, excluded.username),\n"
 "        tweets_count     = g.tweets_count OPERATOR(pg_catalog.+) excluded.tweets_count,\n"
 "        followers_count  = greatest(g.followers_count, excluded.followers_count),\n"
@@ -237,11 +237,11 @@ static const char GOLD_SQL[] =
 "        avg_sentiment    = tweetlake.exact_avg(g.sentiment_sum OPERATOR(pg_catalog.+) excluded.sentiment_sum,\n"
 "                                               g.sentiment_n OPERATOR(pg_catalog.+) excluded.sentiment_n)\n"
 "), g_user_totals AS (\n"
-"    INSERT INTO gold.user_engagement AS g (\n"
+"    INSERT INTO gold.user_engagement AS g (@t \n"
 "        user_id, username, tweets_count, followers_count, total_engagement, first_day, last_day)\n"
-"    SELECT user_id, username, n, followers, eng, first_day, last_day FROM batch_user\n"
+"    SELECT @p user_id, username, n, followers, eng, first_day, last_day FROM batch_user\n"
 "    ORDER BY user_id\n"
-"    ON CONFLICT (user_id) DO UPDATE SET\n"
+"    ON CONFLICT (@t user_id) DO UPDATE SET\n"
 "        username         = greatest(g.username, excluded.username),\n"
 "        tweets_count     = g.tweets_count OPERATOR(pg_catalog.+) excluded.tweets_count,\n"
 "        followers_count  = greatest(g.followers_count, excluded.followers_count),\n"
@@ -251,17 +251,17 @@ static const char GOLD_SQL[] =
 "), region_users_new AS (\n"
 "    SELECT n.hour, k.pair FROM uh_new n CROSS JOIN LATERAL pg_catalog.unnest(n.places) AS k(pair)\n"
 "), g_region AS (\n"
-"    INSERT INTO gold.tweet_volume_by_region AS g (\n"
+"    INSERT INTO gold.tweet_volume_by_region AS g (@t \n"
 "        hour, region, language, tweet_count, unique_users, avg_sentiment, positive_count,\n"
 "        negative_count, neutral_count, total_engagement, sentiment_sum, sentiment_n)\n"
-"    SELECT a.hour, a.region, a.language, a.n, coalesce(u.n, 0), tweetlake.exact_avg(a.ssum, a.sn),\n"
+"    SELECT @p a.hour, a.region, a.language, a.n, coalesce(u.n, 0), tweetlake.exact_avg(a.ssum, a.sn),\n"
 "           a.pos, a.neg, a.neu, a.eng, a.ssum, a.sn\n"
 "    FROM batch_region_hour a\n"
 "    LEFT JOIN (SELECT hour, pair, pg_catalog.count(*) AS n FROM region_users_new GROUP BY hour, pair) u\n"
 "           ON u.hour OPERATOR(pg_catalog.=) a.hour\n"
 "          AND u.pair OPERATOR(pg_catalog.=) tweetlake.pair_key(a.region, a.language)\n"
 "    ORDER BY a.hour, a.region, a.language\n"
-"    ON CONFLICT (hour, region, language) DO UPDATE SET\n"
+"    ON CONFLICT (@t hour, region, language) DO UPDATE SET\n"
 "        tweet_count      = g.tweet_count OPERATOR(pg_catalog.+) excluded.tweet_count,\n"
 "        unique_users     = g.unique_users OPERATOR(pg_catalog.+) excluded.unique_users,\n"
 "        positive_count   = g.positive_count OPERATOR(pg_catalog.+) excluded.positive_count,\n"
@@ -273,20 +273,20 @@ static const char GOLD_SQL[] =
 "        avg_sentiment    = tweetlake.exact_avg(g.sentiment_sum OPERATOR(pg_catalog.+) excluded.sentiment_sum,\n"
 "                                               g.sentiment_n OPERATOR(pg_catalog.+) excluded.sentiment_n)\n"
 "), region_totals AS (\n"
-"    INSERT INTO tweetlake.region_hour_counts AS r (hour, region, tweet_count)\n"
-"    SELECT hour, region, n FROM batch_region_total\n"
+"    INSERT INTO tweetlake.region_hour_counts AS r (@t hour, region, tweet_count)\n"
+"    SELECT @p hour, region, n FROM batch_region_total\n"
 "    WHERE (SELECT pg_catalog.count(*) FROM g_tags) OPERATOR(pg_catalog.>=) 0\n"
 "    ORDER BY hour, region\n"
-"    ON CONFLICT (hour, region) DO UPDATE SET\n"
+"    ON CONFLICT (@t hour, region) DO UPDATE SET\n"
 "        tweet_count = r.tweet_count OPERATOR(pg_catalog.+) excluded.tweet_count\n"
 "    RETURNING hour, region, tweet_count\n"
 "), language_users_new AS (\n"
 "    SELECT n.hour, k.language FROM uh_new n CROSS JOIN LATERAL pg_catalog.unnest(n.languages) AS k(language)\n"
 "), g_language AS (\n"
-"    INSERT INTO gold.tweet_metrics_by_language AS g (\n"
+"    INSERT INTO gold.tweet_metrics_by_language AS g (@t \n"
 "        hour, language, tweet_count, avg_tweet_length, avg_sentiment, avg_engagement,\n"
 "        unique_users, text_length_sum, total_engagement, sentiment_sum, sentiment_n)\n"
-"    SELECT a.hour, a.language, a.n, a.len::pg_catalog.float8 OPERATOR(pg_catalog./) greatest(a.n, 1),\n"
+"    SELECT @p a.hour, a.language, a.n, a.len::pg_catalog.float8 OPERATOR(pg_catalog./) greatest(a.n, 1),\n"
 "           tweetlake.exact_avg(a.ssum, a.sn), a.eng::pg_catalog.float8 OPERATOR(pg_catalog./) greatest(a.n, 1),\n"
 "           coalesce(u.n, 0), a.len, a.eng, a.ssum, a.sn\n"
 "    FROM batch_language_hour a\n"
@@ -294,7 +294,7 @@ static const char GOLD_SQL[] =
 "               FROM language_users_new GROUP BY hour, language) u\n"
 "           USING (hour, language)\n"
 "    ORDER BY a.hour, a.language\n"
-"    ON CONFLICT (hour, language) DO UPDATE SET\n"
+"    ON CONFLICT (@t hour, language) DO UPDATE SET\n"
 "        tweet_count      = g.tweet_count OPERATOR(pg_catalog.+) excluded.tweet_count,\n"
 "        unique_users     = g.unique_users OPERATOR(pg_catalog.+) excluded.unique_users,\n"
 "        text_length_sum  = g.text_length_sum OPERATOR(pg_catalog.+) excluded.text_length_sum,\n"
@@ -308,14 +308,14 @@ static const char GOLD_SQL[] =
 "        avg_engagement   = (g.total_engagement OPERATOR(pg_catalog.+) excluded.total_engagement)::pg_catalog.float8\n"
 "                           OPERATOR(pg_catalog./) greatest(g.tweet_count OPERATOR(pg_catalog.+) excluded.tweet_count, 1)\n"
 "), g_types AS (\n"
-"    INSERT INTO gold.engagement_by_type_hour AS g (\n"
+"    INSERT INTO gold.engagement_by_type_hour AS g (@t \n"
 "        hour, tweet_type, influence_level, tweet_count, total_engagement, avg_engagement,\n"
 "        viral_count, avg_sentiment, sentiment_sum, sentiment_n)\n"
-"    SELECT hour, tweet_type, tweetlake.influence_level(followers), n, eng,\n"
+"    SELECT @p hour, tweet_type, tweetlake.influence_level(followers), n, eng,\n"
 "           eng::pg_catalog.float8 OPERATOR(pg_catalog./) greatest(n, 1), viral, tweetlake.exact_avg(ssum, sn), ssum, sn\n"
 "    FROM batch_type_hour\n"
-"    ORDER BY 1, 2, 3\n"
-"    ON CONFLICT (hour, tweet_type, influence_level) DO UPDATE SET\n"
+"    ORDER BY hour, tweet_type, tweetlake.influence_level(followers)\n"
+"    ON CONFLICT (@t hour, tweet_type, influence_level) DO UPDATE SET\n"
 "        tweet_count      = g.tweet_count OPERATOR(pg_catalog.+) excluded.tweet_count,\n"
 "        total_engagement = g.total_engagement OPERATOR(pg_catalog.+) excluded.total_engagement,\n"
 "        viral_count      = g.viral_count OPERATOR(pg_catalog.+) excluded.viral_count,\n"
@@ -334,11 +334,11 @@ static const char GOLD_SQL[] =
 "    SELECT DISTINCT ON (hour) hour, region, tweet_count\n"
 "    FROM region_totals ORDER BY hour, tweet_count DESC, region\n"
 ")\n"
-"INSERT INTO gold.hourly_activity_summary AS g (\n"
+"INSERT INTO gold.hourly_activity_summary AS g (@t \n"
 "    hour, total_tweets, unique_users, avg_sentiment, total_engagement, top_hashtag,\n"
 "    top_region, positive_count, negative_count, neutral_count, sentiment_sum, sentiment_n,\n"
 "    top_hashtag_count, top_region_count)\n"
-"SELECT a.hour, a.n, coalesce(u.n, 0), tweetlake.exact_avg(a.ssum, a.sn), a.eng,\n"
+"SELECT @p a.hour, a.n, coalesce(u.n, 0), tweetlake.exact_avg(a.ssum, a.sn), a.eng,\n"
 "       t.hashtag, r.region, a.pos, a.neg, a.neu, a.ssum, a.sn, t.tweet_count, r.tweet_count\n"
 "FROM batch_hour a\n"
 "LEFT JOIN (SELECT hour, pg_catalog.count(*) AS n FROM hour_users_new GROUP BY hour) u USING (hour)\n"
@@ -346,7 +346,7 @@ static const char GOLD_SQL[] =
 "LEFT JOIN top_region r USING (hour)\n"
 "WHERE (SELECT pg_catalog.count(*) FROM region_totals) OPERATOR(pg_catalog.>=) 0\n"
 "ORDER BY a.hour\n"
-"ON CONFLICT (hour) DO UPDATE SET\n"
+"ON CONFLICT (@t hour) DO UPDATE SET\n"
 "    total_tweets      = g.total_tweets OPERATOR(pg_catalog.+) excluded.total_tweets,\n"
 "    unique_users      = g.unique_users OPERATOR(pg_catalog.+) excluded.unique_users,\n"
 "    total_engagement  = g.total_engagement OPERATOR(pg_catalog.+) excluded.total_engagement,\n"
@@ -394,7 +394,7 @@ static const char GONE_SQL[] =
 "           tweetlake.bag_gone(u.places, i.places) AS places,\n"
 "           tweetlake.bag_gone(u.languages, i.languages) AS languages\n"
 "    FROM batch_user_hour i JOIN tweetlake.user_hour u\n"
-"      ON u.hour OPERATOR(pg_catalog.=) i.hour AND u.user_id OPERATOR(pg_catalog.=) i.user_id\n"
+"      ON @u. u.hour OPERATOR(pg_catalog.=) i.hour AND u.user_id OPERATOR(pg_catalog.=) i.user_id\n"
 "    WHERE i.retracts\n"
 "), tag_users AS (\n"
 "    SELECT n.hour, k.hashtag, pg_catalog.count(*) AS n\n"
@@ -402,7 +402,7 @@ static const char GONE_SQL[] =
 "), tag_mentions AS (\n"
 "    SELECT u.hour, k.hashtag, pg_catalog.count(*) AS n\n"
 "    FROM batch_mention_hour i JOIN tweetlake.mention_hour u\n"
-"      ON u.hour OPERATOR(pg_catalog.=) i.hour AND u.mention OPERATOR(pg_catalog.=) i.mention\n"
+"      ON @u. u.hour OPERATOR(pg_catalog.=) i.hour AND u.mention OPERATOR(pg_catalog.=) i.mention\n"
 "    CROSS JOIN LATERAL pg_catalog.unnest(tweetlake.bag_gone(u.hashtags, i.hashtags)) AS k(hashtag)\n"
 "    WHERE i.retracts GROUP BY 1, 2\n"
 "), g_tags AS (\n"
@@ -411,7 +411,7 @@ static const char GONE_SQL[] =
 "        unique_mentions = g.unique_mentions OPERATOR(pg_catalog.-) coalesce(x.mentions, 0)\n"
 "    FROM (SELECT hour, hashtag, u.n AS users, m.n AS mentions\n"
 "          FROM tag_users u FULL JOIN tag_mentions m USING (hour, hashtag)) x\n"
-"    WHERE g.hour OPERATOR(pg_catalog.=) x.hour AND g.hashtag OPERATOR(pg_catalog.=) x.hashtag\n"
+"    WHERE @g. g.hour OPERATOR(pg_catalog.=) x.hour AND g.hashtag OPERATOR(pg_catalog.=) x.hashtag\n"
 "), g_region AS (\n"
 "    UPDATE gold.tweet_volume_by_region g SET unique_users = g.unique_users OPERATOR(pg_catalog.-) x.n\n"
 "    FROM (SELECT a.hour, a.region, a.language, pg_catalog.count(*) AS n\n"
@@ -419,61 +419,61 @@ static const char GONE_SQL[] =
 "          JOIN batch_region_hour a ON a.hour OPERATOR(pg_catalog.=) n.hour\n"
 "           AND tweetlake.pair_key(a.region, a.language) OPERATOR(pg_catalog.=) k.pair\n"
 "          GROUP BY 1, 2, 3) x\n"
-"    WHERE g.hour OPERATOR(pg_catalog.=) x.hour AND g.region OPERATOR(pg_catalog.=) x.region\n"
+"    WHERE @g. g.hour OPERATOR(pg_catalog.=) x.hour AND g.region OPERATOR(pg_catalog.=) x.region\n"
 "      AND g.language OPERATOR(pg_catalog.=) x.language\n"
 "), g_language AS (\n"
 "    UPDATE gold.tweet_metrics_by_language g SET unique_users = g.unique_users OPERATOR(pg_catalog.-) x.n\n"
 "    FROM (SELECT n.hour, k.language, pg_catalog.count(*) AS n\n"
 "          FROM uh n CROSS JOIN LATERAL pg_catalog.unnest(n.languages) AS k(language) GROUP BY 1, 2) x\n"
-"    WHERE g.hour OPERATOR(pg_catalog.=) x.hour AND g.language OPERATOR(pg_catalog.=) x.language\n"
+"    WHERE @g. g.hour OPERATOR(pg_catalog.=) x.hour AND g.language OPERATOR(pg_catalog.=) x.language\n"
 ")\n"
 "UPDATE gold.hourly_activity_summary g SET unique_users = g.unique_users OPERATOR(pg_catalog.-) x.n\n"
 "FROM (SELECT hour, pg_catalog.count(*) AS n FROM uh WHERE left_hour GROUP BY hour) x\n"
-"WHERE g.hour OPERATOR(pg_catalog.=) x.hour";
+"WHERE @g. g.hour OPERATOR(pg_catalog.=) x.hour";
 
 static const char CLEANUP_SQL[] =
 "WITH uh AS (\n"
 "    DELETE FROM tweetlake.user_hour u USING batch_user_hour i\n"
-"    WHERE i.retracts AND u.hour OPERATOR(pg_catalog.=) i.hour AND u.user_id OPERATOR(pg_catalog.=) i.user_id\n"
+"    WHERE i.retracts AND @u. u.hour OPERATOR(pg_catalog.=) i.hour AND u.user_id OPERATOR(pg_catalog.=) i.user_id\n"
 "      AND u.tweets OPERATOR(pg_catalog.=) 0\n"
 "), mh AS (\n"
 "    DELETE FROM tweetlake.mention_hour u USING batch_mention_hour i\n"
-"    WHERE i.retracts AND u.hour OPERATOR(pg_catalog.=) i.hour AND u.mention OPERATOR(pg_catalog.=) i.mention\n"
+"    WHERE i.retracts AND @u. u.hour OPERATOR(pg_catalog.=) i.hour AND u.mention OPERATOR(pg_catalog.=) i.mention\n"
 "      AND pg_catalog.cardinality((u.hashtags).keys) OPERATOR(pg_catalog.=) 0\n"
 "), g_tags AS (\n"
 "    DELETE FROM gold.popular_hashtags_by_hour g USING batch_hashtag_hour a\n"
-"    WHERE a.n OPERATOR(pg_catalog.<) 0 AND g.hour OPERATOR(pg_catalog.=) a.hour\n"
+"    WHERE a.n OPERATOR(pg_catalog.<) 0 AND @g. g.hour OPERATOR(pg_catalog.=) a.hour\n"
 "      AND g.hashtag OPERATOR(pg_catalog.=) a.hashtag AND g.tweet_count OPERATOR(pg_catalog.=) 0\n"
 "), g_users AS (\n"
 "    DELETE FROM gold.active_users_by_day g USING batch_user_day a\n"
-"    WHERE a.n OPERATOR(pg_catalog.<) 0 AND g.day OPERATOR(pg_catalog.=) a.day\n"
+"    WHERE a.n OPERATOR(pg_catalog.<) 0 AND @g. g.day OPERATOR(pg_catalog.=) a.day\n"
 "      AND g.user_id OPERATOR(pg_catalog.=) a.user_id AND g.tweets_count OPERATOR(pg_catalog.=) 0\n"
 "), g_user_totals AS (\n"
 "    DELETE FROM gold.user_engagement g USING batch_user a\n"
-"    WHERE a.n OPERATOR(pg_catalog.<) 0 AND g.user_id OPERATOR(pg_catalog.=) a.user_id\n"
+"    WHERE a.n OPERATOR(pg_catalog.<) 0 AND @g. g.user_id OPERATOR(pg_catalog.=) a.user_id\n"
 "      AND g.tweets_count OPERATOR(pg_catalog.=) 0\n"
 "), g_region AS (\n"
 "    DELETE FROM gold.tweet_volume_by_region g USING batch_region_hour a\n"
-"    WHERE a.n OPERATOR(pg_catalog.<) 0 AND g.hour OPERATOR(pg_catalog.=) a.hour\n"
+"    WHERE a.n OPERATOR(pg_catalog.<) 0 AND @g. g.hour OPERATOR(pg_catalog.=) a.hour\n"
 "      AND g.region OPERATOR(pg_catalog.=) a.region AND g.language OPERATOR(pg_catalog.=) a.language\n"
 "      AND g.tweet_count OPERATOR(pg_catalog.=) 0\n"
 "), region_totals AS (\n"
 "    DELETE FROM tweetlake.region_hour_counts g USING batch_region_total a\n"
-"    WHERE a.n OPERATOR(pg_catalog.<) 0 AND g.hour OPERATOR(pg_catalog.=) a.hour\n"
+"    WHERE a.n OPERATOR(pg_catalog.<) 0 AND @g. g.hour OPERATOR(pg_catalog.=) a.hour\n"
 "      AND g.region OPERATOR(pg_catalog.=) a.region AND g.tweet_count OPERATOR(pg_catalog.=) 0\n"
 "), g_language AS (\n"
 "    DELETE FROM gold.tweet_metrics_by_language g USING batch_language_hour a\n"
-"    WHERE a.n OPERATOR(pg_catalog.<) 0 AND g.hour OPERATOR(pg_catalog.=) a.hour\n"
+"    WHERE a.n OPERATOR(pg_catalog.<) 0 AND @g. g.hour OPERATOR(pg_catalog.=) a.hour\n"
 "      AND g.language OPERATOR(pg_catalog.=) a.language AND g.tweet_count OPERATOR(pg_catalog.=) 0\n"
 "), g_types AS (\n"
 "    DELETE FROM gold.engagement_by_type_hour g USING batch_type_hour a\n"
-"    WHERE a.n OPERATOR(pg_catalog.<) 0 AND g.hour OPERATOR(pg_catalog.=) a.hour\n"
+"    WHERE a.n OPERATOR(pg_catalog.<) 0 AND @g. g.hour OPERATOR(pg_catalog.=) a.hour\n"
 "      AND g.tweet_type OPERATOR(pg_catalog.=) a.tweet_type\n"
 "      AND g.influence_level OPERATOR(pg_catalog.=) tweetlake.influence_level(a.followers)\n"
 "      AND g.tweet_count OPERATOR(pg_catalog.=) 0\n"
 ")\n"
 "DELETE FROM gold.hourly_activity_summary g USING batch_hour a\n"
-"WHERE a.n OPERATOR(pg_catalog.<) 0 AND g.hour OPERATOR(pg_catalog.=) a.hour\n"
+"WHERE a.n OPERATOR(pg_catalog.<) 0 AND @g. g.hour OPERATOR(pg_catalog.=) a.hour\n"
 "  AND g.total_tweets OPERATOR(pg_catalog.=) 0";
 
 static const char RECHECK_SQL[] =
@@ -486,29 +486,29 @@ static const char RECHECK_SQL[] =
 "        top_region = r.region, top_region_count = r.tweet_count\n"
 "    FROM hours h\n"
 "    LEFT JOIN LATERAL (SELECT p.hashtag, p.tweet_count FROM gold.popular_hashtags_by_hour p\n"
-"                       WHERE p.hour OPERATOR(pg_catalog.=) h.hour\n"
+"                       WHERE @p. p.hour OPERATOR(pg_catalog.=) h.hour\n"
 "                       ORDER BY p.tweet_count DESC, p.hashtag LIMIT 1) t ON true\n"
 "    LEFT JOIN LATERAL (SELECT c.region, c.tweet_count FROM tweetlake.region_hour_counts c\n"
-"                       WHERE c.hour OPERATOR(pg_catalog.=) h.hour\n"
+"                       WHERE @c. c.hour OPERATOR(pg_catalog.=) h.hour\n"
 "                       ORDER BY c.tweet_count DESC, c.region LIMIT 1) r ON true\n"
-"    WHERE g.hour OPERATOR(pg_catalog.=) h.hour\n"
+"    WHERE @g. g.hour OPERATOR(pg_catalog.=) h.hour\n"
 "), days AS (\n"
 "    UPDATE gold.active_users_by_day g SET username = x.username, followers_count = x.followers\n"
 "    FROM batch_user_day a CROSS JOIN LATERAL (\n"
 "        SELECT pg_catalog.max(s.username) AS username, pg_catalog.max(s.followers_count) AS followers\n"
 "        FROM silver.tweets s\n"
-"        WHERE s.user_id OPERATOR(pg_catalog.=) (a.user_id COLLATE \"C\")\n"
+"        WHERE @s. s.user_id OPERATOR(pg_catalog.=) (a.user_id COLLATE \"C\")\n"
 "          AND s.created_at OPERATOR(pg_catalog.>=) a.day_start\n"
 "          AND s.created_at OPERATOR(pg_catalog.<) a.day_end) x\n"
-"    WHERE a.recheck AND g.day OPERATOR(pg_catalog.=) a.day AND g.user_id OPERATOR(pg_catalog.=) a.user_id\n"
+"    WHERE a.recheck AND @g. g.day OPERATOR(pg_catalog.=) a.day AND g.user_id OPERATOR(pg_catalog.=) a.user_id\n"
 ")\n"
 "UPDATE gold.user_engagement g SET username = x.username, followers_count = x.followers,\n"
 "    first_day = tweetlake.utc_day(x.first_at), last_day = tweetlake.utc_day(x.last_at)\n"
 "FROM batch_user a CROSS JOIN LATERAL (\n"
 "    SELECT pg_catalog.max(s.username) AS username, pg_catalog.max(s.followers_count) AS followers,\n"
 "           pg_catalog.min(s.created_at) AS first_at, pg_catalog.max(s.created_at) AS last_at\n"
-"    FROM silver.tweets s WHERE s.user_id OPERATOR(pg_catalog.=) (a.user_id COLLATE \"C\")) x\n"
-"WHERE a.recheck AND g.user_id OPERATOR(pg_catalog.=) a.user_id";
+"    FROM silver.tweets s WHERE @s. s.user_id OPERATOR(pg_catalog.=) (a.user_id COLLATE \"C\")) x\n"
+"WHERE a.recheck AND @g. g.user_id OPERATOR(pg_catalog.=) a.user_id";
 
 /*
  * From schema 0.9.0 on, the top users by engagement (schema/sources/43_gold_user_engagement.sql):
@@ -540,52 +540,54 @@ static const char RECHECK_SQL[] =
 
 static const char TOP_SQL[] =
 "WITH f AS MATERIALIZED (\n"
-"    INSERT INTO tweetlake.top_users_floor AS t (id, floor, members) VALUES (true, NULL, 0)\n"
-"    ON CONFLICT (id) DO UPDATE SET members = t.members\n"
+"    INSERT INTO tweetlake.top_users_floor AS t (@t id, floor, members) VALUES (@p true, NULL, 0)\n"
+"    ON CONFLICT (@t id) DO UPDATE SET members = t.members\n"
 "    RETURNING floor\n"
 "), added AS (\n"
-"    INSERT INTO tweetlake.top_users AS t (user_id)\n"
-"    SELECT g.user_id FROM batch_user a CROSS JOIN f\n"
-"    JOIN gold.user_engagement g ON g.user_id OPERATOR(pg_catalog.=) a.user_id\n"
+"    INSERT INTO tweetlake.top_users AS t (@t user_id)\n"
+"    SELECT @p g.user_id FROM batch_user a CROSS JOIN f\n"
+"    JOIN gold.user_engagement g ON @g. g.user_id OPERATOR(pg_catalog.=) a.user_id\n"
 "    WHERE f.floor IS NULL OR g.total_engagement OPERATOR(pg_catalog.>) f.floor\n"
-"    ORDER BY 1\n"
-"    ON CONFLICT (user_id) DO NOTHING\n"
+"    ORDER BY g.user_id\n"
+"    ON CONFLICT (@t user_id) DO NOTHING\n"
 "    RETURNING user_id\n"
 ")\n"
 "SELECT (SELECT pg_catalog.count(*) FROM added)::pg_catalog.int4 FROM f";
 
 /* Adds TOP_SQL's count of new members (%d) to the floor row's count. */
 static const char MEMBERS_SQL[] =
-"UPDATE tweetlake.top_users_floor SET members = members OPERATOR(pg_catalog.+) %d RETURNING members";
+"UPDATE tweetlake.top_users_floor f SET members = f.members OPERATOR(pg_catalog.+) %d WHERE @f. true RETURNING f.members";
 
 static const char TRIM_SQL[] =
 "WITH m AS MATERIALIZED (\n"
 "    SELECT t.user_id, g.total_engagement AS v\n"
 "    FROM tweetlake.top_users t\n"
-"    LEFT JOIN gold.user_engagement g ON g.user_id OPERATOR(pg_catalog.=) t.user_id\n"
+"    LEFT JOIN gold.user_engagement g ON @g. g.user_id OPERATOR(pg_catalog.=) t.user_id\n"
+"    WHERE @t. true\n"
 "), cut AS (\n"
 "    SELECT v FROM m WHERE v IS NOT NULL ORDER BY v DESC LIMIT 1 OFFSET " CppAsString2(TOP_KEEP) " OPERATOR(pg_catalog.-) 1\n"
 "), gone AS (\n"
 "    DELETE FROM tweetlake.top_users t USING m\n"
-"    WHERE t.user_id OPERATOR(pg_catalog.=) m.user_id\n"
+"    WHERE @t. t.user_id OPERATOR(pg_catalog.=) m.user_id\n"
 "      AND (m.v IS NULL OR m.v OPERATOR(pg_catalog.<) (SELECT v FROM cut))\n"
 "    RETURNING m.v\n"
 ")\n"
 "UPDATE tweetlake.top_users_floor f SET\n"
 "    floor = greatest(f.floor, (SELECT pg_catalog.max(v) FROM gone)),\n"
-"    members = ((SELECT pg_catalog.count(*) FROM m) OPERATOR(pg_catalog.-) (SELECT pg_catalog.count(*) FROM gone))::pg_catalog.int4";
+"    members = ((SELECT pg_catalog.count(*) FROM m) OPERATOR(pg_catalog.-) (SELECT pg_catalog.count(*) FROM gone))::pg_catalog.int4\n"
+"WHERE @f. true";
 
 /* Whether fewer than TOP_SHOWN members are above the floor, once retraction_test holds. */
 #define SHORT_QUERY(retraction_test, lock) \
 	"SELECT f.floor IS NOT NULL\n" \
 	retraction_test \
 	"   AND (SELECT pg_catalog.count(*) FROM tweetlake.top_users t\n" \
-	"        JOIN gold.user_engagement g ON g.user_id OPERATOR(pg_catalog.=) t.user_id\n" \
-	"        WHERE g.total_engagement OPERATOR(pg_catalog.>) f.floor) OPERATOR(pg_catalog.<) " CppAsString2(TOP_SHOWN) "\n" \
-	"FROM tweetlake.top_users_floor f" lock
+	"        JOIN gold.user_engagement g ON @g. g.user_id OPERATOR(pg_catalog.=) t.user_id\n" \
+	"        WHERE @t. g.total_engagement OPERATOR(pg_catalog.>) f.floor) OPERATOR(pg_catalog.<) " CppAsString2(TOP_SHOWN) "\n" \
+	"FROM tweetlake.top_users_floor f WHERE @f. true" lock
 
 static const char SHORT_SQL[] =
-SHORT_QUERY("   AND EXISTS (SELECT FROM batch_user a JOIN tweetlake.top_users t ON t.user_id OPERATOR(pg_catalog.=) a.user_id\n"
+SHORT_QUERY("   AND EXISTS (SELECT FROM batch_user a JOIN tweetlake.top_users t ON @t. t.user_id OPERATOR(pg_catalog.=) a.user_id\n"
 			"               WHERE a.eng OPERATOR(pg_catalog.<) 0 OR a.n OPERATOR(pg_catalog.<) 0)\n",
 			" FOR UPDATE");
 
@@ -604,17 +606,17 @@ static const char READ_FLOOR_SQL[] = TOP_LOCK_SQL("2", "SHARE");
 static const char REFILL_SQL[] = TOP_LOCK_SQL("2", "UPDATE");
 static const char TOP_HELD_SQL[] =
 "WITH f AS MATERIALIZED (\n"
-"    INSERT INTO tweetlake.top_users_floor AS t (id, floor, members) VALUES (true, NULL, 0)\n"
-"    ON CONFLICT (id) DO UPDATE SET members = t.members\n"
+"    INSERT INTO tweetlake.top_users_floor AS t (@t id, floor, members) VALUES (@p true, NULL, 0)\n"
+"    ON CONFLICT (@t id) DO UPDATE SET members = t.members\n"
 "    RETURNING floor\n"
 "), p AS MATERIALIZED (\n"
-"    DELETE FROM tweetlake.top_users_pending RETURNING user_id, retracted\n"
+"    DELETE FROM tweetlake.top_users_pending p WHERE @p. true RETURNING p.user_id, p.retracted\n"
 "), added AS (\n"
-"    INSERT INTO tweetlake.top_users AS t (user_id)\n"
-"    SELECT g.user_id FROM (SELECT a.user_id FROM batch_user a UNION SELECT p.user_id FROM p) a\n"
-"    CROSS JOIN f JOIN gold.user_engagement g ON g.user_id OPERATOR(pg_catalog.=) a.user_id\n"
+"    INSERT INTO tweetlake.top_users AS t (@t user_id)\n"
+"    SELECT @p g.user_id FROM (SELECT a.user_id FROM batch_user a UNION SELECT p.user_id FROM p) a\n"
+"    CROSS JOIN f JOIN gold.user_engagement g ON @g. g.user_id OPERATOR(pg_catalog.=) a.user_id\n"
 "    WHERE f.floor IS NULL OR g.total_engagement OPERATOR(pg_catalog.>) f.floor\n"
-"    ON CONFLICT (user_id) DO NOTHING\n"
+"    ON CONFLICT (@t user_id) DO NOTHING\n"
 "    RETURNING user_id\n"
 ")\n"
 "SELECT (SELECT pg_catalog.count(*) FROM added)::pg_catalog.int4,\n"
@@ -628,28 +630,31 @@ static const char TOP_HELD_SQL[] =
  */
 static const char TOP_HELD_COPY_SQL[] =
 "WITH f AS MATERIALIZED (\n"
-"    INSERT INTO tweetlake.top_users_floor AS t (id, floor, members) VALUES (true, NULL, 0)\n"
-"    ON CONFLICT (id) DO UPDATE SET members = t.members\n"
+"    INSERT INTO tweetlake.top_users_floor AS t (@t id, floor, members) VALUES (@p true, NULL, 0)\n"
+"    ON CONFLICT (@t id) DO UPDATE SET members = t.members\n"
 "    RETURNING floor\n"
 "), p AS MATERIALIZED (\n"
-"    DELETE FROM tweetlake.top_users_pending RETURNING user_id, retracted\n"
+"    DELETE FROM tweetlake.top_users_pending p WHERE @p. true RETURNING p.user_id, p.retracted\n"
 "), g AS MATERIALIZED (\n"
 "    SELECT a.user_id, g.username, g.tweets_count, g.followers_count, g.total_engagement,\n"
 "           g.first_day, g.last_day\n"
 "    FROM (SELECT a.user_id FROM batch_user a UNION SELECT p.user_id FROM p) a\n"
-"    LEFT JOIN gold.user_engagement g ON g.user_id OPERATOR(pg_catalog.=) a.user_id\n"
+"    LEFT JOIN gold.user_engagement g ON @g. g.user_id OPERATOR(pg_catalog.=) a.user_id\n"
 "    WHERE a.user_id IS NOT NULL\n"
 "), kept AS (\n"
 "    UPDATE tweetlake.top_users t\n"
 "    SET (username, tweets_count, followers_count, total_engagement, first_day, last_day) =\n"
 "        (g.username, g.tweets_count, g.followers_count, g.total_engagement, g.first_day, g.last_day)\n"
-"    FROM g WHERE t.user_id OPERATOR(pg_catalog.=) g.user_id\n"
+"    FROM g WHERE @t. t.user_id OPERATOR(pg_catalog.=) g.user_id\n"
 "), added AS (\n"
-"    INSERT INTO tweetlake.top_users\n"
-"    SELECT g.* FROM g CROSS JOIN f\n"
+"    INSERT INTO tweetlake.top_users (@t user_id, username, tweets_count, followers_count,\n"
+"                                     total_engagement, first_day, last_day)\n"
+"    SELECT @p g.user_id, g.username, g.tweets_count, g.followers_count, g.total_engagement,\n"
+"           g.first_day, g.last_day\n"
+"    FROM g CROSS JOIN f\n"
 "    WHERE (f.floor IS NULL OR g.total_engagement OPERATOR(pg_catalog.>) f.floor)\n"
-"      AND NOT EXISTS (SELECT FROM tweetlake.top_users t WHERE t.user_id OPERATOR(pg_catalog.=) g.user_id)\n"
-"    ON CONFLICT (user_id) DO NOTHING\n"
+"      AND NOT EXISTS (SELECT FROM tweetlake.top_users t WHERE @t. t.user_id OPERATOR(pg_catalog.=) g.user_id)\n"
+"    ON CONFLICT (@t user_id) DO NOTHING\n"
 "    RETURNING user_id\n"
 ")\n"
 "SELECT (SELECT pg_catalog.count(*) FROM added)::pg_catalog.int4,\n"
@@ -658,13 +663,13 @@ static const char TOP_HELD_COPY_SQL[] =
 /* Whether the chunk took engagement back from user a, a member. */
 #define RETRACTED_MEMBER \
 	"((a.eng OPERATOR(pg_catalog.<) 0 OR a.n OPERATOR(pg_catalog.<) 0)\n" \
-	"     AND EXISTS (SELECT FROM tweetlake.top_users t WHERE t.user_id OPERATOR(pg_catalog.=) a.user_id))"
+	"     AND EXISTS (SELECT FROM tweetlake.top_users t WHERE @t. t.user_id OPERATOR(pg_catalog.=) a.user_id))"
 #define PENDING_INSERT(where) \
-	"INSERT INTO tweetlake.top_users_pending (user_id, retracted)\n" \
-	"SELECT a.user_id, " RETRACTED_MEMBER "\n" \
+	"INSERT INTO tweetlake.top_users_pending (@t user_id, retracted)\n" \
+	"SELECT @p a.user_id, " RETRACTED_MEMBER "\n" \
 	"FROM batch_user a\n" \
-	"LEFT JOIN gold.user_engagement g ON g.user_id OPERATOR(pg_catalog.=) a.user_id\n" \
-	"LEFT JOIN tweetlake.top_users_floor f ON true\n" \
+	"LEFT JOIN gold.user_engagement g ON @g. g.user_id OPERATOR(pg_catalog.=) a.user_id\n" \
+	"LEFT JOIN tweetlake.top_users_floor f ON @f. true\n" \
 	where
 
 static const char PENDING_SQL[] =
@@ -673,16 +678,18 @@ static const char PENDING_ALL_SQL[] = PENDING_INSERT("");
 
 /* The count above the floor is still to be checked (a refill could not be done). */
 static const char MARK_SQL[] =
-"INSERT INTO tweetlake.top_users_pending (user_id, retracted) VALUES (NULL, true)";
+"INSERT INTO tweetlake.top_users_pending (@t user_id, retracted) VALUES (@p NULL, true)";
 
-static const char REFILL_DELETE_SQL[] = "DELETE FROM tweetlake.top_users";
+static const char REFILL_DELETE_SQL[] = "DELETE FROM tweetlake.top_users t WHERE @t. true";
 
 /* the members, and from 0.11.0 on their copies: the view has the table's columns */
 static const char REFILL_INSERT_SQL[] =
-"INSERT INTO tweetlake.top_users SELECT * FROM tweetlake.recompute_top_users";
+"INSERT INTO tweetlake.top_users SELECT * FROM tweetlake.recompute_top_users r WHERE @r. true";
 static const char REFILL_FLOOR_SQL[] =
 "UPDATE tweetlake.top_users_floor f SET (floor, members) =\n"
-"    (SELECT r.floor, r.members FROM tweetlake.recompute_top_users_floor r)";
+"    (SELECT pg_catalog.max(r.floor), coalesce(pg_catalog.max(r.members), 0)\n"
+"     FROM tweetlake.recompute_top_users_floor r WHERE @r. true)\n"
+"WHERE @f. true";
 
 /* ------------------------------------------------------------------------
  * Groups: a hash table of one kind of gold key, each entry with every measure any gold
@@ -1280,10 +1287,70 @@ size_class(int ntweets)
 	return ntweets < 16 ? 0 : ntweets < 256 ? 1 : ntweets < 4096 ? 2 : 3;
 }
 
+/*
+ * The tenant (schema 0.13.0 on).  Each chunk is one tenant's rows, and every statement names
+ * the tenant with three marks, which with_tenant() expands for a schema with tenants and
+ * drops for one without:
+ *   "@t"     "tenant, "  the column, first in a column list or a key
+ *   "@p"     "$1, "      the chunk's tenant, where a row is made
+ *   "@x."    "x.tenant OPERATOR(pg_catalog.=) $1 AND "  a condition on the rows of alias x
+ * The statements run with the tenant as $1.  tenants_on is what the plans kept were made
+ * for: they are all made again when it changes (the schema updated in a session).
+ */
+static bool tenants_on = false;
+static Datum chunk_tenant;
+static Oid	tenant_type[1] = {TEXTOID};
+
+static const char *
+with_tenant(const char *sql)
+{
+	StringInfoData out;
+	const char *p = sql;
+
+	initStringInfo(&out);
+	while (*p)
+	{
+		const char *q = p;
+		int			n;
+
+		if (*p != '@')
+		{
+			appendStringInfoChar(&out, *p++);
+			continue;
+		}
+		q++;
+		while (*q >= 'a' && *q <= 'z')
+			q++;
+		n = q - (p + 1);
+		if (*q == '.' && n > 0)
+		{
+			if (tenants_on)
+				appendStringInfo(&out, "%.*s.tenant OPERATOR(pg_catalog.=) $1 AND ", n, p + 1);
+			p = q + 1;
+		}
+		else if (n == 1 && p[1] == 't')
+		{
+			if (tenants_on)
+				appendStringInfoString(&out, "tenant, ");
+			p = q;
+		}
+		else if (n == 1 && p[1] == 'p')
+		{
+			if (tenants_on)
+				appendStringInfoString(&out, "$1, ");
+			p = q;
+		}
+		else
+			elog(ERROR, "tweetlake batch: unknown mark in statement: %.20s", p);
+	}
+	return out.data;
+}
+
 static SPIPlanPtr
 prepare_kept(const char *sql)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, 0, NULL);
+	const char *text = with_tenant(sql);
+	SPIPlanPtr	plan = SPI_prepare(text, tenants_on ? 1 : 0, tenant_type);
 
 	if (plan == NULL)
 		elog(ERROR, "tweetlake batch: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -1301,7 +1368,8 @@ run(Plans *plans, int ntweets, const char *sql, int expect)
 	if (plans == NULL)
 	{
 		/* planned for this run (see ONCE) */
-		rc = SPI_execute(sql, false, 0);
+		rc = SPI_execute_with_args(with_tenant(sql), tenants_on ? 1 : 0, tenant_type,
+								   &chunk_tenant, NULL, false, 0);
 		if (rc != expect)
 			elog(ERROR, "tweetlake batch: SPI_execute failed: %s", SPI_result_code_string(rc));
 		return;
@@ -1316,7 +1384,7 @@ run(Plans *plans, int ntweets, const char *sql, int expect)
 	}
 	if (plans->plan[class] == NULL)
 		plans->plan[class] = prepare_kept(sql);
-	rc = SPI_execute_plan(plans->plan[class], NULL, NULL, false, 0);
+	rc = SPI_execute_plan(plans->plan[class], tenants_on ? &chunk_tenant : NULL, NULL, false, 0);
 	if (rc != expect)
 		elog(ERROR, "tweetlake batch: SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 }
@@ -1344,16 +1412,41 @@ static Plans pending_all_plans;
 static Plans hold_set_plans;
 static Plans read_floor_plans;
 
+static Plans *const kept_plans[] = {
+	&silver_plans, &silver_v5_plans, &silver_v5_none_deleted_plans, &any_deleted_plans,
+	&dead_plans, &gold_plans, &top_plans, &top_held_plans, &top_held_copy_plans,
+	&pending_plans, &pending_all_plans, &hold_set_plans, &read_floor_plans,
+};
+
+/* Every plan kept dropped, to be made again (for a schema with or without tenants). */
+static void
+forget_plans(void)
+{
+	for (int i = 0; i < lengthof(kept_plans); i++)
+		for (int k = 0; k < SIZE_CLASSES; k++)
+		{
+			if (kept_plans[i]->plan[k] != NULL)
+				SPI_freeplan(kept_plans[i]->plan[k]);
+			kept_plans[i]->plan[k] = NULL;
+			kept_plans[i]->provisional[k] = false;
+		}
+}
+
 /* What one run of the trigger reads, and how (set up once per run). */
 typedef struct Batch
 {
 	Tuplestorestate *in;		/* the transition table */
+	MemoryContext cxt;			/* the run's */
 	TupleTableSlot *slot;
 	int			a_raw,
 				a_topic,
 				a_partition,
 				a_offset,
-				a_key;			/* kafka_key; 0 before schema 0.5.0 */
+				a_key,			/* kafka_key; 0 before schema 0.5.0 */
+				a_tenant;		/* tenant; 0 before schema 0.13.0 */
+	text	   *tenant;			/* the tenant whose rows this pass takes */
+	List	   *tenants;		/* every tenant met, in the order met (text *) */
+	int			pass;			/* which of them this pass takes */
 	bool		changes;		/* schema 0.5.0 on: updates and deletions */
 	bool		top_users;		/* schema 0.9.0 on: tweetlake.top_users (set
 								 * by detect_top_users at each chunk) */
@@ -1367,6 +1460,8 @@ typedef struct Batch
 	Oid			bag_type;
 	text	   *unknown;
 } Batch;
+
+static bool this_tenant(Batch *b, TupleTableSlot *slot);
 
 /*
  * A chunk of the batch: at most CHUNK_ROWS rows of the transition table, parsed, written
@@ -1607,6 +1702,8 @@ read_chunk(Batch *b, Chunk *c)
 		Cand	   *cand;
 
 		CHECK_FOR_INTERRUPTS();
+		if (b->a_tenant > 0 && !this_tenant(b, b->slot))
+			continue;
 		c->nread++;
 		MemoryContextReset(rowcxt);
 
@@ -1673,6 +1770,43 @@ read_chunk(Batch *b, Chunk *c)
 	}
 	MemoryContextDelete(rowcxt);
 	return c->nread > 0;
+}
+
+/*
+ * Whether the row in slot is of the tenant this pass takes.  The first row of the batch
+ * names the first pass's tenant; a row of a tenant not met before adds a pass for it.  A
+ * batch of one tenant (a consumer's, always) is read once.
+ */
+static bool
+this_tenant(Batch *b, TupleTableSlot *slot)
+{
+	bool		isnull;
+	text	   *t = DatumGetTextPP(slot_getattr(slot, b->a_tenant, &isnull));
+	ListCell   *lc;
+	MemoryContext old;
+
+	if (isnull)
+		elog(ERROR, "tweetlake batch: a row of bronze.tweets without a tenant");
+	if (b->tenant != NULL &&
+		VARSIZE_ANY_EXHDR(t) == VARSIZE_ANY_EXHDR(b->tenant) &&
+		memcmp(VARDATA_ANY(t), VARDATA_ANY(b->tenant), VARSIZE_ANY_EXHDR(t)) == 0)
+		return true;
+	foreach(lc, b->tenants)
+	{
+		text	   *known = lfirst(lc);
+
+		if (VARSIZE_ANY_EXHDR(t) == VARSIZE_ANY_EXHDR(known) &&
+			memcmp(VARDATA_ANY(t), VARDATA_ANY(known), VARSIZE_ANY_EXHDR(t)) == 0)
+			return false;
+	}
+	old = MemoryContextSwitchTo(b->cxt);
+	b->tenants = lappend(b->tenants, DatumGetTextPCopy(PointerGetDatum(t)));
+	MemoryContextSwitchTo(old);
+	if (b->tenant != NULL)
+		return false;
+	b->tenant = llast(b->tenants);
+	chunk_tenant = PointerGetDatum(b->tenant);
+	return true;
 }
 
 /* A relation of tweet_ids. */
@@ -2610,6 +2744,13 @@ tweetlake_process_bronze_batch(PG_FUNCTION_ARGS)
 	b.a_key = SPI_fnumber(bronze, "kafka_key");
 	if (b.a_key < 0)
 		b.a_key = 0;
+	b.a_tenant = SPI_fnumber(bronze, "tenant");
+	if (b.a_tenant < 0)
+		b.a_tenant = 0;
+	b.tenant = NULL;
+	b.tenants = NIL;
+	b.pass = 0;
+	b.cxt = batchcxt;
 	b.parsed_desc = lookup_rowtype_tupdesc_copy(type_in_tweetlake("parsed_tweet"), -1);
 	b.changes = tl_check_parsed_tweet(b.parsed_desc) && b.a_key > 0;
 	b.bag_type = type_in_tweetlake("bag");
@@ -2617,12 +2758,17 @@ tweetlake_process_bronze_batch(PG_FUNCTION_ARGS)
 	b.unknown = cstring_to_text("unknown");
 	b.in = trigdata->tg_newtable;
 	b.slot = MakeSingleTupleTableSlot(bronze, &TTSOpsMinimalTuple);
-	ptr = tuplestore_alloc_read_pointer(b.in, 0);
+	ptr = tuplestore_alloc_read_pointer(b.in, EXEC_FLAG_REWIND);
 	tuplestore_select_read_pointer(b.in, ptr);
 	tuplestore_rescan(b.in);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	if ((b.a_tenant > 0) != tenants_on)
+	{
+		forget_plans();
+		tenants_on = b.a_tenant > 0;
+	}
 	for (;;)
 	{
 		Chunk		c;
@@ -2641,6 +2787,15 @@ tweetlake_process_bronze_batch(PG_FUNCTION_ARGS)
 			ExecClearTuple(b.slot);
 			MemoryContextSwitchTo(batchcxt);
 			MemoryContextDelete(c.cxt);
+			/* the next tenant's rows, if the batch has several tenants */
+			if (b.a_tenant > 0 && b.pass + 1 < list_length(b.tenants))
+			{
+				b.pass++;
+				b.tenant = list_nth(b.tenants, b.pass);
+				chunk_tenant = PointerGetDatum(b.tenant);
+				tuplestore_rescan(b.in);
+				continue;
+			}
 			break;
 		}
 		INSTR_TIME_SET_CURRENT(t1);

@@ -66,6 +66,8 @@ typedef struct Consumer
 												 * consumer 0 of source ..." */
 	bool		by_source;		/* tweetlake.offsets has a source column
 								 * (0.12.0) */
+	char	   *tenant;			/* whose rows it writes: its source's tenant
+								 * (0.13.0); NULL before */
 	TlWorkerSlot *slot;
 	TlKafkaClient client;		/* error reporting and the settings rk was
 								 * built from */
@@ -290,6 +292,37 @@ offsets_by_source(void)
 }
 
 /*
+ * The tenant this consumer's rows are for: its source's (tweetlake.sources.tenant), or
+ * NULL where bronze has no tenant (a schema before 0.13.0).  Read with the offsets, so a
+ * consumer started before ALTER EXTENSION tweetlake UPDATE learns it there too; a change
+ * of the source's tenant restarts the consumers (tl_sources_read).
+ */
+static char *
+read_tenant(void)
+{
+	Oid			bronze = get_relname_relid("tweets", get_namespace_oid("bronze", true));
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+
+	if (!OidIsValid(bronze) || get_attnum(bronze, "tenant") == InvalidAttrNumber)
+		return NULL;
+	values[0] = CStringGetTextDatum(tl_source.name);
+	run_sql("SELECT tenant FROM tweetlake.sources WHERE name OPERATOR(pg_catalog.=) $1",
+			1, types, values);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("source \"%s\" does not exist", tl_source.name),
+				 errdetail("It was dropped after its worker was started.")));
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		return MemoryContextStrdup(TopMemoryContext, isnull ? "default" : TextDatumGetCString(d));
+	}
+}
+
+/*
  * The condition on this consumer's source (parameter $param, of the table named alias) that
  * starts a statement's WHERE on tweetlake.offsets where the schema keeps offsets per
  * source, and nothing before it.
@@ -325,6 +358,9 @@ load_offsets(const char *cluster_id)
 	 * have run)
 	 */
 	cons.by_source = offsets_by_source();
+	if (cons.tenant != NULL)
+		pfree(cons.tenant);
+	cons.tenant = read_tenant();
 	values[0] = CStringGetTextDatum(cons.topic);
 	values[1] = int4_array(cons.mine, cons.nmine);
 	values[2] = cluster_id ? CStringGetTextDatum(cluster_id) : (Datum) 0;
@@ -973,8 +1009,9 @@ nullable_text_array(Datum *v, bool *nulls, int n)
 static void
 insert_rows(Batch *b, int from, int count)
 {
-	Oid			types[6] = {TEXTOID, TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID};
-	Datum		values[6];
+	Oid			types[7] = {TEXTOID, TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID,
+	TEXTARRAYOID, TEXTOID};
+	Datum		values[7];
 	int			dims[1] = {count};
 	int			lbs[1] = {1};
 	bool	   *key_nulls = palloc(sizeof(bool) * Max(count, 1));
@@ -998,7 +1035,18 @@ insert_rows(Batch *b, int from, int count)
 	 * each would first be copied into a tuplestore, 4 MB in memory and the
 	 * rest of a full batch written to a temporary file.
 	 */
-	if (!tombstones)
+	if (cons.tenant != NULL)
+	{
+		/* schema 0.13.0 on: the rows are the source's tenant's ($7) */
+		values[5] = tombstones ? nullable_text_array(b->keys + from, key_nulls, count) :
+			PointerGetDatum(construct_empty_array(TEXTOID));
+		values[6] = CStringGetTextDatum(cons.tenant);
+		run_sql("INSERT INTO bronze.tweets (raw, kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, kafka_key, tenant) "
+				"SELECT pg_catalog.unnest($2), $1, pg_catalog.unnest($3), pg_catalog.unnest($4), "
+				"pg_catalog.unnest($5), pg_catalog.unnest($6), $7",
+				7, types, values);
+	}
+	else if (!tombstones)
 		run_sql("INSERT INTO bronze.tweets (raw, kafka_topic, kafka_partition, kafka_offset, kafka_timestamp) "
 				"SELECT pg_catalog.unnest($2), $1, pg_catalog.unnest($3), pg_catalog.unnest($4), "
 				"pg_catalog.unnest($5)",
@@ -1139,8 +1187,8 @@ insert_rows_isolating(Batch *b, int from, int count)
 static void
 insert_dead_letters(Batch *b)
 {
-	Oid			types[5] = {TEXTOID, BYTEAARRAYOID, TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID};
-	Datum		values[5];
+	Oid			types[6] = {TEXTOID, BYTEAARRAYOID, TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, TEXTOID};
+	Datum		values[6];
 
 	if (b->ndead == 0)
 		return;
@@ -1149,10 +1197,19 @@ insert_dead_letters(Batch *b)
 	values[2] = PointerGetDatum(construct_array(b->dl_reasons, b->ndead, TEXTOID, -1, false, TYPALIGN_INT));
 	values[3] = int4_array(b->dl_parts, b->ndead);
 	values[4] = int8_array(b->dl_offs, b->ndead);
-	run_sql("INSERT INTO bronze.dead_letters (raw, reason, kafka_topic, kafka_partition, kafka_offset) "
-			"SELECT r, w, $1, p, o FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
-			"pg_catalog.unnest($4), pg_catalog.unnest($5)) AS u(r, w, p, o)",
-			5, types, values);
+	if (cons.tenant != NULL)
+	{
+		values[5] = CStringGetTextDatum(cons.tenant);
+		run_sql("INSERT INTO bronze.dead_letters (raw, reason, kafka_topic, kafka_partition, kafka_offset, tenant) "
+				"SELECT r, w, $1, p, o, $6 FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
+				"pg_catalog.unnest($4), pg_catalog.unnest($5)) AS u(r, w, p, o)",
+				6, types, values);
+	}
+	else
+		run_sql("INSERT INTO bronze.dead_letters (raw, reason, kafka_topic, kafka_partition, kafka_offset) "
+				"SELECT r, w, $1, p, o FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
+				"pg_catalog.unnest($4), pg_catalog.unnest($5)) AS u(r, w, p, o)",
+				5, types, values);
 }
 
 /* Step 5: the offsets these rows cover, in the same transaction. */

@@ -159,8 +159,9 @@ tl_sources_read(TlSourceSpec **specs, MemoryContext cxt)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute("SELECT name, enabled, consumers, generator_rate, "
-					"pg_catalog.concat_ws('|', brokers, topic, consumers, kafka_config_file, generator_rate) "
-					"FROM tweetlake.sources ORDER BY name", true, 0) != SPI_OK_SELECT)
+					"pg_catalog.concat_ws('|', brokers, topic, consumers, kafka_config_file, generator_rate, "
+					"NULLIF(pg_catalog.to_jsonb(s) OPERATOR(pg_catalog.->>) 'tenant', 'default')) "
+					"FROM tweetlake.sources s ORDER BY name", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read tweetlake.sources");
 	n = (int) SPI_processed;
 	out = MemoryContextAllocZero(cxt, sizeof(TlSourceSpec) * Max(n, 1));

@@ -234,9 +234,12 @@ tweetlake_load_generated(PG_FUNCTION_ARGS)
 	bool		messages;
 	MemoryContext batch_ctx;
 	SPIPlanPtr	plan;
-	Oid			argtypes[2] = {TEXTARRAYOID, TEXTARRAYOID};
+	Oid			argtypes[3] = {TEXTARRAYOID, TEXTARRAYOID, TEXTOID};
 	char	   *buf;
 	int64		done = 0;
+
+	/* schema 0.13.0 on: the tenant the rows are for (the last argument) */
+	bool		tenant = PG_NARGS() > 6;
 
 	options_from_args(fcinfo, &opt);
 	messages = opt.update_share > 0 || opt.delete_share > 0;
@@ -247,12 +250,18 @@ tweetlake_load_generated(PG_FUNCTION_ARGS)
 									  ALLOCSET_DEFAULT_SIZES);
 
 	SPI_connect();
-	if (!messages)
+	if (!messages && !tenant)
 		plan = SPI_prepare("INSERT INTO bronze.tweets (raw) SELECT pg_catalog.unnest($1)", 1, argtypes);
+	else if (!messages)
+		plan = SPI_prepare("INSERT INTO bronze.tweets (raw, tenant) SELECT pg_catalog.unnest($1), $3",
+						   3, argtypes);
 	else
-		plan = SPI_prepare("INSERT INTO bronze.tweets (raw, kafka_key) SELECT m.raw, m.kafka_key "
+		plan = SPI_prepare(tenant ?
+						   "INSERT INTO bronze.tweets (raw, kafka_key, tenant) SELECT m.raw, m.kafka_key, $3 "
+						   "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS m (raw, kafka_key)" :
+						   "INSERT INTO bronze.tweets (raw, kafka_key) SELECT m.raw, m.kafka_key "
 						   "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS m (raw, kafka_key)",
-						   2, argtypes);
+						   tenant ? 3 : 2, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 
@@ -266,7 +275,7 @@ tweetlake_load_generated(PG_FUNCTION_ARGS)
 		bool	   *keys_null = messages ? palloc(sizeof(bool) * batch) : NULL;
 		int			dims[1] = {batch};
 		int			lbs[1] = {1};
-		Datum		args[2];
+		Datum		args[3];
 		int			rc;
 
 		for (int i = 0; i < batch; i++)
@@ -299,6 +308,10 @@ tweetlake_load_generated(PG_FUNCTION_ARGS)
 														 TEXTOID, -1, false, TYPALIGN_INT));
 		}
 		MemoryContextSwitchTo(old);
+		if (!messages)
+			args[1] = PointerGetDatum(construct_empty_array(TEXTOID));
+		if (tenant)
+			args[2] = PG_GETARG_DATUM(6);
 
 		rc = SPI_execute_plan(plan, args, NULL, false, 0);
 		if (rc != SPI_OK_INSERT)

@@ -3,7 +3,8 @@
 # own properties file is added, another is added, changed and dropped, and one is turned
 # off and on, all without a restart.  Each source's workers start and stop within seconds,
 # its offsets are its own, every message of every topic is in bronze exactly once, the
-# password appears nowhere, and more workers than the server has is refused up front.
+# password appears nowhere, and more workers than the server has is refused up front.  Each
+# source writes for its tenant (0.13.0), and a tenant's role reads its own rows only.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -53,7 +54,7 @@ is(sql_value($node, "SELECT string_agg(DISTINCT source, ',') FROM tweetlake.offs
 # --- a source over SASL_SSL, added while the pipeline runs ------------------------------------
 $node->safe_psql('postgres', "SELECT tweetlake.create_source(name => 'secure',
 	brokers => '$kafka->{ssl_bootstrap}', topic => 'secure_feed', consumers => 1,
-	kafka_config_file => '$secrets', generator_rate => 500)");
+	kafka_config_file => '$secrets', generator_rate => 500, tenant => 'acme')");
 wait_for($node, "SELECT count(*) FROM tweetlake.status s JOIN pg_stat_activity a ON a.pid = s.pid
                  WHERE s.source = 'secure' AND s.state ~ '^(consuming|producing)'", '2',
 	'its consumer and generator run within seconds of create_source', 15);
@@ -71,7 +72,7 @@ is(running('default'), 'consumer:2 generator:1', 'the default source ran on unch
 my @replay = generated_tweets($node, 3000, 18);
 kcat_produce($kafka->{bootstrap}, 'replay_feed', write_messages(\@replay, "\n"), "\n");
 $node->safe_psql('postgres', "SELECT tweetlake.create_source('replay', '$kafka->{bootstrap}', 'replay_feed',
-	consumers => 2)");
+	consumers => 2, tenant => 'beta')");
 wait_for($node, "SELECT coalesce(sum(next_offset), 0) FROM tweetlake.offsets WHERE source = 'replay'", '3000',
 	'the replay source drains its topic', 120);
 is(sql_value($node, "SELECT count(*) || ' ' || count(DISTINCT (kafka_partition, kafka_offset))
@@ -160,8 +161,37 @@ for my $t ([ 'default', 'tweets' ], [ 'secure', 'secure_feed' ])
 		"$total $total", "$source: every message on the broker in bronze exactly once");
 }
 is(sql_value($node, 'SELECT count(*) FROM bronze.dead_letters'), '0', 'no dead letters');
+is(sql_value($node, "SELECT string_agg(kafka_topic || ':' || tenant, ' ' ORDER BY kafka_topic)
+                     FROM (SELECT DISTINCT kafka_topic, tenant FROM bronze.tweets) t"),
+	'replay_feed:beta secure_feed:acme tweets:default', "each source's messages are its tenant's");
+is(sql_value($node, "SELECT string_agg(tenant || ':' || (n = ids)::text, ' ' ORDER BY tenant)
+                     FROM (SELECT s.tenant, count(*) AS n,
+                                  (SELECT count(DISTINCT b.tweet_id) FROM bronze.tweets b WHERE b.tenant = s.tenant) AS ids
+                           FROM silver.tweets s GROUP BY 1) x"),
+	'acme:true beta:true default:true', "silver: one row per tweet_id of each tenant's messages");
 is(sql_value($node, 'SELECT sum(missing + extra + differing) FROM tweetlake.verify()'), '0',
 	'gold equals a recompute over all sources');
+
+# --- a tenant's role, logged in as itself, reads its tenant only --------------------------------
+$node->safe_psql('postgres', "CREATE ROLE tl_acme LOGIN; SELECT tweetlake.grant_tenant('tl_acme', 'acme')");
+my $acme_silver = sql_value($node, "SELECT count(*) FROM silver.tweets WHERE tenant = 'acme'");
+my @as_acme = (extra_params => [ '-U', 'tl_acme' ]);
+my (undef, $seen) = $node->psql('postgres', "SELECT string_agg(DISTINCT tenant, ',') || ' ' || count(*) FROM silver.tweets_view", @as_acme);
+is($seen, "acme $acme_silver", "tl_acme reads acme's $acme_silver tweets and no other tenant's");
+for my $view (qw(gold.popular_hashtags_view gold.regional_activity_view gold.top_users_by_engagement gold.hourly_activity_summary))
+{
+	my (undef, $tenants) = $node->psql('postgres', "SELECT string_agg(DISTINCT tenant, ',') FROM $view", @as_acme);
+	is($tenants, 'acme', "tl_acme: $view holds acme's rows only");
+}
+my $acme_hours = sql_value($node, "SELECT count(*) FROM gold.hourly_activity_summary WHERE tenant = 'acme'");
+my (undef, $hours) = $node->psql('postgres', "SELECT count(*) FROM gold.hourly_activity_summary", @as_acme);
+is($hours, $acme_hours, "tl_acme: all of acme's hours ($acme_hours)");
+my ($brc, undef, $berr) = $node->psql('postgres', 'SELECT count(*) FROM bronze.tweets', @as_acme);
+like($berr, qr/permission denied for schema bronze/, 'tl_acme cannot read bronze');
+($brc, undef, $berr) = $node->psql('postgres', 'SET ROLE tweetlake_reader', @as_acme);
+like($berr, qr/permission denied to set role "tweetlake_reader"/, 'nor become tweetlake_reader');
+my (undef, $still) = $node->psql('postgres', "SET app.tenant = 'beta'; SELECT string_agg(DISTINCT tenant, ',') FROM gold.user_engagement", @as_acme);
+is($still, 'acme', 'a setting changes nothing it sees');
 
 # --- the password is nowhere a user or the log can see -----------------------------------------
 my $log = slurp_file($node->logfile);

@@ -51,11 +51,16 @@ my @tables = qw(bronze.tweets bronze.dead_letters silver.tweets silver.deleted_t
 push @tables, split /\n/, sql_value($old, "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables
                                             WHERE schemaname = 'gold' ORDER BY 1");
 push @tables, map { "tweetlake.$_" } qw(user_hour mention_hour region_hour_counts offsets top_users top_users_floor
-  top_users_pending top_users_locks sources);
+  top_users_pending top_users_locks sources tenant_grants);
 # A second Kafka source (0.12.0), off: the dump carries it; the row "default" comes with the
 # extension (compared without it, below).
 $old->safe_psql('postgres', "SELECT tweetlake.create_source('eu', 'kafka-eu:9092', 'tweets_eu', consumers => 2,
                                                               enabled => false)");
+# A second tenant (0.13.0) with a role that reads it: its rows and its grant go into the dump
+# (the role itself, like every role, with pg_dumpall --roles-only).
+$old->safe_psql('postgres', "CREATE ROLE tl_dump_acme LOGIN");
+$old->safe_psql('postgres', "SELECT tweetlake.grant_tenant('tl_dump_acme', 'acme')");
+$old->safe_psql('postgres', "SELECT tweetlake.load_generated(500, seed => 9, tenant => 'acme')");
 # Users wait in the pending list only while batches run side by side; three are put there
 # (as a batch that found the set held would), so that the dump carries some.
 $old->safe_psql('postgres', 'INSERT INTO tweetlake.top_users_pending (user_id, retracted)
@@ -98,7 +103,9 @@ $new->append_conf('postgresql.conf', join('', map { "$_\n" } "shared_preload_lib
 	'tweetlake.consumers = 2', 'tweetlake.generator_rate = 0', 'tweetlake.batch_size = 1000',
 	'max_worker_processes = 20', 'shared_buffers = 256MB'));
 $new->start;
-$new->safe_psql('postgres', "CREATE DATABASE restored TEMPLATE template0 ENCODING 'UTF8'");   # as the README's createdb -T template0 -E UTF8
+$new->safe_psql('postgres', "CREATE DATABASE restored TEMPLATE template0 ENCODING 'UTF8'");
+# the roles first, as pg_dumpall --roles-only would bring them
+$new->safe_psql('postgres', "CREATE ROLE tl_dump_acme LOGIN");   # as the README's createdb -T template0 -E UTF8
 my ($out, $err) = ('', '');
 {
 	local $ENV{PGOPTIONS} = '-c session_replication_role=replica';
@@ -119,6 +126,13 @@ for my $t (@tables)
 }
 is($new->safe_psql('restored', 'SELECT sum(missing + extra + differing) FROM tweetlake.verify()'), '0',
 	'restored: verify() is zero');
+# the tenant's role, a member of tweetlake_tenant again (as the roles' dump says), reads its
+# tenant's rows only, by its restored grant
+$new->safe_psql('postgres', 'GRANT tweetlake_tenant TO tl_dump_acme');
+is($new->safe_psql('restored', "SET ROLE tl_dump_acme; SELECT string_agg(DISTINCT tenant, ' ') || ' ' || count(*) FROM silver.tweets"),
+	'acme 500', "restored: the tenant's role reads its 500 tweets and no other tenant's");
+is($new->safe_psql('restored', "SELECT string_agg(DISTINCT tenant, ' ' ORDER BY tenant) FROM gold.user_engagement"),
+	'acme default', 'restored: gold holds both tenants');
 is($new->safe_psql('restored', "SELECT string_agg(name || ':' || enabled, ' ' ORDER BY name) FROM tweetlake.sources"),
 	'default:true eu:false', 'restored: the default source (from CREATE EXTENSION) and the dumped one');
 is($new->safe_psql('restored', "SELECT count(*) FROM tweetlake.status WHERE role = 'consumer' AND pid IS NOT NULL"), '0',

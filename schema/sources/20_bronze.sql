@@ -19,7 +19,8 @@ CREATE TABLE bronze.tweets (
     kafka_timestamp timestamptz,
     ingested_at     timestamptz NOT NULL DEFAULT now(),
     partition_date  date GENERATED ALWAYS AS ((ingested_at AT TIME ZONE 'UTC')::date) STORED,
-    kafka_key       text
+    kafka_key       text,
+    tenant          text NOT NULL DEFAULT 'default'
 ) PARTITION BY RANGE (ingested_at);
 COMMENT ON TABLE bronze.tweets IS
     'every message as received; INSERT (raw) or COPY raw lines here to backfill - triggers do the rest';
@@ -28,6 +29,8 @@ COMMENT ON COLUMN bronze.tweets.raw IS
 COMMENT ON COLUMN bronze.tweets.kafka_key IS
     'a tombstone''s key, the tweet_id it deletes (raw is NULL); NULL for every other message';
 COMMENT ON COLUMN bronze.tweets.kafka_topic IS 'NULL when loaded from SQL';
+COMMENT ON COLUMN bronze.tweets.tenant IS
+    'whose tweet this is: its source''s tenant (tweetlake.sources), or what a load from SQL names (default ''default''); silver and gold keep it';
 CREATE TABLE bronze.tweets_default PARTITION OF bronze.tweets DEFAULT;
 COMMENT ON TABLE bronze.tweets_default IS
     'bronze.tweets rows that no day partition holds (see tweetlake.bronze_partitions)';
@@ -39,7 +42,8 @@ CREATE TABLE bronze.dead_letters (
     kafka_topic     text,
     kafka_partition integer,
     kafka_offset    bigint,
-    failed_at       timestamptz NOT NULL DEFAULT now()
+    failed_at       timestamptz NOT NULL DEFAULT now(),
+    tenant          text NOT NULL DEFAULT 'default'
 ) PARTITION BY RANGE (failed_at);
 COMMENT ON TABLE bronze.dead_letters IS
     'messages that could not become silver; raw holds their exact bytes (convert_from(raw, ''UTF8'') to read)';

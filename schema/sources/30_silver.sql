@@ -3,7 +3,7 @@
  * ------------------------------------------------------------------------ */
 
 CREATE TABLE silver.tweets (
-    tweet_id            text PRIMARY KEY,
+    tweet_id            text NOT NULL,
     text                text NOT NULL,
     created_at          timestamptz NOT NULL,
     tweet_type          text,
@@ -44,26 +44,32 @@ CREATE TABLE silver.tweets (
     total_engagement    bigint NOT NULL,
     processed_at        timestamptz NOT NULL DEFAULT now(),
     processing_date     date NOT NULL DEFAULT (now() AT TIME ZONE 'UTC')::date,
-    updated_at          timestamptz
+    updated_at          timestamptz,
+    tenant              text NOT NULL DEFAULT 'default',
+    PRIMARY KEY (tenant, tweet_id)
 );
 -- BRIN: time-range scans over silver for next to no ingest cost.
 CREATE INDEX tweets_created_at_brin ON silver.tweets USING brin (created_at);
 -- A user's tweets by time: what a retraction (an update or a deletion) reads to find a
 -- user's largest followers_count, username and first and last day again.
-CREATE INDEX tweets_user_created_at ON silver.tweets (user_id COLLATE "C", created_at);
+CREATE INDEX tweets_user_created_at ON silver.tweets (tenant, user_id COLLATE "C", created_at);
 COMMENT ON TABLE silver.tweets IS
     'one row per tweet_id, its newest version; hashtags/mentions lower case without #/@, no duplicates';
 COMMENT ON COLUMN silver.tweets.updated_at IS
     'the version the message carried ("updated_at"), NULL when it carried none';
 COMMENT ON COLUMN silver.tweets.processed_at IS
     'when this version of the tweet was stored';
+COMMENT ON COLUMN silver.tweets.tenant IS
+    'whose tweet this is (bronze.tweets.tenant); a tweet_id is one tweet per tenant';
 
 -- Deleted tweet_ids (tombstones, tweetlake.delete_tweet()): a deletion is final, so a later
 -- message with the id, even the original arriving after its tombstone, changes nothing.
 CREATE TABLE silver.deleted_tweets (
-    tweet_id   text PRIMARY KEY,
+    tweet_id   text NOT NULL,
     deleted_at timestamptz NOT NULL DEFAULT now(),
-    was_stored boolean NOT NULL
+    was_stored boolean NOT NULL,
+    tenant     text NOT NULL DEFAULT 'default',
+    PRIMARY KEY (tenant, tweet_id)
 );
 COMMENT ON TABLE silver.deleted_tweets IS
     'tweet_ids deleted by a tombstone or tweetlake.delete_tweet(); was_stored: the tweet was in silver when deleted';
@@ -80,7 +86,7 @@ CREATE FUNCTION tweetlake.engagement_level(total_engagement bigint) RETURNS text
                 WHEN total_engagement > 100 THEN 'Popular'
                 ELSE 'Regular' END;
 
-CREATE VIEW silver.tweets_view AS
+CREATE VIEW silver.tweets_view WITH (security_invoker = true) AS
 SELECT t.*,
        tweetlake.influence_level(t.followers_count) AS influence_level,
        tweetlake.engagement_level(t.total_engagement) AS engagement_level
@@ -100,6 +106,7 @@ SELECT tweetlake.utc_hour(created_at) AS hour,
        user_id, username, followers_count, hashtags, mentions, sentiment_score,
        sentiment_category, total_engagement, text_length,
        coalesce(tweet_type, 'unknown') AS tweet_type,
-       tweetlake.influence_level(followers_count) AS influence_level
+       tweetlake.influence_level(followers_count) AS influence_level,
+       tenant
 FROM silver.tweets;
 

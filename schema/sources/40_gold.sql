@@ -5,6 +5,9 @@
  * the views that read it.  The batch trigger that keeps every table current is in
  * 60_batch.sql.
  *
+ * Every row belongs to a tenant (the column tenant, last in each table, first in each key):
+ * two tenants' groups never mix, and each distinct count is exact per tenant.
+ *
  * hour = start of the UTC hour of created_at, day = its UTC date.  Averages are kept
  * exact: each table keeps the sums and counts behind them.  Missing region/language group
  * under 'unknown'.
@@ -69,7 +72,8 @@ CREATE TABLE tweetlake.user_hour (
     hashtags  tweetlake.bag NOT NULL,
     places    tweetlake.bag NOT NULL,
     languages tweetlake.bag NOT NULL,
-    PRIMARY KEY (hour, user_id)
+    tenant    text NOT NULL DEFAULT 'default',
+    PRIMARY KEY (tenant, hour, user_id)
 ) WITH (fillfactor = 70, toast_tuple_target = 8160);
 COMMENT ON TABLE tweetlake.user_hour IS
     'per user and hour: tweets, and the hashtags, (region, language) pairs (tweetlake.pair_key) and languages tweeted with, counted';
@@ -78,7 +82,8 @@ CREATE TABLE tweetlake.mention_hour (
     hour     timestamptz NOT NULL,
     mention  text COLLATE "C" NOT NULL,
     hashtags tweetlake.bag NOT NULL,
-    PRIMARY KEY (hour, mention)
+    tenant   text NOT NULL DEFAULT 'default',
+    PRIMARY KEY (tenant, hour, mention)
 ) WITH (fillfactor = 70, toast_tuple_target = 8160);
 COMMENT ON TABLE tweetlake.mention_hour IS
     'per mentioned account and hour: the hashtags of the tweets that mention it, counted';
@@ -87,13 +92,13 @@ CREATE VIEW tweetlake.recompute_user_hour AS
 SELECT hour, user_id COLLATE "C" AS user_id, count(*) AS tweets,
        tweetlake.bag_agg(hashtags) AS hashtags,
        tweetlake.bag_agg(tweetlake.pair_key(region, language)) AS places,
-       tweetlake.bag_agg(language) AS languages
+       tweetlake.bag_agg(language) AS languages, tenant
 FROM tweetlake.silver_facts
 WHERE user_id IS NOT NULL
-GROUP BY hour, user_id;
+GROUP BY tenant, hour, user_id;
 
 CREATE VIEW tweetlake.recompute_mention_hour AS
-SELECT f.hour, m.mention COLLATE "C" AS mention, tweetlake.bag_agg(f.hashtags) AS hashtags
+SELECT f.hour, m.mention COLLATE "C" AS mention, tweetlake.bag_agg(f.hashtags) AS hashtags, f.tenant
 FROM tweetlake.silver_facts f, unnest(f.mentions) AS m(mention)
 WHERE cardinality(f.hashtags) > 0
-GROUP BY f.hour, m.mention;
+GROUP BY f.tenant, f.hour, m.mention;

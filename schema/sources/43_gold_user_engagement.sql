@@ -5,13 +5,15 @@
 -- Each user over all time: the "top users" ranking reads one row per user here instead of
 -- summing active_users_by_day over every day.
 CREATE TABLE gold.user_engagement (
-    user_id          text PRIMARY KEY,
+    user_id          text NOT NULL,
     username         text,
     tweets_count     bigint NOT NULL,
     followers_count  integer,
     total_engagement bigint NOT NULL,
     first_day        date NOT NULL,
-    last_day         date NOT NULL
+    last_day         date NOT NULL,
+    tenant           text NOT NULL DEFAULT 'default',
+    PRIMARY KEY (tenant, user_id)
 );
 COMMENT ON TABLE gold.user_engagement IS 'per user over all time: tweets, engagement, largest followers_count, first and last day seen';
 
@@ -19,10 +21,10 @@ CREATE VIEW tweetlake.recompute_user_engagement AS
 SELECT user_id, max(username) AS username, count(*) AS tweets_count,
        max(followers_count) AS followers_count,
        sum(total_engagement)::bigint AS total_engagement,
-       min(day) AS first_day, max(day) AS last_day
+       min(day) AS first_day, max(day) AS last_day, tenant
 FROM tweetlake.silver_facts
 WHERE user_id IS NOT NULL
-GROUP BY user_id;
+GROUP BY tenant, user_id;
 
 
 /*
@@ -47,6 +49,9 @@ GROUP BY user_id;
  * floor: the view then sorts gold.user_engagement itself, and the holder loads the set
  * again from the recompute views.
  *
+ * All of it is per tenant (0.13.0): each tenant has its set, pending users and floor row, and
+ * its ranking; the two locks are shared.
+ *
  * Each member keeps a copy of its row of gold.user_engagement (0.11.0), so that the view
  * reads the set, not 200 to 400 rows of the table every batch updates.  The copy is the
  * row's unless the user is pending: the holder's batch writes the copies of the members it
@@ -56,13 +61,15 @@ GROUP BY user_id;
  * gone keeps a copy of NULLs until a trim or a refill drops it.
  */
 CREATE TABLE tweetlake.top_users (
-    user_id          text PRIMARY KEY,
+    user_id          text NOT NULL,
     username         text,
     tweets_count     bigint,
     followers_count  integer,
     total_engagement bigint,
     first_day        date,
-    last_day         date
+    last_day         date,
+    tenant           text NOT NULL DEFAULT 'default',
+    PRIMARY KEY (tenant, user_id)
 ) WITH (parallel_workers = 0);
 COMMENT ON TABLE tweetlake.top_users IS
     'users that may rank at the top by total engagement: every user above tweetlake.top_users_floor is one; each with a copy of its gold.user_engagement row (stale while the user is in tweetlake.top_users_pending)';
@@ -70,7 +77,8 @@ COMMENT ON TABLE tweetlake.top_users IS
 -- No key: a batch adds to it without ever waiting on another's row.
 CREATE TABLE tweetlake.top_users_pending (
     user_id   text,
-    retracted boolean NOT NULL
+    retracted boolean NOT NULL,
+    tenant    text NOT NULL DEFAULT 'default'
 ) WITH (parallel_workers = 0);
 COMMENT ON TABLE tweetlake.top_users_pending IS
     'users above tweetlake.top_users_floor that a batch could not add to tweetlake.top_users (the next batch to hold the set does); retracted: engagement was taken back, the count above the floor is to be checked (user_id NULL: only that)';
@@ -89,78 +97,101 @@ COMMENT ON TABLE tweetlake.top_users_locks IS
 
 -- A full recompute leaves nothing pending.
 CREATE VIEW tweetlake.recompute_top_users_pending AS
-SELECT NULL::text AS user_id, false AS retracted
+SELECT NULL::text AS user_id, false AS retracted, NULL::text AS tenant
 WHERE false;
 
 CREATE TABLE tweetlake.top_users_floor (
-    id      boolean PRIMARY KEY DEFAULT true CHECK (id),
+    id      boolean NOT NULL DEFAULT true CHECK (id),
     floor   bigint,
-    members integer NOT NULL
+    members integer NOT NULL,
+    tenant  text NOT NULL DEFAULT 'default',
+    PRIMARY KEY (tenant, id)
 ) WITH (parallel_workers = 0);
 COMMENT ON TABLE tweetlake.top_users_floor IS
-    'one row: no user outside tweetlake.top_users has more total engagement than floor (NULL: every user is in it); members, how many it holds';
+    'one row per tenant: no user outside tweetlake.top_users has more total engagement than floor (NULL: every user is in it); members, how many it holds';
 
--- The 200th best total (NULL: no user).  The set, loaded again, is the users at or above it
--- (the 200 best, and any tied with the 200th; fewer than 200 users: all of them); the floor is
--- the best total below it (NULL: none is).
+-- Each tenant's 200th best total (a tenant with fewer than 200 users: its lowest).  The set,
+-- loaded again, is the users at or above it (the 200 best, and any tied with the 200th); the
+-- floor is the best total below it (NULL: none is).
 CREATE VIEW tweetlake.top_users_cut AS
-SELECT min(b.total_engagement) AS total_engagement
-FROM (SELECT e.total_engagement FROM gold.user_engagement e
-      ORDER BY e.total_engagement DESC LIMIT 200) b;
+SELECT b.tenant, min(b.total_engagement) AS total_engagement
+FROM (SELECT e.tenant, e.total_engagement,
+             row_number() OVER (PARTITION BY e.tenant ORDER BY e.total_engagement DESC) AS n
+      FROM gold.user_engagement e) b
+WHERE b.n <= 200
+GROUP BY b.tenant;
 COMMENT ON VIEW tweetlake.top_users_cut IS
-    'the 200th best total engagement: where a refill of tweetlake.top_users cuts';
+    'each tenant''s 200th best total engagement: where a refill of tweetlake.top_users cuts';
 
 CREATE VIEW tweetlake.recompute_top_users AS
 SELECT u.user_id, u.username, u.tweets_count, u.followers_count, u.total_engagement,
-       u.first_day, u.last_day
-FROM gold.user_engagement u, tweetlake.top_users_cut cut
+       u.first_day, u.last_day, u.tenant
+FROM gold.user_engagement u
+JOIN tweetlake.top_users_cut cut ON cut.tenant = u.tenant
 WHERE u.total_engagement >= cut.total_engagement;
 
 CREATE VIEW tweetlake.recompute_top_users_floor AS
 SELECT true AS id,
-       (SELECT max(u.total_engagement) FROM gold.user_engagement u, tweetlake.top_users_cut cut
-        WHERE u.total_engagement < cut.total_engagement) AS floor,
-       (SELECT count(*) FROM gold.user_engagement u, tweetlake.top_users_cut cut
-        WHERE u.total_engagement >= cut.total_engagement)::integer AS members;
+       (SELECT max(u.total_engagement) FROM gold.user_engagement u
+        WHERE u.tenant = cut.tenant AND u.total_engagement < cut.total_engagement) AS floor,
+       (SELECT count(*) FROM gold.user_engagement u
+        WHERE u.tenant = cut.tenant AND u.total_engagement >= cut.total_engagement)::integer AS members,
+       cut.tenant
+FROM tweetlake.top_users_cut cut;
 
 -- No parallel plan: starting workers costs more than this view's work, ~10 ms on a busy
--- server.  The sort of every user, for when fewer than 100 members are above the floor, is a
--- lateral subquery gated by the test: not run otherwise.  As a branch filtered by a
--- subquery's result (0.10.0) it was planned parallel once gold.user_engagement had ~90k
--- users, and each reading launched workers for it even when it returned nothing.  The floor
--- is one value, read once (a set compared with each row, "> ALL", had the planner cost the
--- head for hundreds of floors a row, and plan it parallel until the tables were analysed);
--- and the set's tables are never scanned in parallel (parallel_workers = 0: they are small).
-CREATE VIEW gold.top_users_by_engagement AS
-WITH head AS (
-    SELECT c.* FROM (
+-- server.  Per tenant (its floor row; a tenant whose users are all pending has none yet, and
+-- no floor): the members above the floor, best first (a pending user's row read from
+-- gold.user_engagement); when fewer than 100 are above it, the
+-- tenant's users sorted instead, a lateral subquery gated by that test (not run otherwise).
+-- The floor is one value a tenant, read once; the set's tables are never scanned in
+-- parallel (parallel_workers = 0: they are small).  security_invoker: a tenant's role reads
+-- its own rows only (row-level security, 90_access.sql).
+CREATE VIEW gold.top_users_by_engagement WITH (security_invoker = true) AS
+WITH floors AS (
+    SELECT f.tenant, f.floor FROM tweetlake.top_users_floor f
+    UNION ALL
+    SELECT DISTINCT p.tenant, NULL::bigint FROM tweetlake.top_users_pending p
+    WHERE NOT EXISTS (SELECT FROM tweetlake.top_users_floor f WHERE f.tenant = p.tenant)
+), head AS (
+    SELECT c.*, f.tenant,
+           count(*) OVER (PARTITION BY f.tenant) AS above,
+           row_number() OVER (PARTITION BY f.tenant ORDER BY c.total_engagement DESC, c.user_id) AS n
+    FROM floors f
+    CROSS JOIN LATERAL (
         SELECT t.user_id, t.username, t.tweets_count, t.followers_count, t.total_engagement,
                t.first_day, t.last_day
         FROM tweetlake.top_users t
-        WHERE t.total_engagement IS NOT NULL
-          AND NOT EXISTS (SELECT FROM tweetlake.top_users_pending p WHERE p.user_id = t.user_id)
+        WHERE t.tenant = f.tenant AND t.total_engagement IS NOT NULL
+          AND NOT EXISTS (SELECT FROM tweetlake.top_users_pending p
+                          WHERE p.tenant = f.tenant AND p.user_id = t.user_id)
         UNION ALL
         SELECT u.user_id, u.username, u.tweets_count, u.followers_count, u.total_engagement,
                u.first_day, u.last_day
         FROM gold.user_engagement u
-        WHERE u.user_id IN (SELECT p.user_id FROM tweetlake.top_users_pending p)) c
-    WHERE c.total_engagement > (SELECT f.floor FROM tweetlake.top_users_floor f)
-       OR (SELECT f.floor FROM tweetlake.top_users_floor f) IS NULL
-    ORDER BY c.total_engagement DESC, c.user_id
-    LIMIT 100
+        WHERE u.tenant = f.tenant
+          AND u.user_id IN (SELECT p.user_id FROM tweetlake.top_users_pending p
+                            WHERE p.tenant = f.tenant)) c
+    WHERE f.floor IS NULL OR c.total_engagement > f.floor
 ), exact AS (
-    SELECT (SELECT count(*) FROM head) = 100
-           OR (SELECT f.floor FROM tweetlake.top_users_floor f) IS NULL AS yes
+    SELECT f.tenant,
+           f.floor IS NULL OR coalesce((SELECT max(h.above) FROM head h WHERE h.tenant = f.tenant), 0) >= 100 AS yes
+    FROM floors f
 )
-SELECT h.* FROM head h WHERE (SELECT yes FROM exact)
+SELECT h.user_id, h.username, h.tweets_count, h.followers_count, h.total_engagement,
+       h.first_day, h.last_day, h.tenant
+FROM head h JOIN exact e ON e.tenant = h.tenant
+WHERE e.yes AND h.n <= 100
 UNION ALL
-SELECT s.* FROM exact e, LATERAL (
+SELECT s.user_id, s.username, s.tweets_count, s.followers_count, s.total_engagement,
+       s.first_day, s.last_day, e.tenant
+FROM exact e CROSS JOIN LATERAL (
     SELECT u.user_id, u.username, u.tweets_count, u.followers_count, u.total_engagement,
            u.first_day, u.last_day
     FROM gold.user_engagement u
-    WHERE NOT e.yes
+    WHERE NOT e.yes AND u.tenant = e.tenant
     ORDER BY u.total_engagement DESC, u.user_id
     LIMIT 100) s
-ORDER BY total_engagement DESC, user_id;
+ORDER BY tenant, total_engagement DESC, user_id;
 COMMENT ON VIEW gold.top_users_by_engagement IS
-    'the 100 users with the most engagement over all time, best first (ties by user_id): gold.user_engagement''s rows, without sorting every user';
+    'each tenant''s 100 users with the most engagement over all time, best first (ties by user_id): gold.user_engagement''s rows, without sorting every user';

@@ -15,7 +15,8 @@ CREATE TABLE gold.tweet_volume_by_region (
     total_engagement bigint NOT NULL,
     sentiment_sum    numeric NOT NULL,
     sentiment_n      bigint NOT NULL,
-    PRIMARY KEY (hour, region, language)
+    tenant           text NOT NULL DEFAULT 'default',
+    PRIMARY KEY (tenant, hour, region, language)
 );
 
 CREATE VIEW tweetlake.recompute_tweet_volume_by_region AS
@@ -27,13 +28,15 @@ SELECT hour, region, language, count(*) AS tweet_count,
        count(*) FILTER (WHERE sentiment_category = 'neutral') AS neutral_count,
        sum(total_engagement)::bigint AS total_engagement,
        coalesce(sum(sentiment_score::numeric), 0) AS sentiment_sum,
-       count(sentiment_score) AS sentiment_n
+       count(sentiment_score) AS sentiment_n,
+       tenant
 FROM tweetlake.silver_facts
-GROUP BY hour, region, language;
+GROUP BY tenant, hour, region, language;
 
-CREATE VIEW gold.regional_activity_view AS
+CREATE VIEW gold.regional_activity_view WITH (security_invoker = true) AS
 SELECT hour, region, language, tweet_count, unique_users, avg_sentiment, positive_count,
        negative_count, neutral_count, total_engagement,
-       rank() OVER (PARTITION BY hour ORDER BY tweet_count DESC, total_engagement DESC) AS rank_in_hour
+       rank() OVER (PARTITION BY tenant, hour ORDER BY tweet_count DESC, total_engagement DESC) AS rank_in_hour,
+       tenant
 FROM gold.tweet_volume_by_region;
 

@@ -14,7 +14,8 @@ CREATE TABLE gold.tweet_metrics_by_language (
     total_engagement bigint NOT NULL,
     sentiment_sum    numeric NOT NULL,
     sentiment_n      bigint NOT NULL,
-    PRIMARY KEY (hour, language)
+    tenant           text NOT NULL DEFAULT 'default',
+    PRIMARY KEY (tenant, hour, language)
 );
 
 CREATE VIEW tweetlake.recompute_tweet_metrics_by_language AS
@@ -26,12 +27,14 @@ SELECT hour, language, count(*) AS tweet_count,
        sum(text_length)::bigint AS text_length_sum,
        sum(total_engagement)::bigint AS total_engagement,
        coalesce(sum(sentiment_score::numeric), 0) AS sentiment_sum,
-       count(sentiment_score) AS sentiment_n
+       count(sentiment_score) AS sentiment_n,
+       tenant
 FROM tweetlake.silver_facts
-GROUP BY hour, language;
+GROUP BY tenant, hour, language;
 
-CREATE VIEW gold.language_metrics_view AS
+CREATE VIEW gold.language_metrics_view WITH (security_invoker = true) AS
 SELECT hour, language, tweet_count, avg_tweet_length, avg_sentiment, avg_engagement, unique_users,
-       rank() OVER (PARTITION BY hour ORDER BY tweet_count DESC, avg_engagement DESC) AS rank_in_hour
+       rank() OVER (PARTITION BY tenant, hour ORDER BY tweet_count DESC, avg_engagement DESC) AS rank_in_hour,
+       tenant
 FROM gold.tweet_metrics_by_language;
 

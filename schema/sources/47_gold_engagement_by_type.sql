@@ -13,7 +13,8 @@ CREATE TABLE gold.engagement_by_type_hour (
     avg_sentiment    double precision,
     sentiment_sum    numeric NOT NULL,
     sentiment_n      bigint NOT NULL,
-    PRIMARY KEY (hour, tweet_type, influence_level)
+    tenant           text NOT NULL DEFAULT 'default',
+    PRIMARY KEY (tenant, hour, tweet_type, influence_level)
 );
 COMMENT ON COLUMN gold.engagement_by_type_hour.influence_level IS
     'tweetlake.influence_level(followers_count): High >= 100k followers, Medium >= 10k, else Low';
@@ -27,7 +28,8 @@ SELECT hour, tweet_type, influence_level, count(*) AS tweet_count,
        count(*) FILTER (WHERE total_engagement > 1000) AS viral_count,
        tweetlake.exact_avg(coalesce(sum(sentiment_score::numeric), 0), count(sentiment_score)) AS avg_sentiment,
        coalesce(sum(sentiment_score::numeric), 0) AS sentiment_sum,
-       count(sentiment_score) AS sentiment_n
+       count(sentiment_score) AS sentiment_n,
+       tenant
 FROM tweetlake.silver_facts
-GROUP BY hour, tweet_type, influence_level;
+GROUP BY tenant, hour, tweet_type, influence_level;
 

@@ -37,31 +37,34 @@ CREATE TRIGGER process_batch
 
 -- A deletion from SQL: a tombstone row into bronze (raw NULL, kafka_key the id), which the
 -- batch trigger takes like a tombstone from Kafka.  True when silver had the tweet.
-CREATE FUNCTION tweetlake.delete_tweet(tweet_id text) RETURNS boolean
+CREATE FUNCTION tweetlake.delete_tweet(tweet_id text, tenant text DEFAULT 'default') RETURNS boolean
 LANGUAGE plpgsql STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    stored boolean := EXISTS (SELECT FROM silver.tweets t WHERE t.tweet_id = delete_tweet.tweet_id);
+    stored boolean := EXISTS (SELECT FROM silver.tweets t
+                              WHERE t.tenant OPERATOR(pg_catalog.=) delete_tweet.tenant
+                                AND t.tweet_id OPERATOR(pg_catalog.=) delete_tweet.tweet_id);
 BEGIN
-    INSERT INTO bronze.tweets (raw, kafka_key) VALUES (NULL, delete_tweet.tweet_id);
+    INSERT INTO bronze.tweets (raw, kafka_key, tenant) VALUES (NULL, delete_tweet.tweet_id, delete_tweet.tenant);
     RETURN stored;
 END
 $$;
-COMMENT ON FUNCTION tweetlake.delete_tweet(text) IS
-    'delete a tweet from silver and gold (a tombstone into bronze.tweets); true when silver had it';
-REVOKE EXECUTE ON FUNCTION tweetlake.delete_tweet(text) FROM PUBLIC;
+COMMENT ON FUNCTION tweetlake.delete_tweet(text, text) IS
+    'delete a tenant''s tweet from silver and gold (a tombstone into bronze.tweets); true when silver had it';
+REVOKE EXECUTE ON FUNCTION tweetlake.delete_tweet(text, text) FROM PUBLIC;
 
 -- Generated messages into bronze, tweetlake.batch_size rows per INSERT (one trigger run
 -- each): generate_tweets' tweets, or with updates or deletes > 0 generate_messages' messages,
 -- tombstones as raw NULL and kafka_key the tweet_id.
 CREATE FUNCTION tweetlake.load_generated(n bigint, seed bigint DEFAULT 0,
         start_at timestamptz DEFAULT '2026-01-01 00:00:00+00', span interval DEFAULT '7 days',
-        updates double precision DEFAULT 0, deletes double precision DEFAULT 0)
+        updates double precision DEFAULT 0, deletes double precision DEFAULT 0,
+        tenant text DEFAULT 'default')
     RETURNS bigint
     AS 'MODULE_PATHNAME', 'tweetlake_load_generated' LANGUAGE C VOLATILE STRICT
     SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION tweetlake.load_generated(bigint, bigint, timestamptz, interval, double precision, double precision) IS
-    'insert n generated messages (with updates and tombstones in the shares updates and deletes) into bronze.tweets in batches; returns the count';
-REVOKE EXECUTE ON FUNCTION tweetlake.load_generated(bigint, bigint, timestamptz, interval, double precision, double precision) FROM PUBLIC;
+COMMENT ON FUNCTION tweetlake.load_generated(bigint, bigint, timestamptz, interval, double precision, double precision, text) IS
+    'insert n generated messages (with updates and tombstones in the shares updates and deletes) into bronze.tweets in batches, as the tenant''s; returns the count';
+REVOKE EXECUTE ON FUNCTION tweetlake.load_generated(bigint, bigint, timestamptz, interval, double precision, double precision, text) FROM PUBLIC;
 

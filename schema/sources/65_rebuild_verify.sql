@@ -70,14 +70,16 @@ BEGIN
             (SELECT relname FROM pg_class WHERE oid = t.table_name), t.key_columns,
             t.table_name, t.recompute_view);
     END LOOP;
-    -- The ranking the batch keeps: the head of gold.user_engagement (compared with its
-    -- recompute above) sorted, row for row.
-    RETURN QUERY EXECUTE format(compare, 'top_users_by_engagement', 'user_id',
+    -- The ranking the batch keeps: each tenant's head of gold.user_engagement (compared with
+    -- its recompute above) sorted, row for row.
+    RETURN QUERY EXECUTE format(compare, 'top_users_by_engagement', 'tenant, user_id',
         'gold.top_users_by_engagement',
         '(SELECT u.user_id, u.username, u.tweets_count, u.followers_count,
-                 u.total_engagement, u.first_day, u.last_day
-          FROM gold.user_engagement u
-          ORDER BY u.total_engagement DESC, u.user_id LIMIT 100)');
+                 u.total_engagement, u.first_day, u.last_day, u.tenant
+          FROM (SELECT e.*, row_number() OVER (PARTITION BY e.tenant
+                                               ORDER BY e.total_engagement DESC, e.user_id) AS n
+                FROM gold.user_engagement e) u
+          WHERE u.n <= 100)');
 END
 $$;
 COMMENT ON FUNCTION tweetlake.verify() IS

@@ -3,7 +3,9 @@
  * source has its brokers, topic, consumers, properties file and generator; the launcher
  * starts, restarts and stops each source's workers as its row changes, within a second or
  * two.  The source "default" is postgresql.conf's tweetlake.* settings, as before sources:
- * its row only says whether it runs.  Offsets are kept per source (tweetlake.offsets.source,
+ * its row only says whether it runs and for which tenant.  Every message a source brings
+ * belongs to its tenant (0.13.0): bronze, silver and gold carry it, and row-level security
+ * shows a tenant's role its own rows only (tweetlake.grant_tenant, 90_access.sql).  Offsets are kept per source (tweetlake.offsets.source,
  * 70_kafka.sql), and go when their source is dropped.
  * ------------------------------------------------------------------------ */
 
@@ -17,6 +19,7 @@ CREATE TABLE tweetlake.sources (
     enabled           boolean NOT NULL DEFAULT true,
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now(),
+    tenant            text NOT NULL DEFAULT 'default',
     CONSTRAINT sources_name CHECK (name OPERATOR(pg_catalog.~) '^[a-z][a-z0-9_]*$'
                                    AND pg_catalog.length(name) OPERATOR(pg_catalog.<=) 40),
     -- librdkafka's bootstrap.servers: host:port items, comma-separated, no blanks
@@ -34,10 +37,12 @@ CREATE TABLE tweetlake.sources (
              AND generator_rate IS NULL
         ELSE brokers IS NOT NULL AND topic IS NOT NULL AND consumers IS NOT NULL
              AND generator_rate IS NOT NULL END),
-    CONSTRAINT sources_feed UNIQUE (brokers, topic)
+    CONSTRAINT sources_feed UNIQUE (brokers, topic),
+    CONSTRAINT sources_tenant CHECK (tenant OPERATOR(pg_catalog.~) '^[a-z][a-z0-9_]*$'
+                                     AND pg_catalog.length(tenant) OPERATOR(pg_catalog.<=) 40)
 );
 COMMENT ON TABLE tweetlake.sources IS
-    'Kafka feeds: brokers (bootstrap.servers), topic, consumers, kafka_config_file (librdkafka properties, the place for secrets), generator_rate (0 off, -1 flat out), enabled; "default" is postgresql.conf''s tweetlake.* settings (its columns NULL); change with tweetlake.create_source, alter_source, drop_source';
+    'Kafka feeds: brokers (bootstrap.servers), topic, consumers, kafka_config_file (librdkafka properties, the place for secrets), generator_rate (0 off, -1 flat out), enabled, tenant (whose rows its messages become); "default" is postgresql.conf''s tweetlake.* settings (its columns NULL); change with tweetlake.create_source, alter_source, drop_source';
 INSERT INTO tweetlake.sources (name) VALUES ('default');
 
 -- Each row as it is written: the default source takes no settings of its own, a properties
@@ -142,22 +147,25 @@ CREATE TRIGGER sources_keep_default BEFORE DELETE ON tweetlake.sources
 
 CREATE FUNCTION tweetlake.create_source(name text, brokers text, topic text DEFAULT 'tweets',
                                         consumers integer DEFAULT 1, kafka_config_file text DEFAULT NULL,
-                                        generator_rate integer DEFAULT 0, enabled boolean DEFAULT true)
+                                        generator_rate integer DEFAULT 0, enabled boolean DEFAULT true,
+                                        tenant text DEFAULT 'default')
     RETURNS tweetlake.sources
     LANGUAGE sql SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
-    INSERT INTO tweetlake.sources (name, brokers, topic, consumers, kafka_config_file, generator_rate, enabled)
+    INSERT INTO tweetlake.sources (name, brokers, topic, consumers, kafka_config_file, generator_rate, enabled, tenant)
     VALUES (create_source.name, create_source.brokers, create_source.topic, create_source.consumers,
-            create_source.kafka_config_file, create_source.generator_rate, create_source.enabled)
+            create_source.kafka_config_file, create_source.generator_rate, create_source.enabled,
+            create_source.tenant)
     RETURNING *;
 END;
-COMMENT ON FUNCTION tweetlake.create_source(text, text, text, integer, text, integer, boolean) IS
+COMMENT ON FUNCTION tweetlake.create_source(text, text, text, integer, text, integer, boolean, text) IS
     'a new Kafka source; its workers start within seconds when it and the pipeline are enabled';
 
 -- NULL leaves a setting as it is; kafka_config_file => '' removes the file.
 CREATE FUNCTION tweetlake.alter_source(name text, brokers text DEFAULT NULL, topic text DEFAULT NULL,
                                        consumers integer DEFAULT NULL, kafka_config_file text DEFAULT NULL,
-                                       generator_rate integer DEFAULT NULL, enabled boolean DEFAULT NULL)
+                                       generator_rate integer DEFAULT NULL, enabled boolean DEFAULT NULL,
+                                       tenant text DEFAULT NULL)
     RETURNS tweetlake.sources
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
@@ -171,7 +179,8 @@ BEGIN
         kafka_config_file = CASE WHEN alter_source.kafka_config_file IS NULL THEN s.kafka_config_file
                                  ELSE NULLIF(alter_source.kafka_config_file, '') END,
         generator_rate = coalesce(alter_source.generator_rate, s.generator_rate),
-        enabled = coalesce(alter_source.enabled, s.enabled)
+        enabled = coalesce(alter_source.enabled, s.enabled),
+        tenant = coalesce(alter_source.tenant, s.tenant)
     WHERE s.name OPERATOR(pg_catalog.=) alter_source.name
     RETURNING s.* INTO r;
     IF NOT FOUND THEN
@@ -181,7 +190,7 @@ BEGIN
     RETURN r;
 END
 $$;
-COMMENT ON FUNCTION tweetlake.alter_source(text, text, text, integer, text, integer, boolean) IS
+COMMENT ON FUNCTION tweetlake.alter_source(text, text, text, integer, text, integer, boolean, text) IS
     'changes a source (NULL: unchanged; kafka_config_file => '''' removes it); its workers restart with the new settings within seconds';
 
 CREATE FUNCTION tweetlake.drop_source(name text) RETURNS void
@@ -198,6 +207,6 @@ $$;
 COMMENT ON FUNCTION tweetlake.drop_source(text) IS
     'removes a source and its offsets; its workers stop within seconds (its rows in bronze, silver and gold stay)';
 
-REVOKE EXECUTE ON FUNCTION tweetlake.create_source(text, text, text, integer, text, integer, boolean),
-    tweetlake.alter_source(text, text, text, integer, text, integer, boolean),
+REVOKE EXECUTE ON FUNCTION tweetlake.create_source(text, text, text, integer, text, integer, boolean, text),
+    tweetlake.alter_source(text, text, text, integer, text, integer, boolean, text),
     tweetlake.drop_source(text) FROM PUBLIC;
