@@ -27,6 +27,9 @@
 #   floor       what bronze's and silver's row writes alone cost (no parse, no gold, no Kafka)
 #               vs  the same COPY baseline: the most any ratio to it can be; the pipeline vs
 #               both (bench/floor.sh)
+#   tenants     the batch with the tenant in every key (0.13.0, issue 18)  vs  the same
+#               library on schema 0.12.0, each loading N_LOAD generated tweets in batches, four
+#               rounds alternating the order (bench/ab_trigger.sh version:0.12.0)
 #   retention   freshness at 10k tweets/s while tweetlake.maintain_partitions() drops an expired
 #               partition every 2 s  vs  while it drops nothing (bench/retention.sh)
 #   history     one 10k-tweet batch at growing history sizes  vs  tweetlake.rebuild_gold()
@@ -576,6 +579,20 @@ rc=0
 bash "$ROOT/bench/floor.sh" "$N_LOAD" 3 > "$OUT/floor.txt" || rc=$?
 [ "$rc" = 0 ] || echo "bench: WARNING: bench/floor.sh failed (exit $rc)"
 relay_metrics "$OUT/floor.txt"
+
+# Tenants (issue 18): what the tenant in every key costs a batch, A/B in one server: schema
+# 0.12.0 (no tenant) against the installed one, on the installed library.
+rc=0
+bash "$ROOT/bench/ab_trigger.sh" version:0.12.0 "$N_LOAD" 4 > "$OUT/tenants_ab.txt" 2>&1 || rc=$?
+if [ "$rc" != 0 ]; then
+  echo "bench: WARNING: bench/ab_trigger.sh version:0.12.0 failed (exit $rc; see $OUT/tenants_ab.txt)"
+else
+  grep '^round ' "$OUT/tenants_ab.txt"
+  line=$(grep '^ab_trigger: ' "$OUT/tenants_ab.txt" | tail -1)
+  echo "$line"
+  metric tenants_batch_vs_0_12_0 "$(sed -n 's/.*installed\/before: throughput \([0-9.]*\),.*/\1/p' <<< "$line")" x ">=0.9"
+  metric tenants_batch_cpu_vs_0_12_0 "$(sed -n 's/.*CPU a tweet \([0-9.]*\)$/\1/p' <<< "$line")" x "<=1.1"
+fi
 
 # Retention (issue 20): freshness while partitions are dropped, in a server of its own with
 # the embedded broker (bench/retention.sh; about W_FRESH x 4 s plus the setup).
