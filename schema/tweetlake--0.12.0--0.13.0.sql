@@ -2,7 +2,7 @@
  * tweetlake 0.12.0 -> 0.13.0 (CHANGELOG.md): tenants.
  *   - Every row of bronze, silver and gold carries its tenant (the column tenant, last in each
  *     table, 'default' for every row there is), and every key of silver and gold, the
- *     distinct-count sets and the top users' set starts with it.
+ *     distinct-count sets and the top users' set includes it.
  *   - A source names its tenant (tweetlake.sources.tenant); delete_tweet and load_generated
  *     take one; the views show it and rank within it.
  *   - Row-level security: tweetlake.grant_tenant(role, tenant) lets a role read that tenant's
@@ -65,36 +65,36 @@ DROP FUNCTION tweetlake.alter_source(text, text, text, integer, text, integer, b
 ALTER TABLE bronze.tweets ADD COLUMN tenant text NOT NULL DEFAULT 'default';
 ALTER TABLE bronze.dead_letters ADD COLUMN tenant text NOT NULL DEFAULT 'default';
 ALTER TABLE silver.tweets ADD COLUMN tenant text NOT NULL DEFAULT 'default',
-    DROP CONSTRAINT tweets_pkey, ADD PRIMARY KEY (tenant, tweet_id);
+    DROP CONSTRAINT tweets_pkey, ADD PRIMARY KEY (tweet_id, tenant);
 ALTER TABLE silver.deleted_tweets ADD COLUMN tenant text NOT NULL DEFAULT 'default',
-    DROP CONSTRAINT deleted_tweets_pkey, ADD PRIMARY KEY (tenant, tweet_id);
+    DROP CONSTRAINT deleted_tweets_pkey, ADD PRIMARY KEY (tweet_id, tenant);
 ALTER TABLE tweetlake.user_hour ADD COLUMN tenant text NOT NULL DEFAULT 'default',
-    DROP CONSTRAINT user_hour_pkey, ADD PRIMARY KEY (tenant, hour, user_id);
+    DROP CONSTRAINT user_hour_pkey, ADD PRIMARY KEY (hour, user_id, tenant);
 ALTER TABLE tweetlake.mention_hour ADD COLUMN tenant text NOT NULL DEFAULT 'default',
-    DROP CONSTRAINT mention_hour_pkey, ADD PRIMARY KEY (tenant, hour, mention);
+    DROP CONSTRAINT mention_hour_pkey, ADD PRIMARY KEY (hour, mention, tenant);
 ALTER TABLE gold.popular_hashtags_by_hour ADD COLUMN tenant text NOT NULL DEFAULT 'default',
-    DROP CONSTRAINT popular_hashtags_by_hour_pkey, ADD PRIMARY KEY (tenant, hour, hashtag);
+    DROP CONSTRAINT popular_hashtags_by_hour_pkey, ADD PRIMARY KEY (hour, hashtag, tenant);
 ALTER TABLE gold.active_users_by_day ADD COLUMN tenant text NOT NULL DEFAULT 'default',
-    DROP CONSTRAINT active_users_by_day_pkey, ADD PRIMARY KEY (tenant, day, user_id);
+    DROP CONSTRAINT active_users_by_day_pkey, ADD PRIMARY KEY (day, user_id, tenant);
 ALTER TABLE gold.user_engagement ADD COLUMN tenant text NOT NULL DEFAULT 'default',
-    DROP CONSTRAINT user_engagement_pkey, ADD PRIMARY KEY (tenant, user_id);
+    DROP CONSTRAINT user_engagement_pkey, ADD PRIMARY KEY (user_id, tenant);
 ALTER TABLE gold.tweet_volume_by_region ADD COLUMN tenant text NOT NULL DEFAULT 'default',
-    DROP CONSTRAINT tweet_volume_by_region_pkey, ADD PRIMARY KEY (tenant, hour, region, language);
+    DROP CONSTRAINT tweet_volume_by_region_pkey, ADD PRIMARY KEY (hour, region, language, tenant);
 ALTER TABLE tweetlake.region_hour_counts ADD COLUMN tenant text NOT NULL DEFAULT 'default',
-    DROP CONSTRAINT region_hour_counts_pkey, ADD PRIMARY KEY (tenant, hour, region);
+    DROP CONSTRAINT region_hour_counts_pkey, ADD PRIMARY KEY (hour, region, tenant);
 ALTER TABLE gold.tweet_metrics_by_language ADD COLUMN tenant text NOT NULL DEFAULT 'default',
-    DROP CONSTRAINT tweet_metrics_by_language_pkey, ADD PRIMARY KEY (tenant, hour, language);
+    DROP CONSTRAINT tweet_metrics_by_language_pkey, ADD PRIMARY KEY (hour, language, tenant);
 ALTER TABLE gold.engagement_by_type_hour ADD COLUMN tenant text NOT NULL DEFAULT 'default',
-    DROP CONSTRAINT engagement_by_type_hour_pkey, ADD PRIMARY KEY (tenant, hour, tweet_type, influence_level);
+    DROP CONSTRAINT engagement_by_type_hour_pkey, ADD PRIMARY KEY (hour, tweet_type, influence_level, tenant);
 ALTER TABLE gold.hourly_activity_summary ADD COLUMN tenant text NOT NULL DEFAULT 'default',
-    DROP CONSTRAINT hourly_activity_summary_pkey, ADD PRIMARY KEY (tenant, hour);
+    DROP CONSTRAINT hourly_activity_summary_pkey, ADD PRIMARY KEY (hour, tenant);
 ALTER TABLE tweetlake.top_users_floor ADD COLUMN tenant text NOT NULL DEFAULT 'default',
-    DROP CONSTRAINT top_users_floor_pkey, ADD PRIMARY KEY (tenant, id);
+    DROP CONSTRAINT top_users_floor_pkey, ADD PRIMARY KEY (id, tenant);
 ALTER TABLE tweetlake.top_users ADD COLUMN tenant text NOT NULL DEFAULT 'default',
-    DROP CONSTRAINT top_users_pkey, ADD PRIMARY KEY (tenant, user_id);
+    DROP CONSTRAINT top_users_pkey, ADD PRIMARY KEY (user_id, tenant);
 ALTER TABLE tweetlake.top_users_pending ADD COLUMN tenant text NOT NULL DEFAULT 'default';
 DROP INDEX silver.tweets_user_created_at;
-CREATE INDEX tweets_user_created_at ON silver.tweets (tenant, user_id COLLATE "C", created_at);
+CREATE INDEX tweets_user_created_at ON silver.tweets (user_id COLLATE "C", tenant, created_at);
 COMMENT ON COLUMN bronze.tweets.tenant IS
     'whose tweet this is: its source''s tenant (tweetlake.sources), or what a load from SQL names (default ''default''); silver and gold keep it';
 COMMENT ON COLUMN silver.tweets.tenant IS

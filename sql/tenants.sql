@@ -1,5 +1,5 @@
 -- Tenants (0.13.0): every row of bronze, silver and gold has its tenant, every key of silver
--- and gold starts with it, and row-level security shows a role the tenants granted to it.
+-- and gold includes it, and row-level security shows a role the tenants granted to it.
 CREATE EXTENSION tweetlake;
 SET tweetlake.batch_size = 500;
 
@@ -15,7 +15,7 @@ SELECT tenant, count(*) AS tweets, count(DISTINCT tweet_id) AS ids FROM silver.t
 SELECT count(*) AS ids_in_both FROM silver.tweets a JOIN silver.tweets b USING (tweet_id)
 WHERE a.tenant = 'acme' AND b.tenant = 'beta';
 
--- Gold equals the full recompute, per tenant (the key starts with the tenant) ...
+-- Gold equals the full recompute, per tenant (the key includes the tenant) ...
 SELECT gold_table, missing, extra, differing FROM tweetlake.verify();
 -- ... and two tenants with the same tweets have the same gold, row for row, not mixed.
 SELECT (SELECT count(*) FROM (SELECT hour, hashtag, tweet_count, unique_users, unique_mentions, total_engagement

@@ -104,7 +104,7 @@ static const char WERE_DELETED_SQL[] =
 "SELECT d.tweet_id FROM silver.deleted_tweets d WHERE @d. d.tweet_id OPERATOR(pg_catalog.=) ANY (SELECT id FROM batch_unstored)";
 
 static const char ANY_DELETED_SQL[] =
-"SELECT EXISTS (SELECT FROM silver.deleted_tweets d WHERE @d. true)";
+"SELECT EXISTS (SELECT FROM silver.deleted_tweets)";
 
 static const char KNOWN_SQL[] =
 "SELECT " SILVER_COLUMNS ", updated_at FROM silver.tweets s "
@@ -636,7 +636,7 @@ static const char TOP_HELD_COPY_SQL[] =
 "), p AS MATERIALIZED (\n"
 "    DELETE FROM tweetlake.top_users_pending p WHERE @p. true RETURNING p.user_id, p.retracted\n"
 "), g AS MATERIALIZED (\n"
-"    SELECT a.user_id, g.username, g.tweets_count, g.followers_count, g.total_engagement,\n"
+"    SELECT @k a.user_id, g.username, g.tweets_count, g.followers_count, g.total_engagement,\n"
 "           g.first_day, g.last_day\n"
 "    FROM (SELECT a.user_id FROM batch_user a UNION SELECT p.user_id FROM p) a\n"
 "    LEFT JOIN gold.user_engagement g ON @g. g.user_id OPERATOR(pg_catalog.=) a.user_id\n"
@@ -645,7 +645,7 @@ static const char TOP_HELD_COPY_SQL[] =
 "    UPDATE tweetlake.top_users t\n"
 "    SET (username, tweets_count, followers_count, total_engagement, first_day, last_day) =\n"
 "        (g.username, g.tweets_count, g.followers_count, g.total_engagement, g.first_day, g.last_day)\n"
-"    FROM g WHERE @t. t.user_id OPERATOR(pg_catalog.=) g.user_id\n"
+"    FROM g WHERE @t=g. t.user_id OPERATOR(pg_catalog.=) g.user_id\n"
 "), added AS (\n"
 "    INSERT INTO tweetlake.top_users (@t user_id, username, tweets_count, followers_count,\n"
 "                                     total_engagement, first_day, last_day)\n"
@@ -653,7 +653,7 @@ static const char TOP_HELD_COPY_SQL[] =
 "           g.first_day, g.last_day\n"
 "    FROM g CROSS JOIN f\n"
 "    WHERE (f.floor IS NULL OR g.total_engagement OPERATOR(pg_catalog.>) f.floor)\n"
-"      AND NOT EXISTS (SELECT FROM tweetlake.top_users t WHERE @t. t.user_id OPERATOR(pg_catalog.=) g.user_id)\n"
+"      AND NOT EXISTS (SELECT FROM tweetlake.top_users t WHERE @t=g. t.user_id OPERATOR(pg_catalog.=) g.user_id)\n"
 "    ON CONFLICT (@t user_id) DO NOTHING\n"
 "    RETURNING user_id\n"
 ")\n"
@@ -1294,6 +1294,11 @@ size_class(int ntweets)
  *   "@t"     "tenant, "  the column, first in a column list or a key
  *   "@p"     "$1, "      the chunk's tenant, where a row is made
  *   "@x."    "x.tenant OPERATOR(pg_catalog.=) $1 AND "  a condition on the rows of alias x
+ *   "@k"     "$1 AS tenant, "  the tenant as a column of a CTE's rows
+ *   "@x=y."  "x.tenant OPERATOR(pg_catalog.=) y.tenant AND "  x's rows joined to y's by it:
+ *            where y is such a CTE, the planner sees no constant on x, so it looks x's rows
+ *            up by the whole key from y's instead of reading all of the tenant's rows of x
+ *            for each of y's (a plan kept from when x was small would)
  * The statements run with the tenant as $1.  tenants_on is what the plans kept were made
  * for: they are all made again when it changes (the schema updated in a session).
  */
@@ -1322,7 +1327,20 @@ with_tenant(const char *sql)
 		while (*q >= 'a' && *q <= 'z')
 			q++;
 		n = q - (p + 1);
-		if (*q == '.' && n > 0)
+		if (*q == '=' && n > 0)
+		{
+			const char *r = q + 1;
+
+			while (*r >= 'a' && *r <= 'z')
+				r++;
+			if (*r != '.' || r == q + 1)
+				elog(ERROR, "tweetlake batch: unknown mark in statement: %.20s", p);
+			if (tenants_on)
+				appendStringInfo(&out, "%.*s.tenant OPERATOR(pg_catalog.=) %.*s.tenant AND ",
+								 n, p + 1, (int) (r - q - 1), q + 1);
+			p = r + 1;
+		}
+		else if (*q == '.' && n > 0)
 		{
 			if (tenants_on)
 				appendStringInfo(&out, "%.*s.tenant OPERATOR(pg_catalog.=) $1 AND ", n, p + 1);
@@ -1332,6 +1350,12 @@ with_tenant(const char *sql)
 		{
 			if (tenants_on)
 				appendStringInfoString(&out, "tenant, ");
+			p = q;
+		}
+		else if (n == 1 && p[1] == 'k')
+		{
+			if (tenants_on)
+				appendStringInfoString(&out, "$1 AS tenant, ");
 			p = q;
 		}
 		else if (n == 1 && p[1] == 'p')
@@ -2248,6 +2272,14 @@ by_key_begin(void)
 	(void) set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+
+	/*
+	 * nor a whole index kept in memory and joined to every user: with the
+	 * tenant's condition on it (0.13.0), a plan made while the tables were
+	 * small would read the tenant's rows whole for every user looked up
+	 */
+	(void) set_config_option("enable_material", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	return nestlevel;
 }

@@ -46,13 +46,13 @@ CREATE TABLE silver.tweets (
     processing_date     date NOT NULL DEFAULT (now() AT TIME ZONE 'UTC')::date,
     updated_at          timestamptz,
     tenant              text NOT NULL DEFAULT 'default',
-    PRIMARY KEY (tenant, tweet_id)
+    PRIMARY KEY (tweet_id, tenant)
 );
 -- BRIN: time-range scans over silver for next to no ingest cost.
 CREATE INDEX tweets_created_at_brin ON silver.tweets USING brin (created_at);
 -- A user's tweets by time: what a retraction (an update or a deletion) reads to find a
 -- user's largest followers_count, username and first and last day again.
-CREATE INDEX tweets_user_created_at ON silver.tweets (tenant, user_id COLLATE "C", created_at);
+CREATE INDEX tweets_user_created_at ON silver.tweets (user_id COLLATE "C", tenant, created_at);
 COMMENT ON TABLE silver.tweets IS
     'one row per tweet_id, its newest version; hashtags/mentions lower case without #/@, no duplicates';
 COMMENT ON COLUMN silver.tweets.updated_at IS
@@ -69,7 +69,7 @@ CREATE TABLE silver.deleted_tweets (
     deleted_at timestamptz NOT NULL DEFAULT now(),
     was_stored boolean NOT NULL,
     tenant     text NOT NULL DEFAULT 'default',
-    PRIMARY KEY (tenant, tweet_id)
+    PRIMARY KEY (tweet_id, tenant)
 );
 COMMENT ON TABLE silver.deleted_tweets IS
     'tweet_ids deleted by a tombstone or tweetlake.delete_tweet(); was_stored: the tweet was in silver when deleted';

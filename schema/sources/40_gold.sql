@@ -5,7 +5,7 @@
  * the views that read it.  The batch trigger that keeps every table current is in
  * 60_batch.sql.
  *
- * Every row belongs to a tenant (the column tenant, last in each table, first in each key):
+ * Every row belongs to a tenant (the column tenant, last in each table and in each key):
  * two tenants' groups never mix, and each distinct count is exact per tenant.
  *
  * hour = start of the UTC hour of created_at, day = its UTC date.  Averages are kept
@@ -73,7 +73,7 @@ CREATE TABLE tweetlake.user_hour (
     places    tweetlake.bag NOT NULL,
     languages tweetlake.bag NOT NULL,
     tenant    text NOT NULL DEFAULT 'default',
-    PRIMARY KEY (tenant, hour, user_id)
+    PRIMARY KEY (hour, user_id, tenant)
 ) WITH (fillfactor = 70, toast_tuple_target = 8160);
 COMMENT ON TABLE tweetlake.user_hour IS
     'per user and hour: tweets, and the hashtags, (region, language) pairs (tweetlake.pair_key) and languages tweeted with, counted';
@@ -83,7 +83,7 @@ CREATE TABLE tweetlake.mention_hour (
     mention  text COLLATE "C" NOT NULL,
     hashtags tweetlake.bag NOT NULL,
     tenant   text NOT NULL DEFAULT 'default',
-    PRIMARY KEY (tenant, hour, mention)
+    PRIMARY KEY (hour, mention, tenant)
 ) WITH (fillfactor = 70, toast_tuple_target = 8160);
 COMMENT ON TABLE tweetlake.mention_hour IS
     'per mentioned account and hour: the hashtags of the tweets that mention it, counted';

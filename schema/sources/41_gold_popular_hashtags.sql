@@ -16,7 +16,7 @@ CREATE TABLE gold.popular_hashtags_by_hour (
     sentiment_sum    numeric NOT NULL,
     sentiment_n      bigint NOT NULL,
     tenant           text NOT NULL DEFAULT 'default',
-    PRIMARY KEY (tenant, hour, hashtag)
+    PRIMARY KEY (hour, hashtag, tenant)
 ) WITH (fillfactor = 50);
 
 CREATE VIEW tweetlake.recompute_popular_hashtags_by_hour AS

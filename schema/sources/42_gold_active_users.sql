@@ -14,7 +14,7 @@ CREATE TABLE gold.active_users_by_day (
     sentiment_sum    numeric NOT NULL,
     sentiment_n      bigint NOT NULL,
     tenant           text NOT NULL DEFAULT 'default',
-    PRIMARY KEY (tenant, day, user_id)
+    PRIMARY KEY (day, user_id, tenant)
 ) WITH (fillfactor = 70);
 COMMENT ON COLUMN gold.active_users_by_day.followers_count IS 'largest followers_count seen that day';
 

@@ -13,7 +13,7 @@ CREATE TABLE gold.user_engagement (
     first_day        date NOT NULL,
     last_day         date NOT NULL,
     tenant           text NOT NULL DEFAULT 'default',
-    PRIMARY KEY (tenant, user_id)
+    PRIMARY KEY (user_id, tenant)
 );
 COMMENT ON TABLE gold.user_engagement IS 'per user over all time: tweets, engagement, largest followers_count, first and last day seen';
 
@@ -69,7 +69,7 @@ CREATE TABLE tweetlake.top_users (
     first_day        date,
     last_day         date,
     tenant           text NOT NULL DEFAULT 'default',
-    PRIMARY KEY (tenant, user_id)
+    PRIMARY KEY (user_id, tenant)
 ) WITH (parallel_workers = 0);
 COMMENT ON TABLE tweetlake.top_users IS
     'users that may rank at the top by total engagement: every user above tweetlake.top_users_floor is one; each with a copy of its gold.user_engagement row (stale while the user is in tweetlake.top_users_pending)';
@@ -105,7 +105,7 @@ CREATE TABLE tweetlake.top_users_floor (
     floor   bigint,
     members integer NOT NULL,
     tenant  text NOT NULL DEFAULT 'default',
-    PRIMARY KEY (tenant, id)
+    PRIMARY KEY (id, tenant)
 ) WITH (parallel_workers = 0);
 COMMENT ON TABLE tweetlake.top_users_floor IS
     'one row per tenant: no user outside tweetlake.top_users has more total engagement than floor (NULL: every user is in it); members, how many it holds';

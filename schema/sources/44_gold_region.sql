@@ -16,7 +16,7 @@ CREATE TABLE gold.tweet_volume_by_region (
     sentiment_sum    numeric NOT NULL,
     sentiment_n      bigint NOT NULL,
     tenant           text NOT NULL DEFAULT 'default',
-    PRIMARY KEY (tenant, hour, region, language)
+    PRIMARY KEY (hour, region, language, tenant)
 );
 
 CREATE VIEW tweetlake.recompute_tweet_volume_by_region AS

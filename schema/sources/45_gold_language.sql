@@ -15,7 +15,7 @@ CREATE TABLE gold.tweet_metrics_by_language (
     sentiment_sum    numeric NOT NULL,
     sentiment_n      bigint NOT NULL,
     tenant           text NOT NULL DEFAULT 'default',
-    PRIMARY KEY (tenant, hour, language)
+    PRIMARY KEY (hour, language, tenant)
 );
 
 CREATE VIEW tweetlake.recompute_tweet_metrics_by_language AS

@@ -18,7 +18,7 @@ CREATE TABLE gold.hourly_activity_summary (
     top_hashtag_count bigint,
     top_region_count  bigint,
     tenant            text NOT NULL DEFAULT 'default',
-    PRIMARY KEY (tenant, hour)
+    PRIMARY KEY (hour, tenant)
 );
 COMMENT ON COLUMN gold.hourly_activity_summary.top_hashtag IS
     'hashtag in most tweets that hour (ties: alphabetically first)';
@@ -28,7 +28,7 @@ COMMENT ON COLUMN gold.hourly_activity_summary.top_region IS
 -- Tweets per region and hour over all languages, for top_region.
 CREATE TABLE tweetlake.region_hour_counts (
     hour timestamptz, region text, tweet_count bigint NOT NULL,
-    tenant text NOT NULL DEFAULT 'default', PRIMARY KEY (tenant, hour, region));
+    tenant text NOT NULL DEFAULT 'default', PRIMARY KEY (hour, region, tenant));
 
 CREATE VIEW tweetlake.recompute_hourly_activity_summary AS
 WITH tag AS (

@@ -14,7 +14,7 @@ CREATE TABLE gold.engagement_by_type_hour (
     sentiment_sum    numeric NOT NULL,
     sentiment_n      bigint NOT NULL,
     tenant           text NOT NULL DEFAULT 'default',
-    PRIMARY KEY (tenant, hour, tweet_type, influence_level)
+    PRIMARY KEY (hour, tweet_type, influence_level, tenant)
 );
 COMMENT ON COLUMN gold.engagement_by_type_hour.influence_level IS
     'tweetlake.influence_level(followers_count): High >= 100k followers, Medium >= 10k, else Low';
