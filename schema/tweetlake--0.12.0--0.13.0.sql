@@ -93,8 +93,6 @@ ALTER TABLE tweetlake.top_users_floor ADD COLUMN tenant text NOT NULL DEFAULT 'd
 ALTER TABLE tweetlake.top_users ADD COLUMN tenant text NOT NULL DEFAULT 'default',
     DROP CONSTRAINT top_users_pkey, ADD PRIMARY KEY (user_id, tenant);
 ALTER TABLE tweetlake.top_users_pending ADD COLUMN tenant text NOT NULL DEFAULT 'default';
-DROP INDEX silver.tweets_user_created_at;
-CREATE INDEX tweets_user_created_at ON silver.tweets (user_id COLLATE "C", tenant, created_at);
 COMMENT ON COLUMN bronze.tweets.tenant IS
     'whose tweet this is: its source''s tenant (tweetlake.sources), or what a load from SQL names (default ''default''); silver and gold keep it';
 COMMENT ON COLUMN silver.tweets.tenant IS
