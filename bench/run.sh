@@ -226,7 +226,7 @@ for size in $P4_SIZES; do
             INSERT INTO silver.tweets ($silver_cols)
             SELECT $parsed_cols FROM b, LATERAL tweetlake.parse_tweet(b.raw) p
             WHERE p.error IS NULL
-            ON CONFLICT (tweet_id) DO NOTHING" >/dev/null
+            ON CONFLICT (tweet_id, tenant) DO NOTHING" >/dev/null
     history=$((history + n)) chunk=$((chunk + 1))
   done
   sql -c "ALTER TABLE bronze.tweets ENABLE TRIGGER process_batch"

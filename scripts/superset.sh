@@ -24,10 +24,27 @@
 # gunicorn runs with none of PG*, POSTGRES_PASSWORD, SUPERSET_ADMIN_PASSWORD and
 # TWEETLAKE_READER_PASSWORD in its environment; SUPERSET_METADATA_URI must carry its own
 # credentials.
+# One tenant's Superset (README "Tenants"): SUPERSET_TENANT=acme connects as the role
+# SUPERSET_DB_ROLE (default superset_acme; made with LOGIN if missing, given the password and
+# tweetlake.grant_tenant(role, 'acme')), so that every chart shows acme's rows only; its home
+# defaults to build/superset-home-acme (its own metadata, secrets and pid: give it its own
+# SUPERSET_PORT), and the Pipeline Health dashboard, which reads the status views of every
+# source, is left out.  Without SUPERSET_TENANT it connects as tweetlake_reader, every tenant.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 SUPERSET_VENV=${SUPERSET_VENV:-$ROOT/build/superset-venv}
+SUPERSET_TENANT=${SUPERSET_TENANT:-}
+if [ -n "$SUPERSET_TENANT" ]; then
+  [[ $SUPERSET_TENANT =~ ^[a-z][a-z0-9_]{0,39}$ ]] ||
+    { echo "superset.sh: SUPERSET_TENANT must be a tenant's name (lower case letters, digits and _, at most 40)" >&2; exit 2; }
+  SUPERSET_DB_ROLE=${SUPERSET_DB_ROLE:-superset_$SUPERSET_TENANT}
+  SUPERSET_HOME=${SUPERSET_HOME:-$ROOT/build/superset-home-$SUPERSET_TENANT}
+else
+  SUPERSET_DB_ROLE=${SUPERSET_DB_ROLE:-tweetlake_reader}
+fi
+[[ $SUPERSET_DB_ROLE =~ ^[a-z_][a-z0-9_]{0,62}$ ]] ||
+  { echo "superset.sh: SUPERSET_DB_ROLE must be a plain role name (lower case letters, digits and _)" >&2; exit 2; }
 SUPERSET_HOME=${SUPERSET_HOME:-$ROOT/build/superset-home}
 SUPERSET_PORT=${SUPERSET_PORT:-8088}
 SUPERSET_BIND=${SUPERSET_BIND:-127.0.0.1}
@@ -127,11 +144,19 @@ reader_password() {
   # The password goes through stdin, not the command line, as a SCRAM verifier (what psql's
   # \password sends), and the statement is kept out of the server log whatever log_statement says.
   { echo "SET log_statement = 'none'; SET log_min_error_statement = 'panic';"
-    echo "ALTER ROLE tweetlake_reader LOGIN PASSWORD '$(scram_verifier)';"
-  } | psql_admin
-  PGPASSWORD=$TWEETLAKE_READER_PASSWORD psql -X -q -h "$SUPERSET_PGHOST" -p "$PGPORT" -U tweetlake_reader \
+    if [ -n "$SUPERSET_TENANT" ]; then
+      # a tenant's role: made once, limited as tweetlake_reader is, and given the tenant
+      echo "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$SUPERSET_DB_ROLE') THEN"
+      echo "  CREATE ROLE $SUPERSET_DB_ROLE LOGIN; END IF; END \$\$;"
+      echo "ALTER ROLE $SUPERSET_DB_ROLE SET statement_timeout = '60s';"
+      echo "ALTER ROLE $SUPERSET_DB_ROLE SET temp_file_limit = '1GB';"
+      echo "SELECT tweetlake.grant_tenant('$SUPERSET_DB_ROLE', '$SUPERSET_TENANT');"
+    fi
+    echo "ALTER ROLE $SUPERSET_DB_ROLE LOGIN PASSWORD '$(scram_verifier)';"
+  } | psql_admin >/dev/null
+  PGPASSWORD=$TWEETLAKE_READER_PASSWORD psql -X -q -h "$SUPERSET_PGHOST" -p "$PGPORT" -U "$SUPERSET_DB_ROLE" \
       -d "$PGDATABASE" -tAc "SELECT count(*) FROM gold.hourly_activity_summary" >/dev/null ||
-    die "tweetlake_reader cannot connect to $SUPERSET_PGHOST:$PGPORT/$PGDATABASE over TCP (listen_addresses? pg_hba.conf?)"
+    die "$SUPERSET_DB_ROLE cannot connect to $SUPERSET_PGHOST:$PGPORT/$PGDATABASE over TCP (listen_addresses? pg_hba.conf?)"
 }
 
 # The SCRAM-SHA-256 verifier PostgreSQL stores for TWEETLAKE_READER_PASSWORD (RFC 5802 /
@@ -154,12 +179,12 @@ PY
 }
 
 reader_uri() {
-  "$PYTHON" - "$SUPERSET_PGHOST" "$PGPORT" "$PGDATABASE" <<'PY'
+  "$PYTHON" - "$SUPERSET_PGHOST" "$PGPORT" "$PGDATABASE" "$SUPERSET_DB_ROLE" <<'PY'
 import os, sys
 from urllib.parse import quote
-host, port, db = sys.argv[1:4]
+host, port, db, role = sys.argv[1:5]
 pw = quote(os.environ["TWEETLAKE_READER_PASSWORD"], safe="")
-print(f"postgresql+psycopg2://tweetlake_reader:{pw}@{host}:{port}/{quote(db, safe='')}")
+print(f"postgresql+psycopg2://{role}:{pw}@{host}:{port}/{quote(db, safe='')}")
 PY
 }
 
@@ -184,10 +209,11 @@ PY
 
 import_bundle() {
   reader_password
-  TWEETLAKE_SUPERSET_URI=$(reader_uri) step "import superset/bundle" without_pg_credentials \
+  TWEETLAKE_SUPERSET_URI=$(reader_uri) TWEETLAKE_SUPERSET_TENANT=$SUPERSET_TENANT \
+    step "import superset/bundle" without_pg_credentials \
     "$SUPERSET_VENV/bin/python" "$ROOT/superset/import_bundle.py" "$ROOT/superset/bundle" \
       "$SUPERSET_HOME/bundle.zip" "$SUPERSET_ADMIN_USER"
-  say "$(grep '^imported ' "$LOG" | tail -n 1) -> tweetlake_reader@$SUPERSET_PGHOST:$PGPORT/$PGDATABASE"
+  say "$(grep '^imported ' "$LOG" | tail -n 1) -> $SUPERSET_DB_ROLE@$SUPERSET_PGHOST:$PGPORT/$PGDATABASE"
 }
 
 # Superset's own steps run without the superuser's credentials: only psql_admin needs them.
@@ -262,6 +288,7 @@ start() {
 report() {
   say "Superset is up at $(base_url)/ (user $SUPERSET_ADMIN_USER, password in $SUPERSET_HOME/secrets.env unless SUPERSET_ADMIN_PASSWORD is set)"
   while IFS=: read -r slug title; do
+    [ -n "$SUPERSET_TENANT" ] && [ "$slug" = pipeline-health ] && continue
     printf '  %-26s %s/superset/dashboard/%s/\n' "$title" "$(base_url)" "$slug"
   done <<< "$DASHBOARDS"
 }

@@ -1374,7 +1374,14 @@ static SPIPlanPtr
 prepare_kept(const char *sql)
 {
 	const char *text = with_tenant(sql);
-	SPIPlanPtr	plan = SPI_prepare(text, tenants_on ? 1 : 0, tenant_type);
+
+	/*
+	 * A generic plan, as a statement without parameters always had: with the
+	 * tenant as $1 the plan cache would plan each of the first runs again for
+	 * its value, and then keep doing so whenever that looked cheaper.
+	 */
+	SPIPlanPtr	plan = SPI_prepare_cursor(text, tenants_on ? 1 : 0, tenant_type,
+										  CURSOR_OPT_GENERIC_PLAN);
 
 	if (plan == NULL)
 		elog(ERROR, "tweetlake batch: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));

@@ -35,6 +35,30 @@ def read_bundle(bundle_dir, uri):
     return contents
 
 
+def for_tenant(contents):
+    """What a tenant's Superset imports: no dataset of the status views (schema tweetlake,
+    every source's workers, which a tenant's role may not read), no chart of one, and no
+    dashboard left with none of its charts."""
+    gone = set()
+    for rel, text in list(contents.items()):
+        if rel.startswith("datasets/"):
+            config = yaml.safe_load(text)
+            if config.get("schema") == "tweetlake":
+                gone.add(config["uuid"])
+                del contents[rel]
+    charts = set()
+    for rel, text in list(contents.items()):
+        if rel.startswith("charts/"):
+            config = yaml.safe_load(text)
+            if config.get("dataset_uuid") in gone:
+                charts.add(config["uuid"])
+                del contents[rel]
+    for rel, text in list(contents.items()):
+        if rel.startswith("dashboards/") and any(u in text for u in charts):
+            del contents[rel]
+    return contents
+
+
 def masked(uri):
     """The URI with its password replaced by Superset's mask."""
     from urllib.parse import urlsplit, urlunsplit
@@ -60,8 +84,10 @@ def write_zip(contents, zip_out):
 def main():
     bundle_dir, zip_out, admin = sys.argv[1:4]
     uri = os.environ["TWEETLAKE_SUPERSET_URI"]
-    write_zip(read_bundle(bundle_dir, masked(uri)), zip_out)
-    contents = read_bundle(bundle_dir, uri)
+    tenant = os.environ.get("TWEETLAKE_SUPERSET_TENANT", "")
+    pick = for_tenant if tenant else (lambda c: c)
+    write_zip(pick(read_bundle(bundle_dir, masked(uri))), zip_out)
+    contents = pick(read_bundle(bundle_dir, uri))
 
     from superset.app import create_app
 

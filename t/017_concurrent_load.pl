@@ -145,14 +145,18 @@ for my $round (1 .. 3)
 	my $before = sql_value($node, 'SELECT count(*) FROM silver.tweets');
 	# tweetlake.batch_size 200: 300 batches in each transaction.  A deadlock on gold rows
 	# (not on the top users' set) aborts one of the two; a session that is aborted runs its
-	# transaction again (README "Loading alongside the consumers"), and says why.
+	# transaction again (README "Loading alongside the consumers"), and says why.  Its recent
+	# tweets are of the 10 minutes before the current hour began: the consumers' are of now,
+	# and in the first minute of an hour both would make the hour's rows at once, each batch
+	# of the session's long transaction deadlocking with a consumer's (every try of a round
+	# that started at 13:00:10 did).
 	my ($out, $tries) = ('', 0);
 	do
 	{
 		$tries++;
 		$out = try_sql($node,
 			"BEGIN;
-			 SELECT tweetlake.load_generated(30000, $seed, now() - interval '10 minutes', interval '10 minutes');
+			 SELECT tweetlake.load_generated(30000, $seed, date_trunc('hour', now()) - interval '10 minutes', interval '10 minutes');
 			 SELECT tweetlake.load_generated(30000, $seed + 50, now() - interval '30 days', interval '29 days');
 			 COMMIT;");
 		diag("round $round, try $tries: " . join(' ', grep { /ERROR|DETAIL/ } split /\n/, $out))

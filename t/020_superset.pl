@@ -28,7 +28,8 @@ my $node = tweetlake_node('superset',
 	'tweetlake.generator_rate' => 1000,
 	'tweetlake.consumers' => 1);
 # Superset connects over TCP as tweetlake_reader, with a password.
-$node->append_conf('pg_hba.conf', "host all tweetlake_reader 127.0.0.1/32 scram-sha-256\n");
+$node->append_conf('pg_hba.conf', "host all tweetlake_reader 127.0.0.1/32 scram-sha-256\n"
+	  . "host all superset_acme 127.0.0.1/32 scram-sha-256\n");
 $node->reload;
 
 # Two days of history, live tweets on top, and a few messages that land as dead letters.
@@ -293,6 +294,81 @@ for my $case (
 {
 	($rc, $o, $e) = $as_reader->($case->[0]);
 	like($e, $case->[1], "tweetlake_reader: $case->[0] is refused");
+}
+
+# --- a tenant's Superset: the same dashboards, its tenant's rows only (0.13.0) -----------
+# Tenant acme's tweets beside the default tenant's; SUPERSET_TENANT=acme sets up a second
+# Superset that connects as superset_acme, granted acme alone.
+$node->safe_psql('postgres', "SELECT tweetlake.load_generated(3000, 77, date_trunc('hour', now()) - interval '5 hours',
+                                                           interval '5 hours', tenant => 'acme')");
+my $acme_tweets = sql_value($node, "SELECT count(*) FROM silver.tweets WHERE tenant = 'acme'");
+my $all_tweets = sql_value($node, 'SELECT count(*) FROM silver.tweets');
+my $acme_home = PostgreSQL::Test::Utils::tempdir . '/superset-home-acme';
+my $acme_port = PostgreSQL::Test::Cluster::get_free_port();
+{
+	local $ENV{SUPERSET_TENANT} = 'acme';
+	local $ENV{SUPERSET_HOME} = $acme_home;
+	local $ENV{SUPERSET_PORT} = $acme_port;
+	ok(IPC::Run::run([ 'bash', "$root/scripts/superset.sh", 'start' ], '>', \$out, '2>', \$err, IPC::Run::timeout(900)),
+		"SUPERSET_TENANT=acme scripts/superset.sh start") or diag("$out\n$err");
+}
+END
+{
+	if ($acme_home && -f "$acme_home/superset.pid")
+	{
+		local $ENV{SUPERSET_HOME} = $acme_home;
+		local $ENV{SUPERSET_VENV} = $venv;
+		IPC::Run::run([ 'bash', "$root/scripts/superset.sh", 'stop' ], '>', \my $o, '2>', \my $e);
+	}
+}
+like($out, qr/imported 1 databases, \d+ datasets, 10 charts, 3 dashboards .* -> superset_acme\@/,
+	"acme's bundle: the charts on gold (not the status views' three), as superset_acme");
+is(sql_value($node, "SELECT string_agg(tenant, ',') FROM tweetlake.tenant_grants WHERE role = 'superset_acme'::regrole"),
+	'acme', 'superset_acme is granted acme alone');
+{
+	my $abase = "http://127.0.0.1:$acme_port";
+	my $alogin = $http->post("$abase/api/v1/security/login", {
+			headers => { 'Content-Type' => 'application/json' },
+			content => encode_json({ username => 'admin', password => $admin_pw, provider => 'db', refresh => JSON::PP::false }) });
+	is($alogin->{status}, 200, "acme's Superset: API login");
+	# api() and chart_data() ask the Superset of $base as $auth: acme's, for this block
+	my ($main_base, $main_auth) = ($base, $auth);
+	$base = $abase;
+	$auth = { Authorization => 'Bearer ' . decode_json($alogin->{content})->{access_token},
+		'Content-Type' => 'application/json' };
+	my (undef, $adash) = api('GET', '/api/v1/dashboard/?q=(page_size:100)');
+	is(join(',', sort map { $_->{dashboard_title} } @{ $adash->{result} }),
+		'Real-time Trends,Tweet Analytics Overview,User Engagement Analysis', "acme's dashboards: all but Pipeline Health");
+	my (undef, $acharts) = api('GET', '/api/v1/chart/?q=(page_size:100)');
+	my %by_name = map { $_->{slice_name} => $_ } @{ $acharts->{result} };
+	my (undef, $r) = chart_data($by_name{'Tweet volume by hour'});
+	my $sum = 0;
+	$sum += $_->{tweets} for @{ $r->{result}[0]{data} // [] };
+	is($sum, $acme_tweets, "acme's Tweet volume by hour adds up to acme's $acme_tweets tweets (all tenants: $all_tweets)");
+	(undef, $r) = chart_data($by_name{'Top users by engagement'});
+	my @ausers = @{ $r->{result}[0]{data} // [] };
+	is(join(',', map { $_->{total_engagement} } @ausers),
+		sql_value($node, "SELECT string_agg(e::text, ',' ORDER BY e DESC) FROM (SELECT sum(total_engagement) AS e
+		                  FROM silver.tweets WHERE tenant = 'acme' AND user_id IS NOT NULL
+		                  GROUP BY user_id ORDER BY 1 DESC LIMIT 50) t"),
+		"acme's Top users by engagement: acme's 50 largest per-user totals, nobody else's");
+	(undef, $r) = chart_data($by_name{'Top hashtags'});
+	my @atop = sort { $b->{tweets} <=> $a->{tweets} } @{ $r->{result}[0]{data} // [] };
+	is(join(',', map { $_->{tweets} } @atop),
+		sql_value($node, "SELECT string_agg(n::text, ',' ORDER BY n DESC) FROM (SELECT sum(tweet_count) AS n
+		                  FROM gold.popular_hashtags_by_hour WHERE tenant = 'acme' GROUP BY hashtag ORDER BY 1 DESC LIMIT 20) t"),
+		"acme's Top hashtags: acme's 20 biggest hashtag counts");
+	($base, $auth) = ($main_base, $main_auth);
+}
+(undef, my $after) = chart_data($data{'Tweet volume by hour'});
+my $all_sum = 0;
+$all_sum += $_->{tweets} for @{ $after->{result}[0]{data} // [] };
+is($all_sum, $all_tweets, "the first Superset (tweetlake_reader) still shows every tenant's tweets ($all_tweets)");
+{
+	local $ENV{SUPERSET_HOME} = $acme_home;
+	my ($o, $e) = ('', '');
+	IPC::Run::run([ 'bash', "$root/scripts/superset.sh", 'stop' ], '>', \$o, '2>', \$e);
+	like($o, qr/stopped/, "acme's Superset stopped");
 }
 
 # --- stop ---------------------------------------------------------------------------------
