@@ -1068,6 +1068,14 @@ group_add(Acc *g, const Facts *f, int sign)
 		g->retracts = true;
 }
 
+/* Whether two texts hold the same bytes. */
+static bool
+texts_equal(const text *a, const text *b)
+{
+	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
+		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
+}
+
 /* username a is above b (max(username), by the database's collation); a NULL is below all. */
 static bool
 username_above(const text *a, const text *b)
@@ -1076,8 +1084,7 @@ username_above(const text *a, const text *b)
 		return false;
 	if (b == NULL)
 		return true;
-	if (VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
-		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0)
+	if (texts_equal(a, b))
 		return false;
 	return varstr_cmp(VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b),
 					  DEFAULT_COLLATION_OID) > 0;
@@ -1289,7 +1296,7 @@ size_class(int ntweets)
 
 /*
  * The tenant (schema 0.13.0 on).  Each chunk is one tenant's rows, and every statement names
- * the tenant with three marks, which with_tenant() expands for a schema with tenants and
+ * the tenant with these marks, which with_tenant() expands for a schema with tenants and
  * drops for one without:
  *   "@t"     "tenant, "  the column, first in a column list or a key
  *   "@p"     "$1, "      the chunk's tenant, where a row is made
@@ -1818,16 +1825,11 @@ this_tenant(Batch *b, TupleTableSlot *slot)
 
 	if (isnull)
 		elog(ERROR, "tweetlake batch: a row of bronze.tweets without a tenant");
-	if (b->tenant != NULL &&
-		VARSIZE_ANY_EXHDR(t) == VARSIZE_ANY_EXHDR(b->tenant) &&
-		memcmp(VARDATA_ANY(t), VARDATA_ANY(b->tenant), VARSIZE_ANY_EXHDR(t)) == 0)
+	if (b->tenant != NULL && texts_equal(t, b->tenant))
 		return true;
 	foreach(lc, b->tenants)
 	{
-		text	   *known = lfirst(lc);
-
-		if (VARSIZE_ANY_EXHDR(t) == VARSIZE_ANY_EXHDR(known) &&
-			memcmp(VARDATA_ANY(t), VARDATA_ANY(known), VARSIZE_ANY_EXHDR(t)) == 0)
+		if (texts_equal(t, lfirst(lc)))
 			return false;
 	}
 	old = MemoryContextSwitchTo(b->cxt);
