@@ -1012,6 +1012,7 @@ insert_rows(Batch *b, int from, int count)
 	Oid			types[7] = {TEXTOID, TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID,
 	TEXTARRAYOID, TEXTOID};
 	Datum		values[7];
+	char		nulls[8] = "       ";
 	int			dims[1] = {count};
 	int			lbs[1] = {1};
 	bool	   *key_nulls = palloc(sizeof(bool) * Max(count, 1));
@@ -1035,30 +1036,21 @@ insert_rows(Batch *b, int from, int count)
 	 * each would first be copied into a tuplestore, 4 MB in memory and the
 	 * rest of a full batch written to a temporary file.
 	 */
-	if (cons.tenant != NULL)
-	{
-		/* schema 0.13.0 on: the rows are the source's tenant's ($7) */
-		values[5] = tombstones ? nullable_text_array(b->keys + from, key_nulls, count) :
-			PointerGetDatum(construct_empty_array(TEXTOID));
-		values[6] = CStringGetTextDatum(cons.tenant);
-		run_sql("INSERT INTO bronze.tweets (raw, kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, kafka_key, tenant) "
-				"SELECT pg_catalog.unnest($2), $1, pg_catalog.unnest($3), pg_catalog.unnest($4), "
-				"pg_catalog.unnest($5), pg_catalog.unnest($6), $7",
-				7, types, values);
-	}
-	else if (!tombstones)
-		run_sql("INSERT INTO bronze.tweets (raw, kafka_topic, kafka_partition, kafka_offset, kafka_timestamp) "
-				"SELECT pg_catalog.unnest($2), $1, pg_catalog.unnest($3), pg_catalog.unnest($4), "
-				"pg_catalog.unnest($5)",
-				5, types, values);
-	else
-	{
-		values[5] = nullable_text_array(b->keys + from, key_nulls, count);
-		run_sql("INSERT INTO bronze.tweets (raw, kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, kafka_key) "
-				"SELECT pg_catalog.unnest($2), $1, pg_catalog.unnest($3), pg_catalog.unnest($4), "
-				"pg_catalog.unnest($5), pg_catalog.unnest($6)",
-				6, types, values);
-	}
+
+	/*
+	 * tombstones' keys ($6) when the batch has any; the source's tenant ($7)
+	 * from schema 0.13.0 on; an argument a statement does not use is NULL
+	 */
+	values[5] = tombstones ? nullable_text_array(b->keys + from, key_nulls, count) : (Datum) 0;
+	values[6] = cons.tenant != NULL ? CStringGetTextDatum(cons.tenant) : (Datum) 0;
+	nulls[5] = tombstones ? ' ' : 'n';
+	nulls[6] = cons.tenant != NULL ? ' ' : 'n';
+	run_sql_nulls(psprintf("INSERT INTO bronze.tweets (raw, kafka_topic, kafka_partition, kafka_offset, kafka_timestamp%s%s) "
+						   "SELECT pg_catalog.unnest($2), $1, pg_catalog.unnest($3), pg_catalog.unnest($4), "
+						   "pg_catalog.unnest($5)%s%s",
+						   tombstones ? ", kafka_key" : "", cons.tenant != NULL ? ", tenant" : "",
+						   tombstones ? ", pg_catalog.unnest($6)" : "", cons.tenant != NULL ? ", $7" : ""),
+				  7, types, values, nulls);
 }
 
 /*
@@ -1197,19 +1189,14 @@ insert_dead_letters(Batch *b)
 	values[2] = PointerGetDatum(construct_array(b->dl_reasons, b->ndead, TEXTOID, -1, false, TYPALIGN_INT));
 	values[3] = int4_array(b->dl_parts, b->ndead);
 	values[4] = int8_array(b->dl_offs, b->ndead);
+	/* the source's tenant ($6) from schema 0.13.0 on */
 	if (cons.tenant != NULL)
-	{
 		values[5] = CStringGetTextDatum(cons.tenant);
-		run_sql("INSERT INTO bronze.dead_letters (raw, reason, kafka_topic, kafka_partition, kafka_offset, tenant) "
-				"SELECT r, w, $1, p, o, $6 FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
-				"pg_catalog.unnest($4), pg_catalog.unnest($5)) AS u(r, w, p, o)",
-				6, types, values);
-	}
-	else
-		run_sql("INSERT INTO bronze.dead_letters (raw, reason, kafka_topic, kafka_partition, kafka_offset) "
-				"SELECT r, w, $1, p, o FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
-				"pg_catalog.unnest($4), pg_catalog.unnest($5)) AS u(r, w, p, o)",
-				5, types, values);
+	run_sql(psprintf("INSERT INTO bronze.dead_letters (raw, reason, kafka_topic, kafka_partition, kafka_offset%s) "
+					 "SELECT r, w, $1, p, o%s FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
+					 "pg_catalog.unnest($4), pg_catalog.unnest($5)) AS u(r, w, p, o)",
+					 cons.tenant != NULL ? ", tenant" : "", cons.tenant != NULL ? ", $6" : ""),
+			cons.tenant != NULL ? 6 : 5, types, values);
 }
 
 /* Step 5: the offsets these rows cover, in the same transaction. */
