@@ -49,6 +49,8 @@
 # of the stream and nothing stale (check_changes). The trigger's DEBUG1 line (one a batch:
 # log_min_messages = debug1 for the database) gives where a batch's time goes, as medians
 # over the drain's batches. DRAIN_BATCH_SIZE sets tweetlake.batch_size (default 10000).
+# DRAIN_SETTING='name = value' adds a line to the server's postgresql.conf (one setting,
+# for instance tweetlake.kafka_config, which the consumers read when they start).
 #
 # Prints "name value unit" lines (bench/run.sh gives them their goals) and "drain: ..."
 # notes. It runs a server of its own with bench/run.sh's settings and test/kafka/kafka.sh's
@@ -98,7 +100,7 @@ lib_sum=$(md5sum < "$LIB")
 # --- a server of our own: consumers only (no generator), pointed at the topic ----------
 bench_server "$W" "$PORT" "track_commit_timestamp = on" "tweetlake.brokers = '$BOOT'" \
   "tweetlake.topic = '$TOPIC'" "tweetlake.generator_rate = 0" "tweetlake.consumers = 1" \
-  ${DRAIN_BATCH_SIZE:+"tweetlake.batch_size = $DRAIN_BATCH_SIZE"}
+  ${DRAIN_BATCH_SIZE:+"tweetlake.batch_size = $DRAIN_BATCH_SIZE"} ${DRAIN_SETTING:+"$DRAIN_SETTING"}
 sql() { bench_sql "$@"; }
 EXT_VERSION=${DRAIN_EXT_VERSION:+ VERSION '$DRAIN_EXT_VERSION'}
 sql -c "CREATE EXTENSION tweetlake$EXT_VERSION"
