@@ -302,14 +302,14 @@ tl_kafka_conf(const char *role, char *errbuf, size_t errlen)
 
 	/*
 	 * Memory bounds (README "Settings"), set before the user's properties so
-	 * those can change them.  A consumer prefetches at most twice
-	 * tweetlake.batch_max_bytes (32 MB by default; librdkafka's default is 64
-	 * MB): under a backlog that, a full batch and its trigger are what a
-	 * consumer holds.  Less starves it: with a prefetch smaller than a batch
-	 * the consumer waited for each batch's last messages to be fetched, and a
-	 * partition whose queue was full was not fetched again for
-	 * fetch.error.backoff.ms (500 ms by default in librdkafka 2.0), so one
-	 * consumer drained at 0.61x what it does with these two settings
+	 * those can change them.  A consumer prefetches at most
+	 * tweetlake.batch_max_bytes (16 MB by default, 8 MB at least;
+	 * librdkafka's default is 64 MB): under a backlog that, a full batch and
+	 * its trigger are what a consumer holds (at most 123 MB in a drain). Less
+	 * starves it: with 8 MB, less than a batch, the consumer waited for each
+	 * batch's last messages to be fetched, and a partition whose queue was
+	 * full was not fetched again for fetch.error.backoff.ms (500 ms by
+	 * default in librdkafka 2.0), a quarter of a drain spent waiting
 	 * (bench/RESULTS.md).  A producer queues at most 16 MB: while the broker
 	 * is away the generator waits instead (200,000 tweets were ~130 MB).
 	 */
@@ -317,8 +317,7 @@ tl_kafka_conf(const char *role, char *errbuf, size_t errlen)
 	{
 		char		kbytes[32];
 
-		snprintf(kbytes, sizeof(kbytes), "%d",
-				 (int) Min(Max((int64) tweetlake_batch_max_bytes * 2 / 1024, 8192), 2097151));
+		snprintf(kbytes, sizeof(kbytes), "%d", Max(tweetlake_batch_max_bytes / 1024, 8192));
 		rd_kafka_conf_set(conf, "queued.max.messages.kbytes", kbytes, errbuf, errlen);
 		rd_kafka_conf_set(conf, "fetch.error.backoff.ms", "50", errbuf, errlen);
 	}
