@@ -378,7 +378,8 @@ tl_kafka_conf(const char *role, char *errbuf, size_t errlen)
  * Everything a client is built from, to notice a reload that changes it: the settings,
  * the identity of the properties file (path, inode, size, modification time), so an
  * edited file takes effect at the next reload, and the embedded broker's generation, so a
- * restarted embedded broker (same settings, new log) is noticed too.  Holds no secret.
+ * restarted embedded broker (same settings, new log) is noticed too, and
+ * tweetlake.batch_max_bytes, which sets a consumer's prefetch.  Holds no secret.
  */
 static char *
 kafka_settings(void)
@@ -391,10 +392,11 @@ kafka_settings(void)
 	if (file[0] != '\0' && stat(file, &st) == 0)
 		snprintf(fid, sizeof(fid), "%lu:%lld:%lld.%09ld", (unsigned long) st.st_ino,
 				 (long long) st.st_size, (long long) st.st_mtim.tv_sec, (long) st.st_mtim.tv_nsec);
-	return psprintf("%s|%s|%s|%s|%s|%s|%u", tl_source_brokers(), tl_source_topic(),
+	return psprintf("%s|%s|%s|%s|%s|%s|%u|%d", tl_source_brokers(), tl_source_topic(),
 					tl_source_kafka_config(), file, fid,
 					tl_bootstrap_servers(false) ? tl_bootstrap_servers(false) : "",
-					(embedded && tl_shared) ? tl_shared->broker_generation : 0);
+					(embedded && tl_shared) ? tl_shared->broker_generation : 0,
+					tweetlake_batch_max_bytes);
 }
 
 /* Notes what client is about to be built from (call before building it). */

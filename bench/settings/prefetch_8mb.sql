@@ -1,4 +1,4 @@
--- The consumers' prefetch as it was before 0.14.0's library: 8 MB, and librdkafka 2.0's
+-- The consumers' prefetch in the library released with 0.13.0: 8 MB, and librdkafka 2.0's
 -- 500 ms pause of a partition whose queue was full.  For the A/B of bench/RESULTS.md:
 --   DRAIN_AB_VERSION=<current> DRAIN_AB_OLD_SQL=bench/settings/prefetch_8mb.sql \
 --   DRAIN_AB_SQL=bench/settings/kafka_config_reset.sql bash bench/drain.sh 400000
