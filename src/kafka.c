@@ -276,6 +276,13 @@ read_config_file(char *errbuf, size_t errlen)
  * (tweetlake.kafka_config_file or its kafka_config_file) applied; NULL with a
  * (secret-free) message in errbuf if a property is refused or no broker is known.
  */
+/* A consumer's prefetch, queued.max.messages.kbytes: a batch's bytes, 8 MB at least. */
+static int
+consumer_prefetch_kbytes(void)
+{
+	return Max(tweetlake_batch_max_bytes / 1024, 8192);
+}
+
 rd_kafka_conf_t *
 tl_kafka_conf(const char *role, char *errbuf, size_t errlen)
 {
@@ -317,7 +324,7 @@ tl_kafka_conf(const char *role, char *errbuf, size_t errlen)
 	{
 		char		kbytes[32];
 
-		snprintf(kbytes, sizeof(kbytes), "%d", Max(tweetlake_batch_max_bytes / 1024, 8192));
+		snprintf(kbytes, sizeof(kbytes), "%d", consumer_prefetch_kbytes());
 		rd_kafka_conf_set(conf, "queued.max.messages.kbytes", kbytes, errbuf, errlen);
 		rd_kafka_conf_set(conf, "fetch.error.backoff.ms", "50", errbuf, errlen);
 	}
@@ -378,11 +385,11 @@ tl_kafka_conf(const char *role, char *errbuf, size_t errlen)
  * Everything a client is built from, to notice a reload that changes it: the settings,
  * the identity of the properties file (path, inode, size, modification time), so an
  * edited file takes effect at the next reload, and the embedded broker's generation, so a
- * restarted embedded broker (same settings, new log) is noticed too, and
- * tweetlake.batch_max_bytes, which sets a consumer's prefetch.  Holds no secret.
+ * restarted embedded broker (same settings, new log) is noticed too, and for a
+ * consumer's client its prefetch (from tweetlake.batch_max_bytes).  Holds no secret.
  */
 static char *
-kafka_settings(void)
+kafka_settings(const TlKafkaClient *client)
 {
 	struct stat st;
 	const char *file = tl_source_kafka_config_file();
@@ -396,14 +403,14 @@ kafka_settings(void)
 					tl_source_kafka_config(), file, fid,
 					tl_bootstrap_servers(false) ? tl_bootstrap_servers(false) : "",
 					(embedded && tl_shared) ? tl_shared->broker_generation : 0,
-					tweetlake_batch_max_bytes);
+					client->consumer ? consumer_prefetch_kbytes() : 0);
 }
 
 /* Notes what client is about to be built from (call before building it). */
 void
 tl_kafka_remember_settings(TlKafkaClient *client)
 {
-	char	   *now = kafka_settings();
+	char	   *now = kafka_settings(client);
 
 	if (client->settings)
 		pfree(client->settings);
@@ -416,7 +423,7 @@ tl_kafka_remember_settings(TlKafkaClient *client)
 bool
 tl_kafka_settings_changed(const TlKafkaClient *client)
 {
-	char	   *now = kafka_settings();
+	char	   *now = kafka_settings(client);
 	bool		changed = client->settings == NULL || strcmp(client->settings, now) != 0;
 
 	pfree(now);
