@@ -251,8 +251,12 @@ def main():
     for name in ("kafka", "kafka-init"):
         check(services.get(name, {}).get("image") == f"tweetlake/kafka:{version}",
               f"{name}: image tweetlake/kafka:{version}, the version of the tests' broker (test/kafka/pom.xml)")
-        check((services.get(name, {}).get("build") or {}).get("dockerfile") == "docker/kafka.Dockerfile",
-              f"{name}: built from docker/kafka.Dockerfile (the jars of test/kafka/pom.xml)")
+    check((kafka.get("build") or {}).get("dockerfile") == "docker/kafka.Dockerfile",
+          "kafka: built from docker/kafka.Dockerfile (the jars of test/kafka/pom.xml)")
+    # Two services building one image build it twice, at once (podman-compose builds every
+    # service in parallel); kafka-init runs the image kafka builds, and no registry has it.
+    check("build" not in init and init.get("pull_policy") == "never",
+          "kafka-init: runs the image kafka builds, neither building it again nor pulling it (pull_policy: never)")
     k_env = env_dict(kafka)
     check(k_env.get("KAFKA_AUTO_CREATE_TOPICS_ENABLE") == "false", "kafka: topics are not created automatically")
     check("broker" in k_env.get("KAFKA_PROCESS_ROLES", "") and "controller" in k_env.get("KAFKA_PROCESS_ROLES", ""),

@@ -37,7 +37,7 @@ exec > >(tee "$RESULTS/compose.log") 2>&1
 
 # --- the engine -----------------------------------------------------------------------------
 engine() {
-  local pkgs=(podman runc netavark aardvark-dns iptables debootstrap python3-venv postgresql-client-15 kcat) missing=() p
+  local pkgs=(podman runc netavark aardvark-dns iptables debootstrap python3-venv postgresql-client-15 kcat libipc-run-perl) missing=() p
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done

@@ -217,8 +217,12 @@ is(join(',', sort grep { $example =~ /^\Q$_\E=$/m } qw(POSTGRES_PASSWORD SUPERSE
 
 # --- build ----------------------------------------------------------------------------------
 my ($ok, $out) = compose('build.log', 3600, 'build');
+# On failure: the lines that say what failed (the images build in parallel, so the failing
+# build's own message may be far from the end), then the end of the output.
+my @failures = grep { /\b(error|fail(ed|ure)?|exit (code|status))\b/i && !/HEALTHCHECK/ } split /\n/, $out;
+splice(@failures, 40) if @failures > 40;
 ok($ok, 'podman-compose build: every image of the compose file builds (' . elapsed() . ')')
-  or diag(substr($out, -3000));
+  or diag(join("\n", @failures, '...', substr($out, -2000)));
 my %images = ('tweetlake/postgres:0.1.0' => 'postgres', 'tweetlake/kafka:4.1.1' => 'kafka, kafka-init',
 	'tweetlake/superset:0.1.0' => 'superset');
 for my $image (sort keys %images)
