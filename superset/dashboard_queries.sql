@@ -78,10 +78,10 @@ FROM tweetlake.status
 WHERE role = 'consumer';
 
 -- chart 12: Consumer lag by partition
-SELECT partition, sum(lag) AS lag
+SELECT partition, source, sum(lag) AS lag
 FROM tweetlake.consumer_lag
-GROUP BY partition
-ORDER BY partition;
+GROUP BY partition, source
+ORDER BY partition, source;
 
 -- chart 13: Dead letters over time
 SELECT minute, reason, sum(dead_letters) AS dead_letters
