@@ -40,9 +40,12 @@ median() {
 # A throw-away server for the benchmarks in DIR (data in DIR/data, socket in DIR, no TCP) on
 # PORT, with tweetlake preloaded but not started (tweetlake.autostart = off), and the
 # settings bench/RESULTS.md reports; more settings as arguments, one "name = value" each.
+# Its locale is C.UTF-8; BENCH_LOCALE=en_US.UTF-8 (a locale locale-gen has made) and
+# BENCH_LC_COLLATE=C (the collation alone) change it, for what a database's locale costs.
 bench_server() {
   local dir=$1 port=$2; shift 2
-  as_pg initdb -D "$dir/data" -A trust -U postgres -E UTF8 --locale=C.UTF-8 >/dev/null
+  as_pg initdb -D "$dir/data" -A trust -U postgres -E UTF8 --locale="${BENCH_LOCALE:-C.UTF-8}" \
+    ${BENCH_LC_COLLATE:+--lc-collate="$BENCH_LC_COLLATE"} >/dev/null
   {
     echo "listen_addresses = ''"
     echo "unix_socket_directories = '$dir'"
