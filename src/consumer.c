@@ -1471,7 +1471,6 @@ tweetlake_consumer_main(Datum arg)
 
 	cons.slot = tl_slot_acquire(TL_ROLE_CONSUMER, tl_source.name, cons.index);
 	cons.client.slot = cons.slot;
-	cons.client.consumer = true;
 	cons.batch_ctx = AllocSetContextCreate(TopMemoryContext, "tweetlake consumer batch",
 										   ALLOCSET_DEFAULT_SIZES);
 	before_shmem_exit(consumer_exit, (Datum) 0);

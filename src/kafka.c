@@ -270,12 +270,6 @@ read_config_file(char *errbuf, size_t errlen)
 	return buf.data;
 }
 
-/*
- * A new librdkafka configuration for role ("producer" or "consumer") with the bootstrap
- * list, tweetlake.kafka_config (the default source) and then the source's properties file
- * (tweetlake.kafka_config_file or its kafka_config_file) applied; NULL with a
- * (secret-free) message in errbuf if a property is refused or no broker is known.
- */
 /* A consumer's prefetch, queued.max.messages.kbytes: a batch's bytes, 8 MB at least. */
 static int
 consumer_prefetch_kbytes(void)
@@ -283,6 +277,12 @@ consumer_prefetch_kbytes(void)
 	return Max(tweetlake_batch_max_bytes / 1024, 8192);
 }
 
+/*
+ * A new librdkafka configuration for role ("producer" or "consumer") with the bootstrap
+ * list, tweetlake.kafka_config (the default source) and then the source's properties file
+ * (tweetlake.kafka_config_file or its kafka_config_file) applied; NULL with a
+ * (secret-free) message in errbuf if a property is refused or no broker is known.
+ */
 rd_kafka_conf_t *
 tl_kafka_conf(const char *role, char *errbuf, size_t errlen)
 {
@@ -386,7 +386,8 @@ tl_kafka_conf(const char *role, char *errbuf, size_t errlen)
  * the identity of the properties file (path, inode, size, modification time), so an
  * edited file takes effect at the next reload, and the embedded broker's generation, so a
  * restarted embedded broker (same settings, new log) is noticed too, and for a
- * consumer's client its prefetch (from tweetlake.batch_max_bytes).  Holds no secret.
+ * consumer's client (its slot's role) its prefetch (from tweetlake.batch_max_bytes).
+ * Holds no secret.
  */
 static char *
 kafka_settings(const TlKafkaClient *client)
@@ -403,7 +404,8 @@ kafka_settings(const TlKafkaClient *client)
 					tl_source_kafka_config(), file, fid,
 					tl_bootstrap_servers(false) ? tl_bootstrap_servers(false) : "",
 					(embedded && tl_shared) ? tl_shared->broker_generation : 0,
-					client->consumer ? consumer_prefetch_kbytes() : 0);
+					client->slot != NULL && client->slot->role == TL_ROLE_CONSUMER ?
+					consumer_prefetch_kbytes() : 0);
 }
 
 /* Notes what client is about to be built from (call before building it). */

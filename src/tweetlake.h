@@ -271,7 +271,6 @@ typedef struct TlKafkaClient
 								 * check */
 	bool		quiet;			/* shutting down: errors are expected, report
 								 * none */
-	bool		consumer;		/* a consumer's: its prefetch is in settings */
 	char	   *settings;		/* what it was built from (TopMemoryContext) */
 	uint32		broker_generation;	/* of the embedded broker it was built for */
 } TlKafkaClient;
